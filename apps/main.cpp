@@ -1,0 +1,38 @@
+// mbmpo: Model-Based Meta-Policy Optimisation on CPU and CUDA.
+// Exit codes: 0 success, 1 a failure of the program or machine, 2 bad input (flags, config, files).
+#include <iostream>
+
+#include "apps/commands.hpp"
+#include "host/core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mbmpo: Model-Based Meta-Policy Optimization (MB-MPO) with CUDA kernels", "mbmpo"};
+  app.require_subcommand(1);
+  mbmpo::app::Action action;
+  mbmpo::app::add_info_command(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own exit codes are not 2; every bad flag is bad input here.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "mbmpo: error: " << e.what() << " (see mbmpo --help)\n";
+    return 2;
+  }
+
+  try {
+    return action();
+  } catch (const mbmpo::InputError& e) {
+    std::cerr << "mbmpo: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "mbmpo: failed: " << e.what() << "\n";
+    return 1;
+  }
+}

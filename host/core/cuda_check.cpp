@@ -1,0 +1,32 @@
+#include "host/core/cuda_check.hpp"
+
+#include <string>
+
+#include "host/core/error.hpp"
+
+namespace mbmpo {
+
+void throw_cuda_error(cudaError_t status, const char* expression, const char* file, int line) {
+  throw Error(detail::concat("CUDA error ", cudaGetErrorName(status), " (", cudaGetErrorString(status),
+                             ") in ", expression, " at ", file, ":", line));
+}
+
+void throw_cublas_error(cublasStatus_t status, const char* expression, const char* file, int line) {
+  throw Error(detail::concat("cuBLAS error ", cublasGetStatusName(status), " (",
+                             cublasGetStatusString(status), ") in ", expression, " at ", file, ":",
+                             line));
+}
+
+void check_kernel_launch(const char* kernel, const char* file, int line) {
+  cudaError_t status = cudaGetLastError();
+#ifndef NDEBUG
+  if (status == cudaSuccess) status = cudaDeviceSynchronize();
+#endif
+  if (status != cudaSuccess) {
+    throw Error(detail::concat("CUDA error ", cudaGetErrorName(status), " (",
+                               cudaGetErrorString(status), ") after launching kernel ", kernel,
+                               " at ", file, ":", line));
+  }
+}
+
+}  // namespace mbmpo

@@ -1,0 +1,83 @@
+#include "host/core/memory.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "host/core/error.hpp"
+
+#ifdef MBMPO_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "host/core/cuda_check.hpp"
+#endif
+
+namespace mbmpo::memory {
+
+namespace {
+[[noreturn]] void no_cuda() {
+  throw Error("a CUDA buffer was requested but no CUDA device is usable: " +
+              cuda_availability().reason);
+}
+// Host buffers are 64-byte aligned for vectorised CPU code.
+constexpr std::size_t kHostAlignment = 64;
+}  // namespace
+
+void* allocate(Backend backend, std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  if (backend == Backend::cpu) {
+    const std::size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+    void* pointer = std::aligned_alloc(kHostAlignment, rounded);
+    if (!pointer) throw Error(detail::concat("out of host memory allocating ", bytes, " bytes"));
+    return pointer;
+  }
+#ifdef MBMPO_WITH_CUDA
+  if (!cuda_availability().usable) no_cuda();
+  void* pointer = nullptr;
+  MBMPO_CUDA_CHECK(cudaMalloc(&pointer, bytes));
+  return pointer;
+#else
+  no_cuda();
+#endif
+}
+
+void release(Backend backend, void* pointer) noexcept {
+  if (!pointer) return;
+  if (backend == Backend::cpu) {
+    std::free(pointer);
+    return;
+  }
+#ifdef MBMPO_WITH_CUDA
+  cudaFree(pointer);  // errors here would be from an earlier fault, already reported
+#endif
+}
+
+void copy(Backend to, void* destination, Backend from, const void* source, std::size_t bytes) {
+  if (bytes == 0) return;
+  if (to == Backend::cpu && from == Backend::cpu) {
+    std::memcpy(destination, source, bytes);
+    return;
+  }
+#ifdef MBMPO_WITH_CUDA
+  // cudaMemcpyDefault: unified addressing tells the direction. Synchronous on purpose: copies
+  // between host and device are for set-up, checkpoints and tests, never the hot path.
+  MBMPO_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyDefault));
+#else
+  no_cuda();
+#endif
+}
+
+void set_bytes(Backend backend, void* pointer, int byte, std::size_t bytes) {
+  if (bytes == 0) return;
+  if (backend == Backend::cpu) {
+    std::memset(pointer, byte, bytes);
+    return;
+  }
+#ifdef MBMPO_WITH_CUDA
+  MBMPO_CUDA_CHECK(cudaMemset(pointer, byte, bytes));
+#else
+  no_cuda();
+#endif
+}
+
+}  // namespace mbmpo::memory

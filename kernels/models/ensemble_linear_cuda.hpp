@@ -1,0 +1,19 @@
+// CUDA launchers of the ensemble linear layer. Pointers are device pointers, shapes already
+// checked by host/models/ensemble_linear.cpp.
+#pragma once
+
+#include "host/core/context.hpp"
+#include "host/models/ensemble_linear_dims.hpp"
+#include "kernels/core/activation.cuh"
+
+namespace mbmpo::cuda {
+
+void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
+                             const float* x, const float* v, const float* g, const float* b,
+                             float* pre, float* y);
+
+void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
+                              const float* x, const float* v, const float* g, const float* pre,
+                              const float* dy, float* dx, float* dv, float* dg, float* db);
+
+}  // namespace mbmpo::cuda

@@ -1,0 +1,78 @@
+// Tests written once and run on both backends. A CUDA case skips, printing why, when no device is
+// usable, and fails instead when MBMPO_REQUIRE_GPU=1 (so a GPU run cannot pass by skipping).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "host/core/backend.hpp"
+#include "host/core/context.hpp"
+
+namespace mbmpo {
+// gtest prints a parameter with this, so ctest names read ".../cuda" rather than bytes.
+inline void PrintTo(Backend backend, std::ostream* out) { *out << to_string(backend); }
+}  // namespace mbmpo
+
+namespace mbmpo::test {
+
+inline bool gpu_required() {
+  const char* value = std::getenv("MBMPO_REQUIRE_GPU");
+  return value != nullptr && std::string(value) == "1";
+}
+
+// Use in SetUp or a test body: returns from it (skipped or failed) when `backend` is unusable.
+#define MBMPO_REQUIRE_BACKEND(backend)                                                      \
+  do {                                                                                      \
+    if ((backend) == ::mbmpo::Backend::cuda && !::mbmpo::cuda_availability().usable) {      \
+      if (::mbmpo::test::gpu_required()) {                                                  \
+        FAIL() << "MBMPO_REQUIRE_GPU=1 but no CUDA device is usable: " << ::mbmpo::cuda_availability().reason;        \
+      }                                                                                     \
+      GTEST_SKIP() << "CUDA case skipped, no usable device: " << ::mbmpo::cuda_availability().reason;         \
+    }                                                                                       \
+  } while (0)
+
+class BackendTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    MBMPO_REQUIRE_BACKEND(GetParam());
+    context_ = std::make_unique<Context>(GetParam());
+  }
+  Backend backend() const { return GetParam(); }
+  Context& context() { return *context_; }
+
+ private:
+  std::unique_ptr<Context> context_;
+};
+
+inline std::string backend_param_name(const ::testing::TestParamInfo<Backend>& info) {
+  return to_string(info.param);
+}
+
+#define MBMPO_INSTANTIATE_BACKEND_TESTS(suite)                                               \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite,                                                  \
+                           ::testing::Values(::mbmpo::Backend::cpu, ::mbmpo::Backend::cuda), \
+                           ::mbmpo::test::backend_param_name)
+
+// Fresh random inputs each run; MBMPO_TEST_SEED=N repeats a run. Tests print the seed in a trace.
+inline std::uint64_t test_seed() {
+  if (const char* value = std::getenv("MBMPO_TEST_SEED")) return std::strtoull(value, nullptr, 10);
+  static const std::uint64_t seed = std::random_device{}();
+  return seed;
+}
+
+template <class T>
+std::vector<T> random_vector(std::mt19937_64& rng, std::size_t count, double low, double high) {
+  std::uniform_real_distribution<double> dist(low, high);
+  std::vector<T> values(count);
+  for (auto& value : values) value = static_cast<T>(dist(rng));
+  return values;
+}
+
+}  // namespace mbmpo::test
