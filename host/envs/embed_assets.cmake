@@ -1,0 +1,17 @@
+# Writes OUTPUT: a C++ file defining one string constant per XML asset (raw string literals).
+# Called by host/CMakeLists.txt at configure time; edits to the assets re-run configuration.
+function(mbmpo_embed_assets output)
+  set(body "// Generated from host/envs/assets by host/envs/embed_assets.cmake. Do not edit.\n")
+  string(APPEND body "#include \"host/envs/task_assets.hpp\"\n\nnamespace mbmpo::assets {\n")
+  foreach(pair IN LISTS ARGN)
+    string(REPLACE "=" ";" parts "${pair}")
+    list(GET parts 0 symbol)
+    list(GET parts 1 file)
+    file(READ "${file}" content)
+    string(APPEND body "const char* const ${symbol} = R\"mbmpo_xml(${content})mbmpo_xml\";\n")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${file}")
+  endforeach()
+  string(APPEND body "}  // namespace mbmpo::assets\n")
+  file(WRITE "${output}.tmp" "${body}")
+  file(COPY_FILE "${output}.tmp" "${output}" ONLY_IF_DIFFERENT)
+endfunction()

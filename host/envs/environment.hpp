@@ -1,0 +1,70 @@
+// A MuJoCo task as a real environment: one read-only model shared by all workers, one
+// Environment (with its own mjData) per worker thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "host/envs/task.hpp"
+
+struct mjModel_;
+struct mjData_;
+
+namespace mbmpo {
+
+// The compiled model of a task. Thread-safe to share: nothing writes to it after loading.
+class MujocoModel {
+ public:
+  // Parses the task's embedded XML; a MuJoCo error becomes an Error naming the task.
+  static std::shared_ptr<const MujocoModel> load(const TaskSpec& task);
+  ~MujocoModel();
+  MujocoModel(const MujocoModel&) = delete;
+  MujocoModel& operator=(const MujocoModel&) = delete;
+
+  const mjModel_* get() const { return model_; }
+  const TaskSpec& task() const { return task_; }
+  int nq() const;
+  int nv() const;
+  double dt() const;  // control step: timestep x frame skip
+
+ private:
+  MujocoModel(const TaskSpec& task, mjModel_* model) : task_(task), model_(model) {}
+  const TaskSpec& task_;
+  mjModel_* model_;
+};
+
+struct StepResult {
+  double reward;
+  bool terminated;
+  double x_velocity;  // (x' - x) / dt, the real forward velocity
+};
+
+class Environment {
+ public:
+  explicit Environment(std::shared_ptr<const MujocoModel> model);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+  const TaskSpec& task() const { return model_->task(); }
+  const MujocoModel& model() const { return *model_; }
+
+  // Starts an episode: qpos0/qvel0 plus the task's reset noise, drawn from the Philox stream of
+  // (seed, episode) so an episode is the same whichever thread runs it. Writes the observation.
+  void reset(std::uint64_t seed, std::uint64_t episode, float* observation);
+  // Clips the action to the task's range and advances frame_skip physics steps. A NaN or infinite
+  // action is an InputError; an unstable simulation is an Error.
+  StepResult step(const float* action, float* observation);
+  StepResult step(const std::vector<float>& action, std::vector<float>& observation);
+
+  void observe(float* observation) const;
+  const double* qpos() const;
+  const double* qvel() const;
+
+ private:
+  std::shared_ptr<const MujocoModel> model_;
+  mjData_* data_;
+};
+
+}  // namespace mbmpo

@@ -1,0 +1,42 @@
+#include "host/envs/task.hpp"
+
+#include "host/core/error.hpp"
+#include "host/envs/task_assets.hpp"
+
+namespace mbmpo {
+
+const std::vector<TaskSpec>& all_tasks() {
+  // Gymnasium v5 defaults: frame skip, observation layout, reward weights, reset noise.
+  static const std::vector<TaskSpec> tasks = {
+      {TaskId::half_cheetah, "half_cheetah", 17, 6, 5, 1, false, 0.0, 0.1, 0.0, {0.1, 0.1, true},
+       1.f, assets::kHalfCheetahXml},
+      {TaskId::hopper, "hopper", 11, 3, 4, 1, true, 1.0, 1e-3, 0.0, {5e-3, 5e-3, false}, 1.f,
+       assets::kHopperXml},
+      {TaskId::walker2d, "walker2d", 17, 6, 4, 1, true, 1.0, 1e-3, 0.0, {5e-3, 5e-3, false}, 1.f,
+       assets::kWalker2dXml},
+      {TaskId::ant, "ant", 27, 8, 5, 2, false, 1.0, 0.5, 5e-4, {0.1, 0.1, true}, 1.f,
+       assets::kAntXml},
+      {TaskId::swimmer, "swimmer", 8, 2, 4, 2, false, 0.0, 1e-4, 0.0, {0.1, 0.1, false}, 1.f,
+       assets::kSwimmerXml},
+      {TaskId::inverted_pendulum, "inverted_pendulum", 4, 1, 2, 0, false, 1.0, 0.0, 0.0,
+       {0.01, 0.01, false}, 3.f, assets::kInvertedPendulumXml},
+  };
+  return tasks;
+}
+
+const TaskSpec& task_spec(const std::string& name) {
+  std::string known;
+  for (const TaskSpec& task : all_tasks()) {
+    if (task.name == name) return task;
+    known += (known.empty() ? "" : ", ") + task.name;
+  }
+  throw InputError("unknown task '" + name + "': expected one of " + known);
+}
+
+const TaskSpec& task_spec(TaskId id) {
+  for (const TaskSpec& task : all_tasks())
+    if (task.id == id) return task;
+  throw Error("task_spec: unregistered task id");
+}
+
+}  // namespace mbmpo
