@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   mbmpo::app::Action action;
   mbmpo::app::add_info_command(app, action);
+  mbmpo::app::add_env_commands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -4,6 +4,9 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -64,6 +67,70 @@ TEST(Cli, HelpExitsZero) {
   const CommandResult run = run_mbmpo("--help");
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("info"), std::string::npos) << run.output;
+}
+
+}  // namespace
+
+namespace {
+
+std::vector<std::string> split_line(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream stream(line);
+  std::string field;
+  while (std::getline(stream, field, ',')) fields.push_back(field);
+  return fields;
+}
+
+TEST(Cli, EnvsListsEveryTask) {
+  const CommandResult run = run_mbmpo("envs");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  for (const char* task : {"half_cheetah", "hopper", "walker2d", "ant", "swimmer", "inverted_pendulum"})
+    EXPECT_NE(run.output.find(task), std::string::npos) << task;
+}
+
+TEST(Cli, CollectWritesOneRowPerTransition) {
+  const std::string path = ::testing::TempDir() + "mbmpo_collect_test.csv";
+  const CommandResult run =
+      run_mbmpo("collect --env half_cheetah --episodes 3 --horizon 7 --threads 2 --seed 4 --out " + path);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::ifstream in(path);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  const auto header = split_line(line);
+  // episode, t, 17 obs, 6 act, reward, 17 next_obs, done, 9 qpos, 9 qvel
+  ASSERT_EQ(header.size(), 2u + 17 + 6 + 1 + 17 + 1 + 9 + 9);
+  EXPECT_EQ(header[0], "episode");
+  EXPECT_EQ(header[2], "obs_0");
+  EXPECT_EQ(header[19], "act_0");
+  EXPECT_EQ(header[25], "reward");
+  EXPECT_EQ(header[43], "done");
+  EXPECT_EQ(header[44], "qpos_0");
+  EXPECT_EQ(header.back(), "qvel_8");
+  int rows = 0;
+  while (std::getline(in, line)) {
+    const auto fields = split_line(line);
+    ASSERT_EQ(fields.size(), header.size()) << line;
+    // obs_0 is qpos[1]: the x position is in the qpos columns only.
+    EXPECT_NEAR(std::stod(fields[2]), std::stod(fields[45]), 1e-6);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 21);
+  std::remove(path.c_str());
+}
+
+TEST(Cli, CollectRejectsBadInputWithoutWritingAFile) {
+  const std::string path = ::testing::TempDir() + "mbmpo_collect_bad.csv";
+  std::remove(path.c_str());
+  for (const std::string& args : {std::string("collect --env cheetah --out ") + path,
+                                  std::string("collect --env hopper --horizon 0 --out ") + path,
+                                  std::string("collect --env hopper --episodes -2 --out ") + path,
+                                  std::string("collect --env hopper --out /no/such/dir/x.csv"),
+                                  std::string("collect --env hopper")}) {
+    const CommandResult run = run_mbmpo(args);
+    EXPECT_EQ(run.exit_code, 2) << args << "\n" << run.output;
+    EXPECT_NE(run.output.find("error"), std::string::npos) << run.output;
+  }
+  EXPECT_FALSE(std::ifstream(path).good());
 }
 
 }  // namespace
