@@ -11,5 +11,6 @@ using Action = std::function<int()>;
 
 void add_info_command(CLI::App& app, Action& action);
 void add_env_commands(CLI::App& app, Action& action);
+void add_bench_command(CLI::App& app, Action& action);
 
 }  // namespace mbmpo::app

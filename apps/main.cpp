@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   mbmpo::app::Action action;
   mbmpo::app::add_info_command(app, action);
   mbmpo::app::add_env_commands(app, action);
+  mbmpo::app::add_bench_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -134,3 +134,23 @@ TEST(Cli, CollectRejectsBadInputWithoutWritingAFile) {
 }
 
 }  // namespace
+
+namespace {
+// The harness itself, not its speed: the env suite returns rows with positive rates and the JSON
+// parses.
+TEST(Cli, BenchEnvSuiteSmallWritesJsonRows) {
+  const std::string path = ::testing::TempDir() + "mbmpo_bench_env.json";
+  const CommandResult run = run_mbmpo("bench --suite env --scale small --json " + path);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::ifstream in(path);
+  const nlohmann::json rows = nlohmann::json::parse(in);
+  ASSERT_EQ(rows.size(), 9u);
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["suite"], "env");
+    EXPECT_GT(row["items_per_s"].get<double>(), 0.0);
+    EXPECT_LE(row["p10_s"].get<double>(), row["p90_s"].get<double>());
+  }
+  std::remove(path.c_str());
+  EXPECT_EQ(run_mbmpo("bench --suite nope").exit_code, 2);
+}
+}  // namespace
