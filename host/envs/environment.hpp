@@ -30,7 +30,7 @@ class MujocoModel {
 
  private:
   MujocoModel(const TaskSpec& task, mjModel_* model) : task_(task), model_(model) {}
-  const TaskSpec& task_;
+  TaskSpec task_;  // a copy: the model must not depend on the caller keeping the spec alive
   mjModel_* model_;
 };
 

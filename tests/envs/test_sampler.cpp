@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "host/core/error.hpp"
+#include "host/data/dataset.hpp"
 #include "host/envs/sampler.hpp"
 
 namespace mbmpo {
@@ -85,6 +86,50 @@ TEST(Sampler, StartStatesFollowTheResetDistribution) {
     }
   EXPECT_NEAR(sum / (200 * 8), 0.0, 0.01);
   EXPECT_EQ(states, sample_start_states(model, 200, 5, 0));
+}
+
+}  // namespace
+}  // namespace mbmpo
+
+namespace mbmpo {
+namespace {
+
+TEST(Sampler, StreamsFinishedEpisodesIntoTheDataset) {
+  auto model = MujocoModel::load(task_spec("walker2d"));
+  Sampler sampler(model);
+  Dataset data(17, 6, 1000);
+  std::vector<std::uint64_t> order;
+  SamplerOptions options;
+  options.episodes = 4, options.horizon = 100, options.seed = 2, options.threads = 2;
+  const auto episodes = sampler.run(options, uniform_random_policy(2, 1.f), [&](const Episode& e) {
+    data.add(e);
+    order.push_back(e.index);
+  });
+  std::size_t total = 0;
+  for (const Episode& e : episodes) total += static_cast<std::size_t>(e.length);
+  EXPECT_EQ(data.size(), total);
+  EXPECT_EQ(order.size(), 4u);
+  // Transitions of one episode are contiguous in the dataset and end with its last step.
+  std::size_t i = 0;
+  for (std::uint64_t index : order) {
+    const Episode& e = episodes[index];
+    for (int t = 0; t < e.length; ++t, ++i) {
+      ASSERT_EQ(data.episode(i), index);
+      ASSERT_EQ(data.step(i), t);
+    }
+  }
+}
+
+TEST(MujocoModel, ABrokenModelIsAnErrorNotAnAbort) {
+  TaskSpec broken = task_spec("hopper");
+  broken.xml = "<mujoco><worldbody><body><joint type=\"nonsense\"/></body></worldbody></mujoco>";
+  try {
+    MujocoModel::load(broken);
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("could not load the model of task hopper"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
