@@ -94,9 +94,10 @@ void Dataset::update_moments(Moments& m, const float* x, int dim, bool add) {
 void Dataset::update_all_moments(std::size_t s, bool add) {
   update_moments(obs_moments_, &obs_[s * obs_dim_], obs_dim_, add);
   update_moments(act_moments_, &act_[s * act_dim_], act_dim_, add);
-  std::vector<float> delta(obs_dim_);
-  for (int j = 0; j < obs_dim_; ++j) delta[j] = next_obs_[s * obs_dim_ + j] - obs_[s * obs_dim_ + j];
-  update_moments(delta_moments_, delta.data(), obs_dim_, add);
+  delta_scratch_.resize(static_cast<std::size_t>(obs_dim_));  // no allocation per transition
+  for (int j = 0; j < obs_dim_; ++j)
+    delta_scratch_[j] = next_obs_[s * obs_dim_ + j] - obs_[s * obs_dim_ + j];
+  update_moments(delta_moments_, delta_scratch_.data(), obs_dim_, add);
 }
 
 DatasetStats Dataset::stats() const {

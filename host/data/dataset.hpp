@@ -81,6 +81,7 @@ class Dataset {
   std::vector<std::int32_t> step_;
   // Welford moments, updated on add and reversed on eviction, in double.
   Moments obs_moments_, act_moments_, delta_moments_;
+  std::vector<float> delta_scratch_;
 };
 
 }  // namespace mbmpo
