@@ -75,4 +75,10 @@ std::vector<T> random_vector(std::mt19937_64& rng, std::size_t count, double low
   return values;
 }
 
+template <class T>
+std::vector<T> random_vector(std::size_t count, std::uint64_t seed, double low, double high) {
+  std::mt19937_64 rng(seed);
+  return random_vector<T>(rng, count, low, high);
+}
+
 }  // namespace mbmpo::test

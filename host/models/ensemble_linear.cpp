@@ -24,7 +24,7 @@ EnsembleLinearDims ensemble_linear_dims(const EnsembleLinearParams& params,
               shape_to_string(params.v.shape));
   expect_shape(x, {d.models, d.rows, d.in}, backend, "ensemble linear input x");
   expect_shape(params.g, {d.models, d.out}, backend, "ensemble linear gain g");
-  expect_shape(params.b, {d.models, d.out}, backend, "ensemble linear bias b");
+  if (params.b.data) expect_shape(params.b, {d.models, d.out}, backend, "ensemble linear bias b");
   // cuBLAS takes 32-bit sizes; keep both backends to the same limits.
   constexpr std::int64_t kMaxInt = std::numeric_limits<int>::max();
   MBMPO_CHECK(d.models * d.rows * std::max(d.in, d.out) <= kMaxInt,

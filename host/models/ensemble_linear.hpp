@@ -11,7 +11,7 @@ namespace mbmpo {
 struct EnsembleLinearParams {
   TensorView<const float> v;  // [K][out][in] direction
   TensorView<const float> g;  // [K][out] gain
-  TensorView<const float> b;  // [K][out] bias
+  TensorView<const float> b;  // [K][out] bias; null data in forward = no bias
 };
 
 struct EnsembleLinearGrads {

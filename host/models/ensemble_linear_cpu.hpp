@@ -24,7 +24,8 @@ using RowVector = Eigen::Matrix<T, 1, Eigen::Dynamic>;
 template <class T>
 using ColVector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
-// pre may be null (inference needs only y).
+// pre may be null (inference needs only y); b may be null (no bias: a caller that fuses the bias
+// into its own epilogue).
 template <class T>
 void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const T* x, const T* v,
                              const T* g, const T* b, T* pre, T* y) {
@@ -33,13 +34,12 @@ void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const 
     Eigen::Map<const RowMatrix<T>> X(x + k * d.rows * d.in, Index(d.rows), Index(d.in));
     Eigen::Map<const RowMatrix<T>> V(v + k * d.out * d.in, Index(d.out), Index(d.in));
     Eigen::Map<const ColVector<T>> G(g + k * d.out, Index(d.out));
-    Eigen::Map<const RowVector<T>> B(b + k * d.out, Index(d.out));
     Eigen::Map<RowMatrix<T>> Y(y + k * d.rows * d.out, Index(d.rows), Index(d.out));
 
     const ColVector<T> scale = G.cwiseQuotient(V.rowwise().norm());
     const RowMatrix<T> W = scale.asDiagonal() * V;
     Y.noalias() = X * W.transpose();
-    Y.rowwise() += B;
+    if (b) Y.rowwise() += Eigen::Map<const RowVector<T>>(b + k * d.out, Index(d.out));
     if (pre) Eigen::Map<RowMatrix<T>>(pre + k * d.rows * d.out, Index(d.rows), Index(d.out)) = Y;
     Y = Y.unaryExpr([act](T p) { return activate(act, p); });
   }

@@ -47,7 +47,7 @@ __global__ void bias_activation_kernel(std::int64_t total, int rows, int out, Ac
        idx += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t k = idx / per_model;
     const int i = static_cast<int>(idx % out);
-    const float p = product[idx] + b[k * out + i];
+    const float p = product[idx] + (b ? b[k * out + i] : 0.f);
     if (pre) pre[idx] = p;
     y[idx] = activate(act, p);
   }
@@ -143,6 +143,7 @@ void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, A
       cuda.cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w.get(), in, d.out * d.in, x, in,
       d.rows * d.in, &zero, product, out, d.rows * d.out, static_cast<int>(d.models)));
 
+  if (!b && !pre && act == Activation::identity) return;  // the product already is y
   bias_activation_kernel<<<elementwise_blocks(total), kElementwiseThreads, 0, cuda.stream>>>(
       total, rows, out, act, product, b, pre, y);
   MBMPO_KERNEL_CHECK("bias_activation_kernel");

@@ -1,0 +1,506 @@
+#include "host/models/dynamics_ensemble.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "host/core/nvtx.hpp"
+#include "host/core/safetensors.hpp"
+#include "host/models/early_stopping.hpp"
+#include "host/models/ensemble_linear.hpp"
+
+#ifdef MBMPO_WITH_CUDA
+#include "kernels/models/ensemble_mlp_cuda.hpp"
+#endif
+
+namespace mbmpo {
+namespace {
+
+// ---- backend dispatch of the ensemble operations (contracts in ensemble_mlp_cpu.hpp) ----------
+
+void gather_normalize(Context& c, const GatherDims& d, const float* obs, const float* act,
+                      const float* delta, const std::int32_t* indices,
+                      const NormalizerView<float>& norm, float* x, float* target) {
+  if (c.backend() == Backend::cpu) return cpu::gather_normalize(d, obs, act, delta, indices, norm, x, target);
+#ifdef MBMPO_WITH_CUDA
+  cuda::gather_normalize(c.cuda(), d, obs, act, delta, indices, norm, x, target);
+#endif
+}
+
+void mse_loss_grad(Context& c, int models, int rows, int dim, const float* y, const float* target,
+                   float* dy, float* loss_sum) {
+  if (c.backend() == Backend::cpu) return cpu::mse_loss_grad(models, rows, dim, y, target, dy, loss_sum);
+#ifdef MBMPO_WITH_CUDA
+  cuda::mse_loss_grad(c.cuda(), models, rows, dim, y, target, dy, loss_sum);
+#endif
+}
+
+void denormalize_scatter(Context& c, const GatherDims& d, const float* y, const float* bias,
+                         const float* obs, const std::int32_t* indices,
+                         const NormalizerView<float>& norm, float clip, float* next_obs) {
+  if (c.backend() == Backend::cpu) return cpu::denormalize_scatter(d, y, bias, obs, indices, norm, clip, next_obs);
+#ifdef MBMPO_WITH_CUDA
+  cuda::denormalize_scatter(c.cuda(), d, y, bias, obs, indices, norm, clip, next_obs);
+#endif
+}
+
+void adam_update(Context& c, std::int64_t count, const AdamStep& step, float* params,
+                 const float* grads, float* m, float* v) {
+  if (c.backend() == Backend::cpu) return cpu::adam_update(count, step, params, grads, m, v);
+#ifdef MBMPO_WITH_CUDA
+  cuda::adam_update(c.cuda(), count, step, params, grads, m, v);
+#endif
+}
+
+void shuffle_indices(Context& c, int models, std::int64_t count, std::uint64_t seed,
+                     std::uint64_t draw, std::uint64_t epoch, const std::int32_t* in,
+                     std::int32_t* out) {
+  if (c.backend() == Backend::cpu) return cpu::shuffle_indices(models, count, seed, draw, epoch, in, out);
+#ifdef MBMPO_WITH_CUDA
+  cuda::shuffle_indices(c.cuda(), models, count, seed, draw, epoch, in, out);
+#endif
+}
+
+const char* activation_name(Activation act) {
+  switch (act) {
+    case Activation::relu: return "relu";
+    case Activation::tanh: return "tanh";
+    case Activation::swish: return "swish";
+    case Activation::identity: return "identity";
+  }
+  return "?";
+}
+
+void check_options(const ModelFitOptions& o) {
+  MBMPO_CHECK_INPUT(o.learning_rate > 0 && std::isfinite(o.learning_rate),
+                    "model fit: learning rate must be positive, got ", o.learning_rate);
+  MBMPO_CHECK_INPUT(o.batch_size > 0, "model fit: batch size must be positive, got ", o.batch_size);
+  MBMPO_CHECK_INPUT(o.max_epochs >= 0, "model fit: max epochs must be >= 0, got ", o.max_epochs);
+  MBMPO_CHECK_INPUT(o.validation_fraction > 0 && o.validation_fraction < 1,
+                    "model fit: validation fraction must be in (0, 1), got ", o.validation_fraction);
+  MBMPO_CHECK_INPUT(o.rolling_average_persistency >= 0 && o.rolling_average_persistency < 1,
+                    "model fit: rolling average persistency must be in [0, 1), got ",
+                    o.rolling_average_persistency);
+  MBMPO_CHECK_INPUT(o.adam_beta1 >= 0 && o.adam_beta1 < 1 && o.adam_beta2 >= 0 && o.adam_beta2 < 1,
+                    "model fit: Adam betas must be in [0, 1)");
+  MBMPO_CHECK_INPUT(o.adam_epsilon > 0, "model fit: Adam epsilon must be positive");
+  MBMPO_CHECK_INPUT(o.validation_chunk_rows > 0, "model fit: validation chunk must be positive");
+}
+
+// Views of one layer inside a flat [parameter_count] vector.
+EnsembleLinearParams layer_params(const EnsembleMlpLayout& layout, const EnsembleMlpLayer& layer,
+                                  Backend backend, const float* params) {
+  const std::int64_t k = layout.models();
+  return {{backend, params + layer.v_offset, {k, layer.out, layer.in}},
+          {backend, params + layer.g_offset, {k, layer.out}},
+          {backend, params + layer.b_offset, {k, layer.out}}};
+}
+
+EnsembleLinearGrads layer_grads(const EnsembleMlpLayout& layout, const EnsembleMlpLayer& layer,
+                                Backend backend, float* grads) {
+  const std::int64_t k = layout.models();
+  return {{backend, grads + layer.v_offset, {k, layer.out, layer.in}},
+          {backend, grads + layer.g_offset, {k, layer.out}},
+          {backend, grads + layer.b_offset, {k, layer.out}}};
+}
+
+}  // namespace
+
+DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
+                                   DynamicsEnsembleConfig config, std::uint64_t init_seed)
+    : context_(context),
+      obs_dim_(obs_dim),
+      act_dim_(act_dim),
+      config_(std::move(config)),
+      layout_(config_.models, obs_dim + act_dim, config_.hidden, obs_dim, config_.activation) {
+  MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "dynamics ensemble: observation and action sizes must be positive");
+  MBMPO_CHECK_INPUT(config_.models <= kMaxEnsembleModels, "dynamics ensemble: at most ",
+                    kMaxEnsembleModels, " models, got ", config_.models);
+  MBMPO_CHECK_INPUT(int(layout_.segments().size()) <= kMaxParameterSegments,
+                    "dynamics ensemble: at most ", kMaxParameterSegments / 3, " layers");
+  MBMPO_CHECK_INPUT(config_.normalization_eps >= 0, "dynamics ensemble: normalisation eps must be >= 0");
+  MBMPO_CHECK_INPUT(config_.next_obs_clip > 0, "dynamics ensemble: the next-observation clip must be positive");
+
+  const Backend backend = context.backend();
+  const std::int64_t count = layout_.parameter_count();
+  std::vector<float> init(static_cast<std::size_t>(count), 0.f);
+  for (const EnsembleMlpLayer& layer : layout_.layers()) {
+    const float limit = std::sqrt(6.f / float(layer.in + layer.out));  // Xavier-uniform
+    const std::int64_t n = std::int64_t(layout_.models()) * layer.out * layer.in;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float u = uniform_at(init_seed, static_cast<std::uint64_t>(layer.v_offset), static_cast<std::uint64_t>(i));
+      init[layer.v_offset + i] = limit * (2.f * u - 1.f);
+    }
+    std::fill_n(init.begin() + layer.g_offset, std::int64_t(layout_.models()) * layer.out, 1.f);
+  }
+  params_ = Tensor<float>::from_host(backend, {count}, init);
+  grads_ = Tensor<float>(backend, {count});
+  adam_m_ = Tensor<float>(backend, {count});
+  adam_v_ = Tensor<float>(backend, {count});
+  adam_m_.fill_zero();
+  adam_v_.fill_zero();
+  adam_steps_.assign(layout_.models(), 0);
+
+  const int in = obs_dim + act_dim;
+  std::vector<float> identity(static_cast<std::size_t>(2 * in + 2 * obs_dim), 0.f);
+  std::fill_n(identity.begin() + in, in, 1.f);
+  std::fill_n(identity.begin() + 2 * in + obs_dim, obs_dim, 1.f);
+  normalization_ = Tensor<float>::from_host(backend, {std::int64_t(identity.size())}, identity);
+}
+
+NormalizerView<float> DynamicsEnsemble::normalizer_view() const {
+  const int in = obs_dim_ + act_dim_;
+  const float* n = normalization_.data();
+  return {n, n + in, n + 2 * in, n + 2 * in + obs_dim_, static_cast<float>(config_.normalization_eps)};
+}
+
+void DynamicsEnsemble::set_normalization(const DatasetStats& stats) {
+  MBMPO_CHECK(int(stats.obs.mean.size()) == obs_dim_ && int(stats.act.mean.size()) == act_dim_ &&
+                  int(stats.delta.mean.size()) == obs_dim_,
+              "dynamics ensemble: statistics of the wrong sizes");
+  std::vector<float> values;
+  for (const auto* part : {&stats.obs.mean, &stats.act.mean, &stats.obs.std, &stats.act.std,
+                           &stats.delta.mean, &stats.delta.std}) {
+    for (double x : *part) values.push_back(static_cast<float>(x));
+  }
+  normalization_.copy_from_host(values);
+}
+
+ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions& options) {
+  MBMPO_NVTX_RANGE("fit_models");
+  check_options(options);
+  MBMPO_CHECK_INPUT(data.obs_dim() == obs_dim_ && data.act_dim() == act_dim_,
+                    "model fit: dataset has obs/act sizes ", data.obs_dim(), "/", data.act_dim(),
+                    ", the ensemble ", obs_dim_, "/", act_dim_);
+  MBMPO_CHECK_INPUT(data.size() >= 2, "model fit: need at least 2 transitions, the dataset has ",
+                    data.size());
+  const auto start = std::chrono::steady_clock::now();
+  const Backend backend = context_.backend();
+  const int K = layout_.models();
+  const std::uint64_t draw = fits_done_++;
+  set_normalization(data.stats());
+  const NormalizerView<float> norm = normalizer_view();
+
+  // The transitions, uploaded once per fit.
+  const std::int64_t n = static_cast<std::int64_t>(data.size());
+  std::vector<float> obs_host(n * obs_dim_), act_host(n * act_dim_), delta_host(n * obs_dim_);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::copy_n(data.obs(i), obs_dim_, &obs_host[i * obs_dim_]);
+    std::copy_n(data.act(i), act_dim_, &act_host[i * act_dim_]);
+    for (int j = 0; j < obs_dim_; ++j) delta_host[i * obs_dim_ + j] = data.next_obs(i)[j] - data.obs(i)[j];
+  }
+  const auto obs = Tensor<float>::from_host(backend, {n, obs_dim_}, obs_host);
+  const auto act = Tensor<float>::from_host(backend, {n, act_dim_}, act_host);
+  const auto delta = Tensor<float>::from_host(backend, {n, obs_dim_}, delta_host);
+
+  // A fresh split per model; every model gets the same counts.
+  std::vector<std::int32_t> train_host, val_host;
+  std::int64_t n_train = 0, n_val = 0;
+  for (int k = 0; k < K; ++k) {
+    const TrainValidationSplit split = data.split(options.validation_fraction, options.seed, k, draw);
+    n_train = std::int64_t(split.train.size());
+    n_val = std::int64_t(split.validation.size());
+    train_host.insert(train_host.end(), split.train.begin(), split.train.end());
+    val_host.insert(val_host.end(), split.validation.begin(), split.validation.end());
+  }
+  const auto train_indices = Tensor<std::int32_t>::from_host(backend, {K, n_train}, train_host);
+  const auto val_indices = Tensor<std::int32_t>::from_host(backend, {K, n_val}, val_host);
+  Tensor<std::int32_t> order(backend, {K, n_train});
+
+  // Activations for the largest batch (training) or validation chunk.
+  const int batch = static_cast<int>(std::min<std::int64_t>(options.batch_size, n_train));
+  const int chunk = static_cast<int>(std::min<std::int64_t>(options.validation_chunk_rows, n_val));
+  const int max_rows = std::max(batch, chunk);
+  const auto& layers = layout_.layers();
+  const int in = obs_dim_ + act_dim_;
+  Tensor<float> x(backend, {K, max_rows, in}), target(backend, {K, max_rows, obs_dim_});
+  std::vector<Tensor<float>> pre, out;
+  for (const auto& layer : layers) {
+    pre.emplace_back(backend, Shape{K, max_rows, layer.out});
+    out.emplace_back(backend, Shape{K, max_rows, layer.out});
+  }
+  Tensor<float> dy_a(backend, {K, max_rows, layout_.widest()}), dy_b(backend, {K, max_rows, layout_.widest()});
+  Tensor<float> loss_sums(backend, {2, K});  // [train; validation]
+
+  AdamStep adam;
+  adam.beta1 = float(options.adam_beta1);
+  adam.beta2 = float(options.adam_beta2);
+  adam.epsilon = float(options.adam_epsilon);
+  adam.segment_count = int(layout_.segments().size());
+  for (int s = 0; s < adam.segment_count; ++s) {
+    adam.segment_offset[s] = layout_.segments()[s].offset;
+    adam.segment_per_model[s] = layout_.segments()[s].per_model;
+  }
+  std::vector<bool> active(K, true);
+
+  auto view = [&](Tensor<float>& t, int rows, int width) -> TensorView<float> {
+    return {backend, t.data(), {K, rows, width}};
+  };
+  // Forward through all layers for `rows` rows of x, keeping pre-activations.
+  auto forward = [&](int rows) {
+    const float* input = x.data();
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      ensemble_linear_forward(context_, layers[l].activation,
+                              layer_params(layout_, layers[l], backend, params_.data()),
+                              TensorView<const float>{backend, input, {K, rows, layers[l].in}},
+                              view(pre[l], rows, layers[l].out), view(out[l], rows, layers[l].out));
+      input = out[l].data();
+    }
+  };
+  const double macs_per_row = double(layout_.forward_macs_per_row());
+  const double first_layer_macs = double(layers[0].in) * layers[0].out;
+
+  ModelFitReport report;
+  report.epochs.assign(K, 0);
+  report.train_loss.assign(K, 0.0);
+  report.validation_loss.assign(K, 0.0);
+  report.train_rows = n_train;
+  report.validation_rows = n_val;
+  RollingEarlyStopping stopping(K, options.rolling_average_persistency);
+
+  for (int epoch = 0; epoch < options.max_epochs; ++epoch) {
+    if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
+    MBMPO_NVTX_RANGE("model_epoch");
+    loss_sums.fill_zero();
+    shuffle_indices(context_, K, n_train, options.seed, draw, std::uint64_t(epoch),
+                    train_indices.data(), order.data());
+    for (std::int64_t begin = 0; begin < n_train; begin += batch) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(batch, n_train - begin));
+      const GatherDims dims{K, rows, obs_dim_, act_dim_, n_train};
+      gather_normalize(context_, dims, obs.data(), act.data(), delta.data(), order.data() + begin,
+                       norm, x.data(), target.data());
+      forward(rows);
+      mse_loss_grad(context_, K, rows, obs_dim_, out.back().data(), target.data(), dy_a.data(),
+                    loss_sums.data());
+      for (std::size_t l = layers.size(); l-- > 0;) {
+        const float* input = l == 0 ? x.data() : out[l - 1].data();
+        TensorView<float> dx{backend, l == 0 ? nullptr : dy_b.data(), {K, rows, layers[l].in}};
+        ensemble_linear_backward(context_, layers[l].activation,
+                                 layer_params(layout_, layers[l], backend, params_.data()),
+                                 TensorView<const float>{backend, input, {K, rows, layers[l].in}},
+                                 view(pre[l], rows, layers[l].out),
+                                 TensorView<const float>{backend, dy_a.data(), {K, rows, layers[l].out}},
+                                 dx, layer_grads(layout_, layers[l], backend, grads_.data()));
+        std::swap(dy_a, dy_b);
+      }
+      for (int k = 0; k < K; ++k) {
+        adam.active[k] = active[k];
+        if (!active[k]) continue;
+        const double t = double(++adam_steps_[k]);
+        adam.lr_t[k] = float(options.learning_rate * std::sqrt(1 - std::pow(options.adam_beta2, t)) /
+                             (1 - std::pow(options.adam_beta1, t)));
+      }
+      adam_update(context_, layout_.parameter_count(), adam, params_.data(), grads_.data(),
+                  adam_m_.data(), adam_v_.data());
+      report.flops += 2.0 * K * rows * (3 * macs_per_row - first_layer_macs);
+    }
+    for (std::int64_t begin = 0; begin < n_val; begin += chunk) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(chunk, n_val - begin));
+      const GatherDims dims{K, rows, obs_dim_, act_dim_, n_val};
+      gather_normalize(context_, dims, obs.data(), act.data(), delta.data(),
+                       val_indices.data() + begin, norm, x.data(), target.data());
+      forward(rows);
+      mse_loss_grad(context_, K, rows, obs_dim_, out.back().data(), target.data(), nullptr,
+                    loss_sums.data() + K);
+      report.flops += 2.0 * K * rows * macs_per_row;
+    }
+    const std::vector<float> sums = loss_sums.to_host();  // the one synchronisation per epoch
+    std::vector<double> val(K);
+    for (int k = 0; k < K; ++k) {
+      val[k] = sums[K + k] / double(n_val * obs_dim_);
+      if (!active[k]) continue;
+      report.epochs[k] = epoch + 1;
+      report.train_loss[k] = sums[k] / double(n_train * obs_dim_);
+      report.validation_loss[k] = val[k];
+    }
+    report.validation_history.push_back(val);
+    report.epochs_run = epoch + 1;
+    for (int k = 0; k < K; ++k) {
+      MBMPO_CHECK(std::isfinite(val[k]), "model fit: validation loss of model ", k,
+                  " is not finite at epoch ", epoch, " (diverged?)");
+    }
+    const std::vector<bool>& stopped = stopping.update(val);
+    if (options.early_stopping) {
+      for (int k = 0; k < K; ++k) active[k] = active[k] && !stopped[k];
+    }
+  }
+  context_.synchronize();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+ModelAssignment DynamicsEnsemble::assign(const std::vector<int>& model_of_row) const {
+  const int K = layout_.models();
+  std::vector<std::vector<std::int32_t>> groups(K);
+  MBMPO_CHECK(model_of_row.size() <= std::size_t(std::numeric_limits<std::int32_t>::max()),
+              "predict: too many rows");
+  for (std::size_t r = 0; r < model_of_row.size(); ++r) {
+    const int k = model_of_row[r];
+    MBMPO_CHECK_INPUT(k >= 0 && k < K, "predict: row ", r, " asks for model ", k, " of ", K);
+    groups[k].push_back(static_cast<std::int32_t>(r));
+  }
+  int rows = 0;
+  for (const auto& g : groups) rows = std::max(rows, int(g.size()));
+  std::vector<std::int32_t> indices(std::size_t(K) * rows, -1);
+  for (int k = 0; k < K; ++k) std::copy(groups[k].begin(), groups[k].end(), indices.begin() + std::size_t(k) * rows);
+  return {K, rows, Tensor<std::int32_t>::from_host(context_.backend(), {K, rows}, indices)};
+}
+
+ModelAssignment DynamicsEnsemble::grouped_assignment(int rows_per_model) const {
+  MBMPO_CHECK(rows_per_model >= 0, "grouped assignment: negative rows");
+  const int K = layout_.models();
+  std::vector<std::int32_t> indices(std::size_t(K) * rows_per_model);
+  for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<std::int32_t>(i);
+  return {K, rows_per_model, Tensor<std::int32_t>::from_host(context_.backend(), {K, rows_per_model}, indices)};
+}
+
+void DynamicsEnsemble::predict(TensorView<const float> obs, TensorView<const float> act,
+                               const ModelAssignment& assignment, TensorView<float> next_obs) {
+  MBMPO_NVTX_RANGE("model_predict");
+  const Backend backend = context_.backend();
+  MBMPO_CHECK(obs.shape.size() == 2, "predict: obs must be [rows, obs_dim], got ", shape_to_string(obs.shape));
+  const std::int64_t n = obs.dim(0);
+  expect_shape(obs, {n, obs_dim_}, backend, "predict obs");
+  expect_shape(act, {n, act_dim_}, backend, "predict act");
+  expect_shape(next_obs, {n, obs_dim_}, backend, "predict next_obs");
+  MBMPO_CHECK(assignment.models == layout_.models() &&
+                  assignment.indices.backend() == backend,
+              "predict: the model assignment was made for another ensemble");
+  MBMPO_CHECK(std::int64_t(assignment.models) * assignment.rows_per_model >= n,
+              "predict: the model assignment covers fewer rows than the ", n, " given");
+  run_predict(obs.data, act.data, assignment, next_obs.data);
+}
+
+void DynamicsEnsemble::run_predict(const float* obs, const float* act,
+                                   const ModelAssignment& assignment, float* next_obs) {
+  const Backend backend = context_.backend();
+  const int K = layout_.models(), rows = assignment.rows_per_model;
+  if (rows == 0) return;
+  const std::int64_t needed = std::int64_t(K) * rows * layout_.widest();
+  if (predict_a_.numel() < needed) {
+    predict_a_ = Tensor<float>(backend, {needed});
+    predict_b_ = Tensor<float>(backend, {needed});
+  }
+  const GatherDims dims{K, rows, obs_dim_, act_dim_, rows};
+  const NormalizerView<float> norm = normalizer_view();
+  gather_normalize(context_, dims, obs, act, nullptr, assignment.indices.data(), norm,
+                   predict_a_.data(), nullptr);
+  const auto& layers = layout_.layers();
+  float* input = predict_a_.data();
+  float* output = predict_b_.data();
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const bool last = l + 1 == layers.size();
+    EnsembleLinearParams p = layer_params(layout_, layers[l], backend, params_.data());
+    if (last) p.b.data = nullptr;  // the bias is added in the fused de-normalisation below
+    ensemble_linear_forward(context_, layers[l].activation, p,
+                            TensorView<const float>{backend, input, {K, rows, layers[l].in}},
+                            TensorView<float>{backend, nullptr, {K, rows, layers[l].out}},
+                            TensorView<float>{backend, output, {K, rows, layers[l].out}});
+    std::swap(input, output);
+  }
+  const float* last_bias = params_.data() + layers.back().b_offset;
+  denormalize_scatter(context_, dims, input, last_bias, obs, assignment.indices.data(), norm,
+                      static_cast<float>(config_.next_obs_clip), next_obs);
+}
+
+void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) const {
+  Safetensors file;
+  const std::vector<float> params = params_.to_host();
+  const std::int64_t K = layout_.models();
+  for (std::size_t l = 0; l < layout_.layers().size(); ++l) {
+    const auto& layer = layout_.layers()[l];
+    const std::string prefix = "layer" + std::to_string(l) + ".";
+    auto slice = [&](std::int64_t offset, std::int64_t count) {
+      return std::vector<float>(params.begin() + offset, params.begin() + offset + count);
+    };
+    file.put_f32(prefix + "v", {K, layer.out, layer.in}, slice(layer.v_offset, K * layer.out * layer.in));
+    file.put_f32(prefix + "g", {K, layer.out}, slice(layer.g_offset, K * layer.out));
+    file.put_f32(prefix + "b", {K, layer.out}, slice(layer.b_offset, K * layer.out));
+  }
+  const std::vector<float> norm = normalization_.to_host();
+  const int in = obs_dim_ + act_dim_;
+  file.put_f32("normalization.input_mean", {in}, {norm.begin(), norm.begin() + in});
+  file.put_f32("normalization.input_std", {in}, {norm.begin() + in, norm.begin() + 2 * in});
+  file.put_f32("normalization.delta_mean", {obs_dim_}, {norm.begin() + 2 * in, norm.begin() + 2 * in + obs_dim_});
+  file.put_f32("normalization.delta_std", {obs_dim_}, {norm.begin() + 2 * in + obs_dim_, norm.end()});
+  if (include_optimizer) {
+    file.put_f32("adam.m", {layout_.parameter_count()}, adam_m_.to_host());
+    file.put_f32("adam.v", {layout_.parameter_count()}, adam_v_.to_host());
+    file.put_i64("adam.steps", {K}, adam_steps_);
+    file.put_i64("fits_done", {1}, {std::int64_t(fits_done_)});
+  }
+  std::string hidden;
+  for (int h : layout_.hidden()) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  file.set_metadata("format", "mbmpo.dynamics_ensemble.v1");
+  file.set_metadata("models", std::to_string(K));
+  file.set_metadata("obs_dim", std::to_string(obs_dim_));
+  file.set_metadata("act_dim", std::to_string(act_dim_));
+  file.set_metadata("hidden", hidden);
+  file.set_metadata("activation", activation_name(config_.activation));
+  file.set_metadata("normalization_eps", std::to_string(config_.normalization_eps));
+  file.save(path);
+}
+
+void DynamicsEnsemble::load(const std::string& path) {
+  const Safetensors file = Safetensors::load(path);
+  MBMPO_CHECK_INPUT(file.metadata("format") == "mbmpo.dynamics_ensemble.v1", path,
+                    ": not a dynamics-ensemble file (format '", file.metadata("format"), "')");
+  std::string hidden;
+  for (int h : layout_.hidden()) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  auto expect_meta = [&](const char* key, const std::string& expected) {
+    const std::string actual = file.metadata(key);
+    MBMPO_CHECK_INPUT(actual == expected, path, ": ", key, " is ", actual, ", this ensemble has ", expected);
+  };
+  expect_meta("models", std::to_string(layout_.models()));
+  expect_meta("obs_dim", std::to_string(obs_dim_));
+  expect_meta("act_dim", std::to_string(act_dim_));
+  expect_meta("hidden", hidden);
+  expect_meta("activation", activation_name(config_.activation));
+
+  const std::int64_t K = layout_.models();
+  std::vector<float> params(static_cast<std::size_t>(layout_.parameter_count()));
+  for (std::size_t l = 0; l < layout_.layers().size(); ++l) {
+    const auto& layer = layout_.layers()[l];
+    const std::string prefix = "layer" + std::to_string(l) + ".";
+    auto place = [&](const std::vector<float>& values, std::int64_t offset) {
+      std::copy(values.begin(), values.end(), params.begin() + offset);
+    };
+    place(file.f32(prefix + "v", {K, layer.out, layer.in}), layer.v_offset);
+    place(file.f32(prefix + "g", {K, layer.out}), layer.g_offset);
+    place(file.f32(prefix + "b", {K, layer.out}), layer.b_offset);
+  }
+  const int in = obs_dim_ + act_dim_;
+  std::vector<float> norm;
+  for (const auto& [name, size] : {std::pair<const char*, int>{"normalization.input_mean", in},
+                                   {"normalization.input_std", in},
+                                   {"normalization.delta_mean", obs_dim_},
+                                   {"normalization.delta_std", obs_dim_}}) {
+    const auto part = file.f32(name, {size});
+    norm.insert(norm.end(), part.begin(), part.end());
+  }
+  for (float value : params) MBMPO_CHECK_INPUT(std::isfinite(value), path, ": non-finite weight");
+  for (float value : norm) MBMPO_CHECK_INPUT(std::isfinite(value), path, ": non-finite normalisation statistic");
+  const bool with_optimizer = file.has("adam.m");
+  std::vector<float> adam_m, adam_v;
+  std::vector<std::int64_t> adam_steps;
+  std::int64_t fits_done = std::int64_t(fits_done_);
+  if (with_optimizer) {
+    adam_m = file.f32("adam.m", {layout_.parameter_count()});
+    adam_v = file.f32("adam.v", {layout_.parameter_count()});
+    adam_steps = file.i64("adam.steps", {K});
+    fits_done = file.i64("fits_done", {1})[0];
+    MBMPO_CHECK_INPUT(fits_done >= 0, path, ": negative fit count");
+  }
+  // Everything read and checked: only now replace the state.
+  if (with_optimizer) {
+    adam_m_.copy_from_host(adam_m);
+    adam_v_.copy_from_host(adam_v);
+    adam_steps_ = adam_steps;
+    fits_done_ = static_cast<std::uint64_t>(fits_done);
+  }
+  params_.copy_from_host(params);
+  normalization_.copy_from_host(norm);
+}
+
+}  // namespace mbmpo

@@ -1,0 +1,115 @@
+// The learned dynamics: K MLPs predicting delta = s' - s from (s, a), fitted together and
+// evaluated together on either backend (DESIGN.md, "Fit the ensemble").
+//
+// Inputs and targets are normalised with the dataset's statistics; the loss is the MSE in
+// normalised-delta space; predictions are s' = s + delta clipped to +-next_obs_clip.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/core/context.hpp"
+#include "host/core/tensor.hpp"
+#include "host/data/dataset.hpp"
+#include "host/models/ensemble_mlp_cpu.hpp"
+#include "host/models/ensemble_mlp_layout.hpp"
+
+namespace mbmpo {
+
+struct DynamicsEnsembleConfig {
+  int models = 5;
+  std::vector<int> hidden = {512, 512};
+  Activation activation = Activation::relu;
+  double normalization_eps = 1e-10;
+  double next_obs_clip = 1000.0;
+};
+
+struct ModelFitOptions {
+  double learning_rate = 1e-3;
+  int batch_size = 500;
+  int max_epochs = 500;
+  double validation_fraction = 0.2;
+  // Early stopping (the authors' rule): avg <- p*avg + (1-p)*validation loss after each epoch; a
+  // model stops when its average rises. Off: every model trains max_epochs.
+  bool early_stopping = true;
+  double rolling_average_persistency = 0.99;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
+  std::uint64_t seed = 0;
+  int validation_chunk_rows = 8192;  // rows per model per validation forward pass (memory bound)
+};
+
+struct ModelFitReport {
+  std::vector<int> epochs;                             // epochs each model trained
+  std::vector<double> train_loss;                      // mean over each model's last epoch
+  std::vector<double> validation_loss;                 // at each model's last trained epoch
+  std::vector<std::vector<double>> validation_history;  // [epoch][model]
+  int epochs_run = 0;
+  std::int64_t train_rows = 0, validation_rows = 0;  // per model
+  double flops = 0;  // counted: 2 per multiply-add of every GEMM of the fit
+  double seconds = 0;
+};
+
+// Which rows of a predict call use which model: rows of model k are indices[k][r], padded
+// with -1 to the largest group. Built once and reused (e.g. for every step of a rollout).
+struct ModelAssignment {
+  int models = 0, rows_per_model = 0;
+  Tensor<std::int32_t> indices;  // [models][rows_per_model] on the ensemble's backend
+};
+
+class DynamicsEnsemble {
+ public:
+  // Xavier-uniform directions, gains 1, biases 0, drawn from Philox(init_seed) on the host so both
+  // backends start from the same weights. Normalisation starts as the identity.
+  DynamicsEnsemble(Context& context, int obs_dim, int act_dim, DynamicsEnsembleConfig config,
+                   std::uint64_t init_seed);
+
+  const EnsembleMlpLayout& layout() const { return layout_; }
+  const DynamicsEnsembleConfig& config() const { return config_; }
+  int obs_dim() const { return obs_dim_; }
+  int act_dim() const { return act_dim_; }
+  int models() const { return layout_.models(); }
+
+  // Fits on the dataset with fresh per-model train/validation splits (warm start: parameters and
+  // Adam state carry over from the previous fit). Sets the normalisation from the dataset first.
+  ModelFitReport fit(const Dataset& data, const ModelFitOptions& options);
+
+  // next_obs[r] = model[r](obs[r], act[r]); obs/next_obs [N][obs_dim], act [N][act_dim] on the
+  // ensemble's backend.
+  ModelAssignment assign(const std::vector<int>& model_of_row) const;
+  void predict(TensorView<const float> obs, TensorView<const float> act,
+               const ModelAssignment& assignment, TensorView<float> next_obs);
+  // Rows [k*R, (k+1)*R) use model k: the layout imagined rollouts use. obs [K*R][obs_dim].
+  ModelAssignment grouped_assignment(int rows_per_model) const;
+
+  // Host copies of the state, for tests and checkpoints.
+  std::vector<float> parameters() const { return params_.to_host(); }
+  void set_parameters(const std::vector<float>& values) { params_.copy_from_host(values); }
+  void set_normalization(const DatasetStats& stats);
+  std::vector<float> normalization() const { return normalization_.to_host(); }
+  std::uint64_t fits_done() const { return fits_done_; }
+
+  // .safetensors with tensors layer{l}.v/g/b ([K][out][in], [K][out]), normalization.* and, with
+  // include_optimizer, adam.m/v/steps; metadata records the architecture. load() checks the file
+  // against this ensemble's architecture and throws InputError naming any mismatch.
+  void save(const std::string& path, bool include_optimizer) const;
+  void load(const std::string& path);
+
+ private:
+  void run_predict(const float* obs, const float* act, const ModelAssignment& assignment,
+                   float* next_obs);
+  NormalizerView<float> normalizer_view() const;
+
+  Context& context_;
+  int obs_dim_, act_dim_;
+  DynamicsEnsembleConfig config_;
+  EnsembleMlpLayout layout_;
+  Tensor<float> params_, grads_, adam_m_, adam_v_;
+  std::vector<std::int64_t> adam_steps_;  // per model: Adam's bias correction uses its own count
+  Tensor<float> normalization_;           // [input_mean | input_std | delta_mean | delta_std]
+  std::uint64_t fits_done_ = 0;
+  // Predict workspace, grown on demand: two ping-pong activation buffers.
+  Tensor<float> predict_a_, predict_b_;
+};
+
+}  // namespace mbmpo

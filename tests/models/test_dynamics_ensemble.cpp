@@ -1,0 +1,467 @@
+// The dynamics ensemble: gradients of the whole normalised loss against finite differences (CPU
+// reference, double), predict and one training epoch on each backend against a double reference,
+// learning a known system, early stopping, and save/load.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "backend_test.hpp"
+#include "host/core/safetensors.hpp"
+#include "host/models/dynamics_ensemble.hpp"
+#include "host/models/early_stopping.hpp"
+#include "host/models/ensemble_mlp_cpu.hpp"
+
+namespace mbmpo {
+namespace {
+
+using test::random_vector;
+using test::test_seed;
+
+template <class To, class From>
+std::vector<To> cast(const std::vector<From>& values) {
+  return std::vector<To>(values.begin(), values.end());
+}
+
+// A damped, driven pendulum: state (angle, angular velocity), one torque action.
+Episode pendulum_episode(std::uint64_t index, int length, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> angle(-3.f, 3.f), velocity(-2.f, 2.f), torque(-1.f, 1.f);
+  Episode e;
+  e.index = index;
+  e.obs_dim = 2;
+  e.act_dim = 1;
+  e.length = length;
+  for (int t = 0; t < length; ++t) {
+    const float th = angle(rng), om = velocity(rng), u = torque(rng);
+    const float dt = 0.05f;
+    const float om_next = om + dt * (-9.81f * std::sin(th) - 0.3f * om + 2.f * u);
+    e.obs.insert(e.obs.end(), {th, om});
+    e.act.push_back(u);
+    e.next_obs.insert(e.next_obs.end(), {th + dt * om_next, om_next});
+    e.reward.push_back(0.f);
+    e.done.push_back(0);
+  }
+  return e;
+}
+
+Dataset pendulum_dataset(int transitions, std::uint64_t seed) {
+  Dataset data(2, 1, transitions);
+  std::mt19937_64 rng(seed);
+  data.add(pendulum_episode(0, transitions, rng));
+  return data;
+}
+
+// A dataset of pure noise: nothing to learn, so a large model can only memorise.
+Dataset noise_dataset(int obs_dim, int act_dim, int transitions, std::uint64_t seed) {
+  Dataset data(obs_dim, act_dim, transitions);
+  Episode e;
+  e.obs_dim = obs_dim;
+  e.act_dim = act_dim;
+  e.length = transitions;
+  e.obs = random_vector<float>(std::size_t(transitions) * obs_dim, seed, -1, 1);
+  e.act = random_vector<float>(std::size_t(transitions) * act_dim, seed + 1, -1, 1);
+  e.next_obs = random_vector<float>(std::size_t(transitions) * obs_dim, seed + 2, -1, 1);
+  e.reward.assign(transitions, 0.f);
+  e.done.assign(transitions, 0);
+  data.add(e);
+  return data;
+}
+
+// ---- finite differences of the whole normalised loss, in double ---------------------------------
+
+struct LossProblem {
+  EnsembleMlpLayout layout;
+  int rows, obs_dim, act_dim;
+  std::vector<double> obs, act, delta, norm;  // norm = [in_mean | in_std | delta_mean | delta_std]
+  std::vector<std::int32_t> indices;
+
+  NormalizerView<double> normalizer() const {
+    const int in = obs_dim + act_dim;
+    return {norm.data(), norm.data() + in, norm.data() + 2 * in, norm.data() + 2 * in + obs_dim, 1e-10};
+  }
+  GatherDims dims() const { return {layout.models(), rows, obs_dim, act_dim, rows}; }
+
+  double loss(const std::vector<double>& params, std::vector<double>* grads) const {
+    const int K = layout.models();
+    std::vector<double> x(std::size_t(K) * rows * (obs_dim + act_dim)), target(std::size_t(K) * rows * obs_dim);
+    cpu::gather_normalize(dims(), obs.data(), act.data(), delta.data(), indices.data(), normalizer(),
+                          x.data(), target.data());
+    cpu::MlpActivations<double> acts;
+    cpu::mlp_forward(layout, params.data(), x.data(), rows, acts);
+    std::vector<double> dy(target.size()), sums(K, 0.0);
+    cpu::mse_loss_grad(K, rows, obs_dim, acts.out.back().data(), target.data(), dy.data(), sums.data());
+    if (grads) cpu::mlp_backward(layout, params.data(), x.data(), rows, acts, dy.data(), grads->data());
+    double total = 0;
+    for (double s : sums) total += s / double(rows * obs_dim);  // each model's mean, summed
+    return total;
+  }
+};
+
+LossProblem make_loss_problem(Activation act, std::uint64_t seed) {
+  LossProblem p{EnsembleMlpLayout(2, 5, {7, 6}, 3, act), 9, 3, 2, {}, {}, {}, {}, {}};
+  const int n = 13;
+  p.obs = random_vector<double>(n * 3, seed, -2, 2);
+  p.act = random_vector<double>(n * 2, seed + 1, -1, 1);
+  p.delta = random_vector<double>(n * 3, seed + 2, -0.5, 0.5);
+  const auto means = random_vector<double>(5 + 3, seed + 3, -0.5, 0.5);
+  const auto stds = random_vector<double>(5 + 3, seed + 4, 0.3, 2.0);
+  p.norm.insert(p.norm.end(), means.begin(), means.begin() + 5);
+  p.norm.insert(p.norm.end(), stds.begin(), stds.begin() + 5);
+  p.norm.insert(p.norm.end(), means.begin() + 5, means.end());
+  p.norm.insert(p.norm.end(), stds.begin() + 5, stds.end());
+  std::mt19937_64 rng(seed + 5);
+  for (int i = 0; i < 2 * p.rows; ++i) p.indices.push_back(static_cast<std::int32_t>(rng() % n));
+  return p;
+}
+
+class EnsembleLossGradient : public ::testing::TestWithParam<Activation> {};
+
+TEST_P(EnsembleLossGradient, MatchesFiniteDifferencesThroughNormalisation) {
+  const LossProblem problem = make_loss_problem(GetParam(), test_seed());
+  std::vector<double> params =
+      random_vector<double>(std::size_t(problem.layout.parameter_count()), test_seed() + 9, -0.8, 0.8);
+  for (const auto& layer : problem.layout.layers()) {  // gains away from zero, like real ones
+    for (std::int64_t i = 0; i < 2 * layer.out; ++i) params[layer.g_offset + i] += 1.5;
+  }
+  std::vector<double> grads(params.size(), std::nan(""));
+  problem.loss(params, &grads);
+  const double h = 1e-6;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    std::vector<double> plus = params, minus = params;
+    plus[i] += h;
+    minus[i] -= h;
+    const double numeric = (problem.loss(plus, nullptr) - problem.loss(minus, nullptr)) / (2 * h);
+    ASSERT_NEAR(grads[i], numeric, 1e-6 * (1 + std::abs(numeric))) << "parameter " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SmoothActivations, EnsembleLossGradient,
+                         ::testing::Values(Activation::tanh, Activation::swish, Activation::identity));
+
+// ---- backends against a double reference ---------------------------------------------------------
+
+DynamicsEnsembleConfig small_config(int models, std::vector<int> hidden, Activation act) {
+  DynamicsEnsembleConfig config;
+  config.models = models;
+  config.hidden = std::move(hidden);
+  config.activation = act;
+  return config;
+}
+
+class DynamicsEnsembleBackends : public test::BackendTest {
+ protected:
+  void SetUp() override {
+    test::BackendTest::SetUp();
+    std::printf("MBMPO_TEST_SEED=%llu\n", static_cast<unsigned long long>(test_seed()));
+  }
+};
+
+TEST_P(DynamicsEnsembleBackends, PredictMatchesDoubleReferenceOnAwkwardSizes) {
+  const int K = 3, obs_dim = 17, act_dim = 6, n = 1037;
+  DynamicsEnsemble ensemble(context(), obs_dim, act_dim, small_config(K, {45, 29}, Activation::swish), test_seed());
+  // Non-trivial normalisation and biases, so that every fused piece matters.
+  Dataset stats_source = noise_dataset(obs_dim, act_dim, 50, test_seed() + 1);
+  ensemble.set_normalization(stats_source.stats());
+  std::vector<float> params = ensemble.parameters();
+  for (const auto& layer : ensemble.layout().layers()) {
+    const auto bias = random_vector<float>(std::size_t(K) * layer.out, test_seed() + layer.b_offset, -0.5, 0.5);
+    std::copy(bias.begin(), bias.end(), params.begin() + layer.b_offset);
+  }
+  ensemble.set_parameters(params);
+
+  auto obs = random_vector<float>(std::size_t(n) * obs_dim, test_seed() + 2, -3, 3);
+  obs[5] = 5000.f;  // far outside: the prediction must be clipped to +-1000
+  const auto act = random_vector<float>(std::size_t(n) * act_dim, test_seed() + 3, -1, 1);
+  std::vector<int> model_of_row(n);
+  std::mt19937_64 rng(test_seed() + 4);
+  for (int& m : model_of_row) m = static_cast<int>(rng() % K);
+
+  const auto obs_t = Tensor<float>::from_host(backend(), {n, obs_dim}, obs);
+  const auto act_t = Tensor<float>::from_host(backend(), {n, act_dim}, act);
+  Tensor<float> next(backend(), {n, obs_dim});
+  next.poison();
+  const ModelAssignment assignment = ensemble.assign(model_of_row);
+  ensemble.predict(obs_t, act_t, assignment, next);
+  const std::vector<float> actual = next.to_host();
+
+  // Reference: each row alone through its model, in double.
+  const std::vector<double> p = cast<double>(params);
+  const std::vector<double> norm = cast<double>(ensemble.normalization());
+  const int in = obs_dim + act_dim;
+  const NormalizerView<double> nv{norm.data(), norm.data() + in, norm.data() + 2 * in,
+                                  norm.data() + 2 * in + obs_dim, 1e-10};
+  const EnsembleMlpLayout& layout = ensemble.layout();
+  for (int r = 0; r < n; ++r) {
+    // Run all K models on this row (index r for each), keep model m's output.
+    const std::vector<double> o(obs.begin() + r * obs_dim, obs.begin() + (r + 1) * obs_dim);
+    const std::vector<double> a(act.begin() + r * act_dim, act.begin() + (r + 1) * act_dim);
+    const std::vector<std::int32_t> idx(K, 0);
+    std::vector<double> x(std::size_t(K) * in), out(std::size_t(K) * obs_dim);
+    cpu::gather_normalize(GatherDims{K, 1, obs_dim, act_dim, 1}, o.data(), a.data(),
+                          static_cast<const double*>(nullptr), idx.data(), nv, x.data(),
+                          static_cast<double*>(nullptr));
+    cpu::MlpActivations<double> acts;
+    cpu::mlp_forward(layout, p.data(), x.data(), 1, acts);
+    const int m = model_of_row[r];
+    for (int j = 0; j < obs_dim; ++j) {
+      double expected = o[j] + acts.out.back()[m * obs_dim + j] * (norm[2 * in + obs_dim + j] + 1e-10) +
+                        norm[2 * in + j];
+      expected = std::clamp(expected, -1000.0, 1000.0);
+      ASSERT_NEAR(actual[r * obs_dim + j], expected, 2e-4 * (1 + std::abs(expected)))
+          << "row " << r << " (model " << m << ") element " << j;
+    }
+  }
+  EXPECT_EQ(actual[5], 1000.f);
+}
+
+TEST_P(DynamicsEnsembleBackends, OneEpochMatchesDoubleReference) {
+  const int K = 3, obs_dim = 2, act_dim = 1;
+  const Dataset data = pendulum_dataset(67, test_seed());
+  DynamicsEnsemble ensemble(context(), obs_dim, act_dim, small_config(K, {33, 19}, Activation::tanh), test_seed());
+  const std::vector<double> start = cast<double>(ensemble.parameters());
+  ModelFitOptions options;
+  options.max_epochs = 1;
+  options.batch_size = 11;  // 54 training rows: four full batches and one of 10
+  options.seed = test_seed() + 7;
+  options.learning_rate = 3e-3;
+  const ModelFitReport report = ensemble.fit(data, options);
+  ASSERT_EQ(report.epochs_run, 1);
+  ASSERT_EQ(report.train_rows, 54);
+  ASSERT_EQ(report.validation_rows, 13);
+
+  // The same epoch in double from the CPU reference pieces.
+  const EnsembleMlpLayout& layout = ensemble.layout();
+  const DatasetStats stats = data.stats();
+  std::vector<double> norm;
+  for (const auto* part : {&stats.obs.mean, &stats.act.mean, &stats.obs.std, &stats.act.std,
+                           &stats.delta.mean, &stats.delta.std}) {
+    norm.insert(norm.end(), part->begin(), part->end());
+  }
+  const int in = obs_dim + act_dim;
+  const NormalizerView<double> nv{norm.data(), norm.data() + in, norm.data() + 2 * in,
+                                  norm.data() + 2 * in + obs_dim, 1e-10};
+  const std::int64_t n = data.size();
+  std::vector<double> obs(n * obs_dim), act(n * act_dim), delta(n * obs_dim);
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (int j = 0; j < obs_dim; ++j) {
+      obs[i * obs_dim + j] = data.obs(i)[j];
+      delta[i * obs_dim + j] = double(data.next_obs(i)[j] - data.obs(i)[j]);
+    }
+    act[i] = data.act(i)[0];
+  }
+  std::vector<std::int32_t> train;
+  for (int k = 0; k < K; ++k) {
+    const auto split = data.split(0.2, options.seed, k, 0);
+    train.insert(train.end(), split.train.begin(), split.train.end());
+  }
+  std::vector<std::int32_t> order(train.size());
+  cpu::shuffle_indices(K, 54, options.seed, 0, 0, train.data(), order.data());
+  std::vector<double> params = start, grads(params.size()), m(params.size(), 0.0), v(params.size(), 0.0);
+  AdamStep adam;
+  adam.segment_count = int(layout.segments().size());
+  for (int s = 0; s < adam.segment_count; ++s) {
+    adam.segment_offset[s] = layout.segments()[s].offset;
+    adam.segment_per_model[s] = layout.segments()[s].per_model;
+  }
+  int step = 0;
+  for (int begin = 0; begin < 54; begin += 11) {
+    const int rows = std::min(11, 54 - begin);
+    std::vector<double> x(std::size_t(K) * rows * in), target(std::size_t(K) * rows * obs_dim);
+    cpu::gather_normalize(GatherDims{K, rows, obs_dim, act_dim, 54}, obs.data(), act.data(),
+                          delta.data(), order.data() + begin, nv, x.data(), target.data());
+    cpu::MlpActivations<double> acts;
+    cpu::mlp_forward(layout, params.data(), x.data(), rows, acts);
+    std::vector<double> dy(target.size()), sums(K);
+    cpu::mse_loss_grad(K, rows, obs_dim, acts.out.back().data(), target.data(), dy.data(), sums.data());
+    cpu::mlp_backward(layout, params.data(), x.data(), rows, acts, dy.data(), grads.data());
+    ++step;
+    for (int k = 0; k < K; ++k) {
+      adam.active[k] = 1;
+      adam.lr_t[k] = float(3e-3 * std::sqrt(1 - std::pow(0.999, step)) / (1 - std::pow(0.9, step)));
+    }
+    cpu::adam_update(std::int64_t(params.size()), adam, params.data(), grads.data(), m.data(), v.data());
+  }
+  const std::vector<float> actual = ensemble.parameters();
+  double max_moved = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    max_moved = std::max(max_moved, std::abs(params[i] - start[i]));
+    ASSERT_NEAR(actual[i], params[i], 2e-5 + 1e-4 * std::abs(params[i])) << "parameter " << i;
+  }
+  EXPECT_GT(max_moved, 1e-3);  // the epoch really trained
+}
+
+TEST_P(DynamicsEnsembleBackends, LearnsADampedPendulum) {
+  const Dataset data = pendulum_dataset(2000, test_seed());
+  DynamicsEnsemble ensemble(context(), 2, 1, small_config(2, {64, 64}, Activation::relu), test_seed());
+  ModelFitOptions options;
+  options.max_epochs = 60;
+  options.batch_size = 64;
+  options.early_stopping = false;
+  options.seed = test_seed();
+  const ModelFitReport report = ensemble.fit(data, options);
+  ASSERT_EQ(report.epochs_run, 60);
+  // The targets are normalised to unit variance: a useless model scores about 1.
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_LT(report.validation_loss[k], 0.01) << "model " << k;
+    EXPECT_LT(report.validation_history.back()[k], report.validation_history.front()[k] / 10);
+  }
+  EXPECT_GT(report.flops, 0);
+
+  // Predictions on fresh states are close to the true next state.
+  Dataset fresh = pendulum_dataset(300, test_seed() + 100);
+  std::vector<float> obs, act;
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    obs.insert(obs.end(), fresh.obs(i), fresh.obs(i) + 2);
+    act.push_back(fresh.act(i)[0]);
+  }
+  const auto obs_t = Tensor<float>::from_host(backend(), {300, 2}, obs);
+  const auto act_t = Tensor<float>::from_host(backend(), {300, 1}, act);
+  Tensor<float> next(backend(), {300, 2});
+  next.poison();
+  ensemble.predict(obs_t, act_t, ensemble.assign(std::vector<int>(300, 1)), next);
+  const std::vector<float> predicted = next.to_host();
+  double error = 0, spread = 0;
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    for (int j = 0; j < 2; ++j) {
+      const double truth_delta = fresh.next_obs(i)[j] - fresh.obs(i)[j];
+      error += std::pow(predicted[i * 2 + j] - fresh.next_obs(i)[j], 2);
+      spread += truth_delta * truth_delta;
+    }
+  }
+  EXPECT_LT(error, 0.02 * spread);
+}
+
+TEST_P(DynamicsEnsembleBackends, EarlyStoppingStopsAModelThatOverfits) {
+  // 40 noise transitions and a wide model: validation loss rises as it memorises the noise.
+  const Dataset data = noise_dataset(3, 2, 40, test_seed());
+  DynamicsEnsemble ensemble(context(), 3, 2, small_config(2, {128, 128}, Activation::relu), test_seed());
+  ModelFitOptions options;
+  options.max_epochs = 3000;
+  options.batch_size = 8;
+  options.seed = test_seed();
+  const ModelFitReport report = ensemble.fit(data, options);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_LT(report.epochs[k], 3000) << "model " << k << " never stopped";
+    EXPECT_GT(report.epochs[k], 1);
+  }
+  EXPECT_EQ(report.epochs_run, *std::max_element(report.epochs.begin(), report.epochs.end()));
+  // After a model stops, its parameters stay put: refitting with zero epochs changes nothing,
+  // and a stopped model's validation loss is frozen in the history.
+  const int stopped = report.epochs[0] < report.epochs[1] ? 0 : 1;
+  const int last = report.epochs[stopped];
+  if (last < report.epochs_run) {
+    EXPECT_EQ(report.validation_history[last - 1][stopped], report.validation_history.back()[stopped]);
+  }
+}
+
+TEST_P(DynamicsEnsembleBackends, SaveLoadRoundTripAndMismatches) {
+  const Dataset data = pendulum_dataset(200, test_seed());
+  DynamicsEnsemble trained(context(), 2, 1, small_config(3, {17, 9}, Activation::swish), test_seed());
+  ModelFitOptions options;
+  options.max_epochs = 3;
+  options.batch_size = 32;
+  trained.fit(data, options);
+  const std::string path = ::testing::TempDir() + "ensemble_" + to_string(backend()) + ".safetensors";
+  trained.save(path, true);
+
+  DynamicsEnsemble restored(context(), 2, 1, small_config(3, {17, 9}, Activation::swish), test_seed() + 1);
+  ASSERT_NE(restored.parameters(), trained.parameters());
+  restored.load(path);
+  EXPECT_EQ(restored.parameters(), trained.parameters());
+  EXPECT_EQ(restored.normalization(), trained.normalization());
+  EXPECT_EQ(restored.fits_done(), 1u);
+  // Warm start from the restored state equals warm start from the original.
+  trained.fit(data, options);
+  restored.fit(data, options);
+  EXPECT_EQ(restored.parameters(), trained.parameters());
+
+  DynamicsEnsemble other_shape(context(), 2, 1, small_config(3, {17, 8}, Activation::swish), 1);
+  try {
+    other_shape.load(path);
+    FAIL() << "loading a file of another architecture must fail";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("hidden"), std::string::npos) << e.what();
+  }
+  // Truncated file: clear error, state untouched.
+  const std::string bytes = Safetensors::load(path).serialize();
+  const std::string truncated = path + ".truncated";
+  { std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() - 100); }
+  const auto before = restored.parameters();
+  EXPECT_THROW(restored.load(truncated), InputError);
+  EXPECT_EQ(restored.parameters(), before);
+  EXPECT_THROW(restored.load(path + ".missing"), InputError);
+  std::filesystem::remove(path);
+  std::filesystem::remove(truncated);
+}
+
+TEST_P(DynamicsEnsembleBackends, RejectsBadOptions) {
+  const Dataset data = pendulum_dataset(20, test_seed());
+  DynamicsEnsemble ensemble(context(), 2, 1, small_config(2, {8}, Activation::relu), 1);
+  ModelFitOptions bad;
+  bad.batch_size = 0;
+  EXPECT_THROW(ensemble.fit(data, bad), InputError);
+  bad = {};
+  bad.validation_fraction = 1.0;
+  EXPECT_THROW(ensemble.fit(data, bad), InputError);
+  Dataset wrong(3, 1, 10);
+  EXPECT_THROW(ensemble.fit(wrong, {}), InputError);
+  EXPECT_THROW(ensemble.assign({0, 2}), InputError);
+  EXPECT_THROW(DynamicsEnsemble(context(), 2, 1, small_config(0, {8}, Activation::relu), 1), InputError);
+  EXPECT_THROW(DynamicsEnsemble(context(), 2, 1, small_config(2, {8, 0}, Activation::relu), 1), InputError);
+}
+
+MBMPO_INSTANTIATE_BACKEND_TESTS(DynamicsEnsembleBackends);
+
+// ---- the early-stopping rule and the optimiser's model mask ---------------------------------------
+
+TEST(RollingEarlyStopping, FollowsTheAuthorsRule) {
+  RollingEarlyStopping rule(2, 0.99);
+  // Model 0 improves steadily; model 1's loss jumps well above its starting average.
+  EXPECT_EQ(rule.update({1.0, 1.0}), std::vector<bool>({false, false}));
+  for (int epoch = 1; epoch < 50; ++epoch) {
+    const double improving = 1.0 / (1 + epoch);
+    const double worsening = epoch < 10 ? 1.0 : 5.0;
+    const std::vector<bool> stopped = rule.update({improving, worsening});
+    EXPECT_FALSE(stopped[0]) << "epoch " << epoch;
+    // avg starts at 1.5 and decays towards 1 while the loss is 1: stops exactly when 5 arrives.
+    EXPECT_EQ(stopped[1], epoch >= 10) << "epoch " << epoch;
+  }
+}
+
+TEST(AdamUpdate, LeavesStoppedModelsUntouchedAndMatchesTheFormula) {
+  const EnsembleMlpLayout layout(3, 4, {5}, 2, Activation::relu);
+  const std::int64_t n = layout.parameter_count();
+  auto params = random_vector<double>(n, 1, -1, 1), grads = random_vector<double>(n, 2, -1, 1);
+  std::vector<double> m(n, 0.1), v(n, 0.2);
+  const auto before = params;
+  AdamStep step;
+  step.segment_count = int(layout.segments().size());
+  for (int s = 0; s < step.segment_count; ++s) {
+    step.segment_offset[s] = layout.segments()[s].offset;
+    step.segment_per_model[s] = layout.segments()[s].per_model;
+  }
+  step.active[0] = step.active[2] = 1;
+  step.lr_t[0] = step.lr_t[2] = 0.01f;
+  cpu::adam_update(n, step, params.data(), grads.data(), m.data(), v.data());
+  for (std::int64_t i = 0; i < n; ++i) {
+    const int k = parameter_model(step, i);
+    if (k == 1) {
+      EXPECT_EQ(params[i], before[i]);
+      EXPECT_EQ(m[i], 0.1);
+      continue;
+    }
+    const double m_i = 0.9 * 0.1 + 0.1 * grads[i], v_i = 0.999 * 0.2 + 0.001 * grads[i] * grads[i];
+    // AdamStep keeps beta and epsilon in float, hence the tolerance.
+    EXPECT_NEAR(params[i], before[i] - 0.01 * m_i / (std::sqrt(v_i) + 1e-8), 1e-8);
+  }
+  // parameter_model agrees with the layout.
+  for (const auto& layer : layout.layers()) {
+    EXPECT_EQ(parameter_model(step, layer.v_offset + 2 * layer.out * layer.in), 2);
+    EXPECT_EQ(parameter_model(step, layer.b_offset + layer.out - 1), 0);
+  }
+}
+
+}  // namespace
+}  // namespace mbmpo
