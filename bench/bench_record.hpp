@@ -16,6 +16,12 @@ struct Timing {
   double median_s, p10_s, p90_s;
 };
 
+inline Timing summarize(std::vector<double> seconds) {
+  std::sort(seconds.begin(), seconds.end());
+  const auto at = [&](double q) { return seconds[static_cast<std::size_t>(q * (seconds.size() - 1) + 0.5)]; };
+  return {at(0.5), at(0.1), at(0.9)};
+}
+
 // Runs `body` once to warm up, then `repeats` times, timing each with the host clock.
 inline Timing time_host(int repeats, const std::function<void()>& body) {
   body();
@@ -25,9 +31,7 @@ inline Timing time_host(int repeats, const std::function<void()>& body) {
     body();
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(seconds.begin(), seconds.end());
-  const auto at = [&](double q) { return seconds[static_cast<std::size_t>(q * (seconds.size() - 1) + 0.5)]; };
-  return {at(0.5), at(0.1), at(0.9)};
+  return summarize(std::move(seconds));
 }
 
 inline nlohmann::json row(const std::string& suite, const std::string& name, const std::string& device,

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iomanip>
 #include <limits>
+#include <sstream>
 
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
@@ -344,7 +346,8 @@ ModelAssignment DynamicsEnsemble::assign(const std::vector<int>& model_of_row) c
   for (const auto& g : groups) rows = std::max(rows, int(g.size()));
   std::vector<std::int32_t> indices(std::size_t(K) * rows, -1);
   for (int k = 0; k < K; ++k) std::copy(groups[k].begin(), groups[k].end(), indices.begin() + std::size_t(k) * rows);
-  return {K, rows, Tensor<std::int32_t>::from_host(context_.backend(), {K, rows}, indices)};
+  return {K, rows, std::int64_t(model_of_row.size()),
+          Tensor<std::int32_t>::from_host(context_.backend(), {K, rows}, indices)};
 }
 
 ModelAssignment DynamicsEnsemble::grouped_assignment(int rows_per_model) const {
@@ -352,7 +355,8 @@ ModelAssignment DynamicsEnsemble::grouped_assignment(int rows_per_model) const {
   const int K = layout_.models();
   std::vector<std::int32_t> indices(std::size_t(K) * rows_per_model);
   for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<std::int32_t>(i);
-  return {K, rows_per_model, Tensor<std::int32_t>::from_host(context_.backend(), {K, rows_per_model}, indices)};
+  return {K, rows_per_model, std::int64_t(indices.size()),
+          Tensor<std::int32_t>::from_host(context_.backend(), {K, rows_per_model}, indices)};
 }
 
 void DynamicsEnsemble::predict(TensorView<const float> obs, TensorView<const float> act,
@@ -367,8 +371,8 @@ void DynamicsEnsemble::predict(TensorView<const float> obs, TensorView<const flo
   MBMPO_CHECK(assignment.models == layout_.models() &&
                   assignment.indices.backend() == backend,
               "predict: the model assignment was made for another ensemble");
-  MBMPO_CHECK(std::int64_t(assignment.models) * assignment.rows_per_model >= n,
-              "predict: the model assignment covers fewer rows than the ", n, " given");
+  MBMPO_CHECK(assignment.total_rows == n, "predict: the model assignment is for ",
+              assignment.total_rows, " rows, the call has ", n);
   run_predict(obs.data, act.data, assignment, next_obs.data);
 }
 
@@ -438,7 +442,9 @@ void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) con
   file.set_metadata("act_dim", std::to_string(act_dim_));
   file.set_metadata("hidden", hidden);
   file.set_metadata("activation", activation_name(config_.activation));
-  file.set_metadata("normalization_eps", std::to_string(config_.normalization_eps));
+  std::ostringstream eps;
+  eps << std::setprecision(17) << config_.normalization_eps;
+  file.set_metadata("normalization_eps", eps.str());
   file.save(path);
 }
 

@@ -54,6 +54,7 @@ struct ModelFitReport {
 // with -1 to the largest group. Built once and reused (e.g. for every step of a rollout).
 struct ModelAssignment {
   int models = 0, rows_per_model = 0;
+  std::int64_t total_rows = 0;  // the predict call's row count; every row appears exactly once
   Tensor<std::int32_t> indices;  // [models][rows_per_model] on the ensemble's backend
 };
 

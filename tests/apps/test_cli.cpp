@@ -153,4 +153,29 @@ TEST(Cli, BenchEnvSuiteSmallWritesJsonRows) {
   std::remove(path.c_str());
   EXPECT_EQ(run_mbmpo("bench --suite nope").exit_code, 2);
 }
+
+// The harness of the kernel suites (not their speed): rows come back with the schema's fields.
+TEST(Cli, BenchKernelSuitesSmallScaleProduceRows) {
+  for (const std::string suite : {"model_fit", "predict"}) {
+    const std::string path = ::testing::TempDir() + "mbmpo_bench_" + suite + ".json";
+    const CommandResult run = run_mbmpo("bench --suite " + suite + " --scale small --device cpu --json " + path);
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    std::ifstream in(path);
+    const nlohmann::json rows = nlohmann::json::parse(in);
+    int cases = 0;
+    for (const auto& row : rows) {
+      if (row["suite"] == "peak") continue;
+      ++cases;
+      EXPECT_EQ(row["suite"], suite);
+      EXPECT_EQ(row["device"], "cpu");
+      for (const char* field : {"median_s", "p10_s", "p90_s", "items_per_s", "tflops", "pct_peak"}) {
+        ASSERT_TRUE(row.contains(field)) << field;
+        EXPECT_GT(row[field].get<double>(), 0.0) << field;
+      }
+    }
+    EXPECT_GE(cases, 1) << suite;
+    std::remove(path.c_str());
+  }
+  EXPECT_EQ(run_mbmpo("bench --suite predict --device tpu").exit_code, 2);
+}
 }  // namespace

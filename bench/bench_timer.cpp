@@ -1,0 +1,94 @@
+#include "bench/bench_timer.hpp"
+
+#include <Eigen/Core>
+#include <cstring>
+#include <vector>
+
+#include "host/core/backend.hpp"
+#include "host/core/tensor.hpp"
+
+#ifdef MBMPO_WITH_CUDA
+#include "host/core/cuda_check.hpp"
+#include "host/core/cuda_context.hpp"
+#endif
+
+namespace mbmpo::bench {
+
+Timing time_on(Context& context, int repeats, const std::function<void()>& body) {
+  if (context.backend() == Backend::cpu) return time_host(repeats, body);
+#ifdef MBMPO_WITH_CUDA
+  cudaStream_t stream = context.cuda().stream;
+  body();
+  context.synchronize();
+  std::vector<cudaEvent_t> events(2 * repeats);
+  for (auto& e : events) MBMPO_CUDA_CHECK(cudaEventCreate(&e));
+  for (int i = 0; i < repeats; ++i) {
+    MBMPO_CUDA_CHECK(cudaEventRecord(events[2 * i], stream));
+    body();
+    MBMPO_CUDA_CHECK(cudaEventRecord(events[2 * i + 1], stream));
+  }
+  MBMPO_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<double> seconds;
+  for (int i = 0; i < repeats; ++i) {
+    float ms = 0;
+    MBMPO_CUDA_CHECK(cudaEventElapsedTime(&ms, events[2 * i], events[2 * i + 1]));
+    seconds.push_back(ms * 1e-3);
+  }
+  for (auto& e : events) cudaEventDestroy(e);
+  return summarize(seconds);
+#else
+  throw Error("time_on: CUDA context in a build without CUDA");
+#endif
+}
+
+std::string device_label(Context& context) {
+  if (context.backend() == Backend::cpu) return "cpu";
+  const auto info = cuda_device_info();
+  return info ? info->name : "cuda";
+}
+
+Ceiling measure_ceiling(Context& context, const std::string& scale) {
+  const bool small = scale == "small";
+  Ceiling ceiling;
+  if (context.backend() == Backend::cpu) {
+    const int n = small ? 256 : 1536;
+    using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;
+    const Matrix a = Matrix::Random(n, n), b = Matrix::Random(n, n);
+    Matrix c(n, n);
+    const Timing gemm = time_host(small ? 2 : 5, [&] { c.noalias() = a * b; });
+    ceiling.gemm_tflops = 2.0 * n * n * double(n) / gemm.median_s / 1e12;
+    ceiling.gemm_case = "eigen_sgemm_" + std::to_string(n);
+    const std::size_t bytes = small ? (16u << 20) : (256u << 20);
+    std::vector<char> src(bytes, 1), dst(bytes);
+    const Timing copy = time_host(small ? 2 : 5, [&] { std::memcpy(dst.data(), src.data(), bytes); });
+    ceiling.copy_gb_per_s = 2.0 * bytes / copy.median_s / 1e9;  // read + write
+    ceiling.copy_case = "memcpy_" + std::to_string(bytes >> 20) + "MiB";
+    return ceiling;
+  }
+#ifdef MBMPO_WITH_CUDA
+  const int n = small ? 1024 : 8192;
+  Tensor<float> a(Backend::cuda, {n, n}), b(Backend::cuda, {n, n}), c(Backend::cuda, {n, n});
+  a.fill_zero();
+  b.fill_zero();
+  const float one = 1.f, zero = 0.f;
+  CudaResources& cuda = context.cuda();
+  // FP32 SGEMM without tensor cores: the math mode our kernels run in.
+  const Timing gemm = time_on(context, small ? 3 : 10, [&] {
+    MBMPO_CUBLAS_CHECK(cublasSgemm(cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a.data(),
+                                   n, b.data(), n, &zero, c.data(), n));
+  });
+  ceiling.gemm_tflops = 2.0 * n * n * double(n) / gemm.median_s / 1e12;
+  ceiling.gemm_case = "cublas_sgemm_" + std::to_string(n);
+  const std::size_t bytes = small ? (64u << 20) : (1024u << 20);
+  Tensor<char> src(Backend::cuda, {std::int64_t(bytes)}), dst(Backend::cuda, {std::int64_t(bytes)});
+  src.fill_zero();
+  const Timing copy = time_on(context, small ? 3 : 10, [&] {
+    MBMPO_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, cuda.stream));
+  });
+  ceiling.copy_gb_per_s = 2.0 * bytes / copy.median_s / 1e9;
+  ceiling.copy_case = "cuda_memcpy_d2d_" + std::to_string(bytes >> 20) + "MiB";
+#endif
+  return ceiling;
+}
+
+}  // namespace mbmpo::bench
