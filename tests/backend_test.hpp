@@ -81,4 +81,10 @@ std::vector<T> random_vector(std::size_t count, std::uint64_t seed, double low, 
   return random_vector<T>(rng, count, low, high);
 }
 
+// Element-wise conversion, e.g. float results to double for comparison with a reference.
+template <class To, class From>
+std::vector<To> cast(const std::vector<From>& values) {
+  return std::vector<To>(values.begin(), values.end());
+}
+
 }  // namespace mbmpo::test

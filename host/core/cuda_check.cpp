@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "host/core/cuda_graph.hpp"
 #include "host/core/error.hpp"
 
 namespace mbmpo {
@@ -20,7 +21,9 @@ void throw_cublas_error(cublasStatus_t status, const char* expression, const cha
 void check_kernel_launch(const char* kernel, const char* file, int line) {
   cudaError_t status = cudaGetLastError();
 #ifndef NDEBUG
-  if (status == cudaSuccess) status = cudaDeviceSynchronize();
+  // Debug builds wait for the kernel so a fault names it; not while recording a graph, where
+  // synchronising is illegal (the graph's launch is checked instead).
+  if (status == cudaSuccess && !stream_capture_active()) status = cudaDeviceSynchronize();
 #endif
   if (status != cudaSuccess) {
     throw Error(detail::concat("CUDA error ", cudaGetErrorName(status), " (",

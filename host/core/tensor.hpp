@@ -95,6 +95,12 @@ class Tensor {
                 " into ", shape_to_string(shape_));
     memory::copy(backend_, data_, other.backend_, other.data_, bytes());
   }
+  // Copies the elements of a view of the same element count (the shape may differ).
+  void copy_elements_from(const TensorView<const T>& other) {
+    MBMPO_CHECK(other.numel() == numel_, "copy_elements_from: ", shape_to_string(other.shape),
+                " into ", shape_to_string(shape_));
+    memory::copy(backend_, data_, other.backend, other.data, bytes());
+  }
   void fill_zero() { memory::set_bytes(backend_, data_, 0, bytes()); }
   // All bits set: a NaN for float and double. Tests poison outputs so unwritten elements show.
   void poison() { memory::set_bytes(backend_, data_, 0xFF, bytes()); }

@@ -376,16 +376,20 @@ void DynamicsEnsemble::predict(TensorView<const float> obs, TensorView<const flo
   run_predict(obs.data, act.data, assignment, next_obs.data);
 }
 
+void DynamicsEnsemble::reserve_predict(const ModelAssignment& assignment) {
+  const std::int64_t needed = std::int64_t(layout_.models()) * assignment.rows_per_model * layout_.widest();
+  if (predict_a_.numel() < needed) {
+    predict_a_ = Tensor<float>(context_.backend(), {needed});
+    predict_b_ = Tensor<float>(context_.backend(), {needed});
+  }
+}
+
 void DynamicsEnsemble::run_predict(const float* obs, const float* act,
                                    const ModelAssignment& assignment, float* next_obs) {
   const Backend backend = context_.backend();
   const int K = layout_.models(), rows = assignment.rows_per_model;
   if (rows == 0) return;
-  const std::int64_t needed = std::int64_t(K) * rows * layout_.widest();
-  if (predict_a_.numel() < needed) {
-    predict_a_ = Tensor<float>(backend, {needed});
-    predict_b_ = Tensor<float>(backend, {needed});
-  }
+  reserve_predict(assignment);
   const GatherDims dims{K, rows, obs_dim_, act_dim_, rows};
   const NormalizerView<float> norm = normalizer_view();
   gather_normalize(context_, dims, obs, act, nullptr, assignment.indices.data(), norm,

@@ -80,8 +80,11 @@ class DynamicsEnsemble {
   ModelAssignment assign(const std::vector<int>& model_of_row) const;
   void predict(TensorView<const float> obs, TensorView<const float> act,
                const ModelAssignment& assignment, TensorView<float> next_obs);
-  // Rows [k*R, (k+1)*R) use model k: the layout imagined rollouts use. obs [K*R][obs_dim].
+  // Rows [k*R, (k+1)*R) use model k. obs [K*R][obs_dim].
   ModelAssignment grouped_assignment(int rows_per_model) const;
+  // Allocates predict's workspace for this assignment now, so that later predict calls allocate
+  // nothing (required while a CUDA graph records them).
+  void reserve_predict(const ModelAssignment& assignment);
 
   // Host copies of the state, for tests and checkpoints.
   std::vector<float> parameters() const { return params_.to_host(); }

@@ -17,13 +17,10 @@
 namespace mbmpo {
 namespace {
 
+using test::cast;
 using test::random_vector;
 using test::test_seed;
 
-template <class To, class From>
-std::vector<To> cast(const std::vector<From>& values) {
-  return std::vector<To>(values.begin(), values.end());
-}
 
 // A damped, driven pendulum: state (angle, angular velocity), one torque action.
 Episode pendulum_episode(std::uint64_t index, int length, std::mt19937_64& rng) {

@@ -1,0 +1,44 @@
+// Imagined rollouts: T tasks x M rollouts x H steps through the learned dynamics, task t with its
+// own policy parameters on model t mod K (DESIGN.md, meta-step (a) and (d)).
+#pragma once
+
+#include <cstdint>
+
+#include "host/core/context.hpp"
+#include "host/core/tensor.hpp"
+#include "host/models/dynamics_ensemble.hpp"
+#include "host/policy/policy_layout.hpp"
+#include "host/policy/policy_ops_cpu.hpp"
+
+namespace mbmpo {
+
+// One batch of imagined trajectories on the backend, [T][M][H][...]. A trajectory that ends
+// (the task's termination on the predicted state) has valid = 0, reward 0 and log-prob 0 from
+// the next step on.
+struct Trajectories {
+  RolloutDims dims;
+  Tensor<float> obs, act, reward, valid, logp;
+
+  Trajectories() = default;
+  Trajectories(Backend backend, const RolloutDims& d);
+  // [T][M*H][...] views: the per-task sample sets the policy gradients work on.
+  TensorView<const float> obs_by_task() const;
+  TensorView<const float> act_by_task() const;
+};
+
+struct RolloutOptions {
+  std::uint64_t seed = 0;
+  std::uint64_t draw = 0;  // which rollout batch (e.g. 2 * meta_step + post): keys the noise
+  bool cuda_graph = true;  // record the H steps as one CUDA graph (CUDA backend)
+};
+
+// params [T][P]; start_obs [T][M][obs_dim]. Actions are sampled from the Gaussian policy with
+// Philox noise keyed by (seed, draw, task, rollout, step), so both backends produce the same
+// trajectories; the model and the reward see them clipped to the task's action range, the
+// log-probabilities refer to the sampled (unclipped) actions.
+void imagined_rollout(Context& context, TaskId task, DynamicsEnsemble& models,
+                      const PolicyLayout& layout, TensorView<const float> params,
+                      TensorView<const float> start_obs, const RolloutOptions& options,
+                      Trajectories& out);
+
+}  // namespace mbmpo

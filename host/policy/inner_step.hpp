@@ -1,0 +1,18 @@
+// The MAML inner step (DESIGN.md, meta-step (c)): for every task at once,
+//   theta'_t = theta + alpha * grad_theta mean_{valid samples of t}(log pi_theta(a|s) * A),
+// applied to every parameter including the log-std.
+#pragma once
+
+#include "host/core/context.hpp"
+#include "host/policy/advantages.hpp"
+#include "host/policy/imagined_rollout.hpp"
+#include "host/policy/policy_layout.hpp"
+
+namespace mbmpo {
+
+// theta [P]; adapted [T][P]. The samples were drawn with theta (the pre-update policy).
+void inner_step(Context& context, const PolicyLayout& layout, TensorView<const float> theta,
+                const Trajectories& samples, const Advantages& advantages, double alpha,
+                TensorView<float> adapted);
+
+}  // namespace mbmpo

@@ -1,0 +1,235 @@
+// CPU reference of the policy-side operations of a meta-step, templated on the scalar so tests run
+// it in double; kernels/policy/policy_ops.cu implements the same contracts on the GPU.
+//
+// Sample layout: T tasks x M rollouts x H steps, row-major [T][M][H][...]; "N" = M*H samples per
+// task. valid[t][m][h] is 1 while trajectory (t, m) runs and 0 after it ended.
+#pragma once
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/core/philox.cuh"
+#include "kernels/envs/task_functions.cuh"
+#include "kernels/policy/gaussian_policy.cuh"
+
+namespace mbmpo {
+
+struct RolloutDims {
+  int tasks = 0, rollouts = 0, horizon = 0, obs_dim = 0, act_dim = 0;
+  MBMPO_HD_INLINE std::int64_t rows() const { return std::int64_t(tasks) * rollouts; }
+  MBMPO_HD_INLINE std::int64_t samples() const { return rows() * horizon; }
+};
+
+// The policy noise of action element j at step h of trajectory (task, rollout): the same on both
+// backends, so CPU and GPU rollouts agree.
+MBMPO_HD_INLINE float action_noise(std::uint64_t seed, std::uint64_t draw, const RolloutDims& d,
+                                   std::int64_t row, int h, int j) {
+  return normal_at(seed, draw, std::uint64_t((row * d.horizon + h) * d.act_dim + j));
+}
+
+// Features of the linear baseline for one sample (rllab's LinearFeatureBaseline): obs clipped,
+// its square, t/100 and its powers 2 and 3, and a constant. F = 2*obs_dim + 4.
+inline int baseline_features(int obs_dim) { return 2 * obs_dim + 4; }
+template <class T, class Out>
+MBMPO_HD_INLINE void baseline_feature_row(const float* obs, int obs_dim, int h, float obs_clip, Out* f) {
+  for (int i = 0; i < obs_dim; ++i) {
+    const T o = T(obs[i] < -obs_clip ? -obs_clip : (obs[i] > obs_clip ? obs_clip : obs[i]));
+    f[i] = Out(o);
+    f[obs_dim + i] = Out(o * o);
+  }
+  const T s = T(h) / T(100);
+  f[2 * obs_dim] = Out(s);
+  f[2 * obs_dim + 1] = Out(s * s);
+  f[2 * obs_dim + 2] = Out(s * s * s);
+  f[2 * obs_dim + 3] = Out(1);
+}
+
+namespace cpu {
+
+// Step h for every trajectory: sample a ~ pi_task(.|s), record (s, a, log pi, valid), and write
+// the action the model sees (clipped to the task's range) to act_env [rows][act_dim].
+template <class T>
+void policy_act_step(const PolicyShape& s, const RolloutDims& d, int h, const T* params,
+                     const T* state, const T* alive, std::uint64_t seed, std::uint64_t draw,
+                     T action_limit, T* obs_out, T* act_out, T* logp_out, T* valid_out, T* act_env) {
+  for (std::int64_t row = 0; row < d.rows(); ++row) {
+    const int task = static_cast<int>(row / d.rollouts);
+    const std::int64_t sample = row * d.horizon + h;
+    const T* o = state + row * d.obs_dim;
+    valid_out[sample] = alive[row];
+    T* a = act_out + sample * d.act_dim;
+    if (alive[row] == T(0)) {  // an ended trajectory: zeros, so stale states never look like data
+      std::fill_n(obs_out + sample * d.obs_dim, d.obs_dim, T(0));
+      std::fill_n(a, d.act_dim, T(0));
+      std::fill_n(act_env + row * d.act_dim, d.act_dim, T(0));
+      logp_out[sample] = T(0);
+      continue;
+    }
+    std::copy_n(o, d.obs_dim, obs_out + sample * d.obs_dim);
+    const T* theta = params + std::int64_t(task) * s.parameter_count;
+    PolicyActivations<T> acts;
+    policy_forward(s, theta, o, acts);
+    const T* mean = policy_mean(s, acts);
+    for (int j = 0; j < d.act_dim; ++j) {
+      a[j] = mean[j] + T(std::exp(theta[s.log_std_offset + j])) * T(action_noise(seed, draw, d, row, h, j));
+      act_env[row * d.act_dim + j] = std::clamp(a[j], -action_limit, action_limit);
+    }
+    logp_out[sample] = gaussian_log_prob(s, theta, mean, a);
+  }
+}
+
+// Reward of step h and termination from the predicted next state; trajectories that end stop.
+template <class T>
+void reward_done_step(TaskId task, const RolloutDims& d, int h, const T* state, const T* act_env,
+                      const T* next_state, T* alive, T* reward_out) {
+  for (std::int64_t row = 0; row < d.rows(); ++row) {
+    const std::int64_t sample = row * d.horizon + h;
+    if (alive[row] == T(0)) {
+      reward_out[sample] = T(0);
+      continue;
+    }
+    const T* next = next_state + row * d.obs_dim;
+    reward_out[sample] = task_reward(task, state + row * d.obs_dim, act_env + row * d.act_dim, next);
+    if (task_done(task, next)) alive[row] = T(0);
+  }
+}
+
+// Discounted reward-to-go per trajectory (zero past the end).
+template <class T>
+void discounted_returns(const RolloutDims& d, const T* reward, const T* valid, T discount, T* returns) {
+  for (std::int64_t row = 0; row < d.rows(); ++row) {
+    T running = T(0);
+    for (int h = d.horizon - 1; h >= 0; --h) {
+      const std::int64_t i = row * d.horizon + h;
+      running = valid[i] != T(0) ? reward[i] + discount * running : T(0);
+      returns[i] = running;
+    }
+  }
+}
+
+// Per task: least squares of returns on the baseline features over the valid samples,
+// (X^T X + ridge I) w = X^T y in double; like rllab, the ridge grows 10x (up to 5 tries) while
+// the solve fails. coefficients: [T][F].
+template <class T>
+void fit_linear_baseline(const RolloutDims& d, const float* obs, const T* returns, const T* valid,
+                         double ridge, float obs_clip, double* coefficients) {
+  const int F = baseline_features(d.obs_dim);
+  const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  std::vector<double> f(F);
+  for (int t = 0; t < d.tasks; ++t) {
+    Eigen::MatrixXd xtx = Eigen::MatrixXd::Zero(F, F);
+    Eigen::VectorXd xty = Eigen::VectorXd::Zero(F);
+    for (std::int64_t n = 0; n < per_task; ++n) {
+      const std::int64_t i = t * per_task + n;
+      if (valid[i] == T(0)) continue;
+      baseline_feature_row<double>(obs + i * d.obs_dim, d.obs_dim, int(n % d.horizon), obs_clip, f.data());
+      const Eigen::Map<const Eigen::VectorXd> x(f.data(), F);
+      xtx.selfadjointView<Eigen::Lower>().rankUpdate(x);
+      xty += double(returns[i]) * x;
+    }
+    xtx.triangularView<Eigen::StrictlyUpper>() = xtx.transpose();
+    Eigen::Map<Eigen::VectorXd> w(coefficients + std::int64_t(t) * F, F);
+    double reg = ridge;
+    for (int attempt = 0; attempt < 5; ++attempt, reg *= 10) {
+      Eigen::LLT<Eigen::MatrixXd> llt(xtx + reg * Eigen::MatrixXd::Identity(F, F));
+      if (llt.info() != Eigen::Success) continue;
+      w = llt.solve(xty);
+      if (w.allFinite()) break;
+    }
+    if (!w.allFinite()) w.setZero();
+  }
+}
+
+// GAE(gamma, lambda) with the baseline V = features . w; V is 0 past a trajectory's end. Then,
+// when normalize is set, advantages are standardised per task over its valid samples. Invalid
+// samples get advantage 0. valid_count[t] = number of valid samples of task t.
+template <class T>
+void gae_advantages(const RolloutDims& d, const float* obs, const T* reward, const T* valid,
+                    const double* coefficients, T discount, T gae_lambda, float obs_clip,
+                    bool normalize, T* advantages, T* valid_count) {
+  const int F = baseline_features(d.obs_dim);
+  std::vector<double> f(F);
+  for (std::int64_t row = 0; row < d.rows(); ++row) {
+    const int task = static_cast<int>(row / d.rollouts);
+    const double* w = coefficients + std::int64_t(task) * F;
+    T next_value = T(0), running = T(0);
+    for (int h = d.horizon - 1; h >= 0; --h) {
+      const std::int64_t i = row * d.horizon + h;
+      if (valid[i] == T(0)) {
+        advantages[i] = T(0);
+        next_value = running = T(0);
+        continue;
+      }
+      baseline_feature_row<double>(obs + i * d.obs_dim, d.obs_dim, h, obs_clip, f.data());
+      double v = 0;
+      for (int k = 0; k < F; ++k) v += f[k] * w[k];
+      const T value = T(v);
+      const T delta = reward[i] + discount * next_value - value;
+      running = delta + discount * gae_lambda * running;
+      advantages[i] = running;
+      next_value = value;
+    }
+  }
+  const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  for (int t = 0; t < d.tasks; ++t) {
+    T count = T(0), sum = T(0), sum_sq = T(0);
+    for (std::int64_t i = t * per_task; i < (t + 1) * per_task; ++i) {
+      if (valid[i] == T(0)) continue;
+      count += T(1);
+      sum += advantages[i];
+    }
+    valid_count[t] = count;
+    if (!normalize || count == T(0)) continue;
+    const T mean = sum / count;
+    for (std::int64_t i = t * per_task; i < (t + 1) * per_task; ++i) {
+      if (valid[i] != T(0)) sum_sq += (advantages[i] - mean) * (advantages[i] - mean);
+    }
+    const T std = std::sqrt(sum_sq / count);
+    for (std::int64_t i = t * per_task; i < (t + 1) * per_task; ++i) {
+      if (valid[i] != T(0)) advantages[i] = (advantages[i] - mean) / (std + T(1e-8));
+    }
+  }
+}
+
+// grad[t] = sum_n weight[t][n] * d/dtheta log pi_{theta_t}(act | obs) over task t's samples;
+// params [T or 1][P] (one row shared by all tasks when params_per_task is false).
+template <class T>
+void weighted_log_prob_gradient(const PolicyShape& s, int tasks, std::int64_t per_task,
+                                const T* params, bool params_per_task, const T* obs, const T* act,
+                                const T* weight, T* grad) {
+  for (int t = 0; t < tasks; ++t) {
+    const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
+    T* g = grad + std::int64_t(t) * s.parameter_count;
+    std::fill_n(g, s.parameter_count, T(0));
+    for (std::int64_t n = 0; n < per_task; ++n) {
+      const std::int64_t i = t * per_task + n;
+      if (weight[i] == T(0)) continue;
+      PolicyActivations<T> acts;
+      policy_forward(s, theta, obs + i * s.obs_dim, acts);
+      log_prob_backward(s, theta, obs + i * s.obs_dim, act + i * s.act_dim, acts, weight[i],
+                        [&](int index, T value) { g[index] += value; });
+    }
+  }
+}
+
+// out[t][n] = log pi_{theta_t}(act | obs).
+template <class T>
+void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
+               bool params_per_task, const T* obs, const T* act, T* out) {
+  for (int t = 0; t < tasks; ++t) {
+    const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
+    for (std::int64_t n = 0; n < per_task; ++n) {
+      const std::int64_t i = t * per_task + n;
+      PolicyActivations<T> acts;
+      policy_forward(s, theta, obs + i * s.obs_dim, acts);
+      out[i] = gaussian_log_prob(s, theta, policy_mean(s, acts), act + i * s.act_dim);
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace mbmpo

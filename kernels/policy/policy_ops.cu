@@ -1,0 +1,444 @@
+// CUDA backend of the policy-side operations of a meta-step (contracts: policy_ops_cpu.hpp).
+//   policy_act_step_kernel     one thread per trajectory, the task's policy in shared memory
+//   reward_done_step_kernel    one thread per trajectory, the task's device reward/termination
+//   returns / gae kernels      one thread per trajectory, backwards over the horizon
+//   baseline kernels           normal equations in double (one block per task, one thread per
+//                              matrix entry), then a small Cholesky solve per task
+//   log-prob gradient          one block per (task, chunk of samples), a sample per lane; each
+//                              parameter's per-sample terms are summed across the warp by
+//                              shuffles and across warps in shared memory, then chunk partials
+//                              are summed in a fixed order (no global atomics)
+#include <cub/block/block_reduce.cuh>
+
+#include "host/core/cuda_context.hpp"
+#include "kernels/core/device_scratch.cuh"
+#include "kernels/core/launch.cuh"
+#include "kernels/policy/policy_ops_cuda.hpp"
+
+namespace mbmpo::cuda {
+namespace {
+
+constexpr int kRowThreads = 128;
+
+// Copies one policy's parameters into shared memory; every thread of the block takes part.
+__device__ void load_policy(const float* __restrict__ theta, int count, float* smem) {
+  for (int i = threadIdx.x; i < count; i += blockDim.x) smem[i] = theta[i];
+  __syncthreads();
+}
+
+__global__ void policy_act_step_kernel(PolicyShape s, RolloutDims d, int h,
+                                       const float* __restrict__ params,
+                                       const float* __restrict__ state,
+                                       const float* __restrict__ alive, std::uint64_t seed,
+                                       std::uint64_t draw, float action_limit, float* obs_out,
+                                       float* act_out, float* logp_out, float* valid_out,
+                                       float* act_env) {
+  extern __shared__ float theta[];
+  const int task = blockIdx.y;
+  load_policy(params + std::int64_t(task) * s.parameter_count, s.parameter_count, theta);
+  const int m = blockIdx.x * blockDim.x + threadIdx.x;
+  if (m >= d.rollouts) return;
+  const std::int64_t row = std::int64_t(task) * d.rollouts + m;
+  const std::int64_t sample = row * d.horizon + h;
+  const float* o = state + row * d.obs_dim;
+  const bool running = alive[row] != 0.f;
+  for (int i = 0; i < d.obs_dim; ++i) obs_out[sample * d.obs_dim + i] = running ? o[i] : 0.f;
+  valid_out[sample] = alive[row];
+  float* a = act_out + sample * d.act_dim;
+  if (!running) {
+    for (int j = 0; j < d.act_dim; ++j) a[j] = act_env[row * d.act_dim + j] = 0.f;
+    logp_out[sample] = 0.f;
+    return;
+  }
+  PolicyActivations<float> acts;
+  policy_forward(s, theta, o, acts);
+  const float* mean = policy_mean(s, acts);
+  for (int j = 0; j < d.act_dim; ++j) {
+    a[j] = mean[j] + expf(theta[s.log_std_offset + j]) * action_noise(seed, draw, d, row, h, j);
+    act_env[row * d.act_dim + j] = fminf(fmaxf(a[j], -action_limit), action_limit);
+  }
+  logp_out[sample] = gaussian_log_prob(s, theta, mean, a);
+}
+
+__global__ void reward_done_step_kernel(TaskId task, RolloutDims d, int h,
+                                        const float* __restrict__ state,
+                                        const float* __restrict__ act_env,
+                                        const float* __restrict__ next_state, float* alive,
+                                        float* reward_out) {
+  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (row >= d.rows()) return;
+  const std::int64_t sample = row * d.horizon + h;
+  if (alive[row] == 0.f) {
+    reward_out[sample] = 0.f;
+    return;
+  }
+  const float* next = next_state + row * d.obs_dim;
+  reward_out[sample] = task_reward(task, state + row * d.obs_dim, act_env + row * d.act_dim, next);
+  if (task_done(task, next)) alive[row] = 0.f;
+}
+
+__global__ void returns_kernel(RolloutDims d, const float* __restrict__ reward,
+                               const float* __restrict__ valid, float discount,
+                               float* __restrict__ returns) {
+  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (row >= d.rows()) return;
+  float running = 0.f;
+  for (int h = d.horizon - 1; h >= 0; --h) {
+    const std::int64_t i = row * d.horizon + h;
+    running = valid[i] != 0.f ? reward[i] + discount * running : 0.f;
+    returns[i] = running;
+  }
+}
+
+// Feature k of sample (t, n); k == F is the regression target (the return).
+__device__ double feature(const RolloutDims& d, const float* obs, const float* returns,
+                          std::int64_t i, int h, int k, float obs_clip) {
+  const int F = 2 * d.obs_dim + 4;
+  if (k == F) return returns[i];
+  if (k < 2 * d.obs_dim) {
+    const float raw = obs[i * d.obs_dim + (k % d.obs_dim)];
+    const double o = fminf(fmaxf(raw, -obs_clip), obs_clip);
+    return k < d.obs_dim ? o : o * o;
+  }
+  const double s = h / 100.0;
+  switch (k - 2 * d.obs_dim) {
+    case 0: return s;
+    case 1: return s * s;
+    case 2: return s * s * s;
+  }
+  return 1.0;
+}
+
+// normal[t] = [X^T X | X^T y] over task t's valid samples, as an (F+1) x (F+1) matrix: entry
+// (i, j), i >= j, summed by one thread over all samples.
+__global__ void normal_equations_kernel(RolloutDims d, const float* __restrict__ obs,
+                                        const float* __restrict__ returns,
+                                        const float* __restrict__ valid, float obs_clip,
+                                        double* __restrict__ normal) {
+  const int F1 = 2 * d.obs_dim + 5;
+  const int t = blockIdx.y;
+  const int entry = blockIdx.x * blockDim.x + threadIdx.x;
+  if (entry >= F1 * F1) return;
+  const int i = entry / F1, j = entry % F1;
+  if (j > i) return;
+  const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  double sum = 0;
+  for (std::int64_t n = 0; n < per_task; ++n) {
+    const std::int64_t s = t * per_task + n;
+    if (valid[s] == 0.f) continue;
+    const int h = static_cast<int>(n % d.horizon);
+    sum += feature(d, obs, returns, s, h, i, obs_clip) * feature(d, obs, returns, s, h, j, obs_clip);
+  }
+  double* m = normal + std::int64_t(t) * F1 * F1;
+  m[i * F1 + j] = sum;
+  m[j * F1 + i] = sum;
+}
+
+// One thread per task: Cholesky of X^T X + ridge I (ridge grown 10x up to 5 tries, as rllab),
+// then two triangular solves. work: [T][F][F].
+__global__ void baseline_solve_kernel(int tasks, int F, double ridge, const double* __restrict__ normal,
+                                      double* __restrict__ work, double* __restrict__ coefficients) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= tasks) return;
+  const int F1 = F + 1;
+  const double* m = normal + std::int64_t(t) * F1 * F1;
+  double* L = work + std::int64_t(t) * F * F;
+  double* w = coefficients + std::int64_t(t) * F;
+  double reg = ridge;
+  for (int attempt = 0; attempt < 5; ++attempt, reg *= 10) {
+    bool ok = true;
+    for (int c = 0; c < F && ok; ++c) {
+      for (int r = c; r < F; ++r) {
+        double sum = m[r * F1 + c] + (r == c ? reg : 0.0);
+        for (int k = 0; k < c; ++k) sum -= L[r * F + k] * L[c * F + k];
+        if (r == c) {
+          if (!(sum > 0)) {
+            ok = false;
+            break;
+          }
+          L[c * F + c] = sqrt(sum);
+        } else {
+          L[r * F + c] = sum / L[c * F + c];
+        }
+      }
+    }
+    if (!ok) continue;
+    for (int r = 0; r < F; ++r) {  // L z = X^T y
+      double sum = m[r * F1 + F];
+      for (int k = 0; k < r; ++k) sum -= L[r * F + k] * w[k];
+      w[r] = sum / L[r * F + r];
+    }
+    for (int r = F - 1; r >= 0; --r) {  // L^T w = z
+      double sum = w[r];
+      for (int k = r + 1; k < F; ++k) sum -= L[k * F + r] * w[k];
+      w[r] = sum / L[r * F + r];
+    }
+    bool finite = true;
+    for (int r = 0; r < F; ++r) finite = finite && isfinite(w[r]);
+    if (finite) return;
+  }
+  for (int r = 0; r < F; ++r) w[r] = 0;
+}
+
+__global__ void gae_kernel(RolloutDims d, const float* __restrict__ obs,
+                           const float* __restrict__ reward, const float* __restrict__ valid,
+                           const double* __restrict__ coefficients, float discount,
+                           float gae_lambda, float obs_clip, float* __restrict__ advantages) {
+  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (row >= d.rows()) return;
+  const int F = 2 * d.obs_dim + 4;
+  const double* w = coefficients + (row / d.rollouts) * F;
+  float next_value = 0.f, running = 0.f;
+  for (int h = d.horizon - 1; h >= 0; --h) {
+    const std::int64_t i = row * d.horizon + h;
+    if (valid[i] == 0.f) {
+      advantages[i] = 0.f;
+      next_value = running = 0.f;
+      continue;
+    }
+    double v = 0;
+    for (int k = 0; k < F; ++k) v += feature(d, obs, nullptr, i, h, k, obs_clip) * w[k];
+    const float value = static_cast<float>(v);
+    const float delta = reward[i] + discount * next_value - value;
+    running = delta + discount * gae_lambda * running;
+    advantages[i] = running;
+    next_value = value;
+  }
+}
+
+constexpr int kReduceThreads = 256;
+__global__ void normalize_advantages_kernel(RolloutDims d, const float* __restrict__ valid,
+                                            bool normalize, float* __restrict__ advantages,
+                                            float* __restrict__ valid_count) {
+  using Reduce = cub::BlockReduce<double, kReduceThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ double mean, stddev;
+  const int t = blockIdx.x;
+  const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  const std::int64_t base = t * per_task;
+  double count = 0, sum = 0;
+  for (std::int64_t n = threadIdx.x; n < per_task; n += kReduceThreads) {
+    if (valid[base + n] == 0.f) continue;
+    count += 1;
+    sum += advantages[base + n];
+  }
+  const double total_count = Reduce(temp).Sum(count);
+  __syncthreads();
+  const double total_sum = Reduce(temp).Sum(sum);
+  if (threadIdx.x == 0) {
+    valid_count[t] = static_cast<float>(total_count);
+    mean = total_count > 0 ? total_sum / total_count : 0.0;
+  }
+  __syncthreads();
+  if (!normalize || total_count == 0) return;
+  double sum_sq = 0;
+  for (std::int64_t n = threadIdx.x; n < per_task; n += kReduceThreads) {
+    if (valid[base + n] == 0.f) continue;
+    const double e = advantages[base + n] - mean;
+    sum_sq += e * e;
+  }
+  __syncthreads();
+  const double total_sq = Reduce(temp).Sum(sum_sq);
+  if (threadIdx.x == 0) stddev = sqrt(total_sq / total_count);
+  __syncthreads();
+  for (std::int64_t n = threadIdx.x; n < per_task; n += kReduceThreads) {
+    if (valid[base + n] == 0.f) continue;
+    advantages[base + n] = static_cast<float>((advantages[base + n] - mean) / (stddev + 1e-8));
+  }
+}
+
+constexpr int kGradThreads = 128;  // 4 warps
+constexpr int kSamplesPerBlock = 1024;
+
+// partial[t][chunk][P] = sum over the chunk's samples of weight * d log pi / d theta.
+__global__ void log_prob_gradient_kernel(PolicyShape s, std::int64_t per_task,
+                                         const float* __restrict__ params, bool params_per_task,
+                                         const float* __restrict__ obs,
+                                         const float* __restrict__ act,
+                                         const float* __restrict__ weight,
+                                         float* __restrict__ partial) {
+  extern __shared__ float smem[];
+  float* theta = smem;
+  float* acc = smem + s.parameter_count;
+  const int t = blockIdx.y;
+  for (int i = threadIdx.x; i < s.parameter_count; i += blockDim.x) acc[i] = 0.f;
+  load_policy(params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0), s.parameter_count, theta);
+  const int lane = threadIdx.x & 31;
+  const std::int64_t chunk_begin = std::int64_t(blockIdx.x) * kSamplesPerBlock;
+  const std::int64_t chunk_end = min(per_task, chunk_begin + kSamplesPerBlock);
+  // Every lane runs the same loop (samples past the end get weight 0), so the shuffles below
+  // always have the whole warp.
+  for (std::int64_t n0 = chunk_begin + (threadIdx.x - lane); n0 < chunk_end; n0 += kGradThreads) {
+    const std::int64_t n = n0 + lane;
+    const bool in_range = n < chunk_end;
+    const std::int64_t i = std::int64_t(t) * per_task + (in_range ? n : chunk_begin);
+    const float w = in_range ? weight[i] : 0.f;
+    if (__all_sync(0xffffffffu, w == 0.f)) continue;  // e.g. a stretch of ended trajectories
+    PolicyActivations<float> acts;
+    policy_forward(s, theta, obs + i * s.obs_dim, acts);
+    log_prob_backward(s, theta, obs + i * s.obs_dim, act + i * s.act_dim, acts, w,
+                      [&](int index, float value) {
+                        for (int offset = 16; offset > 0; offset /= 2)
+                          value += __shfl_down_sync(0xffffffffu, value, offset);
+                        if (lane == 0) atomicAdd(&acc[index], value);
+                      });
+  }
+  __syncthreads();
+  float* out = partial + (std::int64_t(t) * gridDim.x + blockIdx.x) * s.parameter_count;
+  for (int i = threadIdx.x; i < s.parameter_count; i += blockDim.x) out[i] = acc[i];
+}
+
+// Sums the chunk partials in order; writes the gradient, or theta + step * gradient / count.
+__global__ void finish_gradient_kernel(int tasks, int chunks, int P, const float* __restrict__ partial,
+                                       const float* __restrict__ theta, const float* __restrict__ count,
+                                       float step_size, float* __restrict__ out) {
+  const std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (idx >= std::int64_t(tasks) * P) return;
+  const int t = static_cast<int>(idx / P), p = static_cast<int>(idx % P);
+  float sum = 0.f;
+  for (int c = 0; c < chunks; ++c) sum += partial[(std::int64_t(t) * chunks + c) * P + p];
+  if (!theta) {
+    out[idx] = sum;
+    return;
+  }
+  const float n = count[t];
+  out[idx] = theta[p] + (n > 0.f ? step_size * sum / n : 0.f);
+}
+
+__global__ void log_probs_kernel(PolicyShape s, std::int64_t per_task, const float* __restrict__ params,
+                                 bool params_per_task, const float* __restrict__ obs,
+                                 const float* __restrict__ act, float* __restrict__ out) {
+  extern __shared__ float theta[];
+  const int t = blockIdx.y;
+  load_policy(params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0), s.parameter_count, theta);
+  const std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (n >= per_task) return;
+  const std::int64_t i = std::int64_t(t) * per_task + n;
+  PolicyActivations<float> acts;
+  policy_forward(s, theta, obs + i * s.obs_dim, acts);
+  out[i] = gaussian_log_prob(s, theta, policy_mean(s, acts), act + i * s.act_dim);
+}
+
+unsigned blocks_for(std::int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+
+// Dynamic shared memory above the 48 KiB default needs an opt-in per kernel.
+template <class Kernel>
+void allow_shared_memory(Kernel kernel, std::size_t bytes) {
+  if (bytes > 48 * 1024) {
+    MBMPO_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  }
+}
+
+void gradient_partials(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+                       const float* params, bool params_per_task, const float* obs, const float* act,
+                       const float* weight, float* partial, int chunks) {
+  const std::size_t smem = 2 * std::size_t(s.parameter_count) * sizeof(float);
+  allow_shared_memory(log_prob_gradient_kernel, smem);
+  log_prob_gradient_kernel<<<dim3(chunks, tasks), kGradThreads, smem, cuda.stream>>>(
+      s, per_task, params, params_per_task, obs, act, weight, partial);
+  MBMPO_KERNEL_CHECK("log_prob_gradient_kernel");
+}
+
+int chunks_for(std::int64_t per_task) {
+  return static_cast<int>(std::max<std::int64_t>(1, (per_task + kSamplesPerBlock - 1) / kSamplesPerBlock));
+}
+
+}  // namespace
+
+void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDims& d, int h,
+                     const float* params, const float* state, const float* alive,
+                     std::uint64_t seed, std::uint64_t draw, float action_limit, float* obs_out,
+                     float* act_out, float* logp_out, float* valid_out, float* act_env) {
+  if (d.rows() == 0) return;
+  const std::size_t smem = std::size_t(s.parameter_count) * sizeof(float);
+  allow_shared_memory(policy_act_step_kernel, smem);
+  policy_act_step_kernel<<<dim3(blocks_for(d.rollouts, kRowThreads), d.tasks), kRowThreads, smem, cuda.stream>>>(
+      s, d, h, params, state, alive, seed, draw, action_limit, obs_out, act_out, logp_out, valid_out, act_env);
+  MBMPO_KERNEL_CHECK("policy_act_step_kernel");
+}
+
+void reward_done_step(CudaResources& cuda, TaskId task, const RolloutDims& d, int h,
+                      const float* state, const float* act_env, const float* next_state,
+                      float* alive, float* reward_out) {
+  if (d.rows() == 0) return;
+  reward_done_step_kernel<<<blocks_for(d.rows(), kRowThreads), kRowThreads, 0, cuda.stream>>>(
+      task, d, h, state, act_env, next_state, alive, reward_out);
+  MBMPO_KERNEL_CHECK("reward_done_step_kernel");
+}
+
+void discounted_returns(CudaResources& cuda, const RolloutDims& d, const float* reward,
+                        const float* valid, float discount, float* returns) {
+  if (d.rows() == 0) return;
+  returns_kernel<<<blocks_for(d.rows(), kRowThreads), kRowThreads, 0, cuda.stream>>>(d, reward, valid, discount, returns);
+  MBMPO_KERNEL_CHECK("returns_kernel");
+}
+
+void fit_linear_baseline(CudaResources& cuda, const RolloutDims& d, const float* obs,
+                         const float* returns, const float* valid, double ridge, float obs_clip,
+                         double* coefficients) {
+  if (d.tasks == 0) return;
+  const int F = 2 * d.obs_dim + 4, F1 = F + 1;
+  DeviceScratch<double> normal(cuda.stream, std::size_t(d.tasks) * F1 * F1);
+  DeviceScratch<double> work(cuda.stream, std::size_t(d.tasks) * F * F);
+  normal_equations_kernel<<<dim3(blocks_for(F1 * F1, kReduceThreads), d.tasks), kReduceThreads, 0, cuda.stream>>>(
+      d, obs, returns, valid, obs_clip, normal.get());
+  MBMPO_KERNEL_CHECK("normal_equations_kernel");
+  baseline_solve_kernel<<<blocks_for(d.tasks, 32), 32, 0, cuda.stream>>>(d.tasks, F, ridge, normal.get(),
+                                                                          work.get(), coefficients);
+  MBMPO_KERNEL_CHECK("baseline_solve_kernel");
+}
+
+void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
+                    const float* reward, const float* valid, const double* coefficients,
+                    float discount, float gae_lambda, float obs_clip, bool normalize,
+                    float* advantages, float* valid_count) {
+  if (d.tasks == 0) return;
+  if (d.rows() > 0) {
+    gae_kernel<<<blocks_for(d.rows(), kRowThreads), kRowThreads, 0, cuda.stream>>>(
+        d, obs, reward, valid, coefficients, discount, gae_lambda, obs_clip, advantages);
+    MBMPO_KERNEL_CHECK("gae_kernel");
+  }
+  normalize_advantages_kernel<<<d.tasks, kReduceThreads, 0, cuda.stream>>>(d, valid, normalize, advantages, valid_count);
+  MBMPO_KERNEL_CHECK("normalize_advantages_kernel");
+}
+
+void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
+                                std::int64_t per_task, const float* params, bool params_per_task,
+                                const float* obs, const float* act, const float* weight,
+                                float* grad) {
+  if (tasks == 0) return;
+  const int chunks = chunks_for(per_task);
+  DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * s.parameter_count);
+  gradient_partials(cuda, s, tasks, per_task, params, params_per_task, obs, act, weight, partial.get(), chunks);
+  const std::int64_t total = std::int64_t(tasks) * s.parameter_count;
+  finish_gradient_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
+      tasks, chunks, s.parameter_count, partial.get(), nullptr, nullptr, 0.f, grad);
+  MBMPO_KERNEL_CHECK("finish_gradient_kernel");
+}
+
+void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
+                          std::int64_t per_task, const float* theta, const float* obs,
+                          const float* act, const float* weight, const float* count,
+                          float step_size, float* adapted) {
+  if (tasks == 0) return;
+  const int chunks = chunks_for(per_task);
+  DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * s.parameter_count);
+  gradient_partials(cuda, s, tasks, per_task, theta, false, obs, act, weight, partial.get(), chunks);
+  const std::int64_t total = std::int64_t(tasks) * s.parameter_count;
+  finish_gradient_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
+      tasks, chunks, s.parameter_count, partial.get(), theta, count, step_size, adapted);
+  MBMPO_KERNEL_CHECK("finish_gradient_kernel");
+}
+
+void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+               const float* params, bool params_per_task, const float* obs, const float* act,
+               float* out) {
+  if (tasks == 0 || per_task == 0) return;
+  const std::size_t smem = std::size_t(s.parameter_count) * sizeof(float);
+  allow_shared_memory(log_probs_kernel, smem);
+  log_probs_kernel<<<dim3(blocks_for(per_task, kRowThreads), tasks), kRowThreads, smem, cuda.stream>>>(
+      s, per_task, params, params_per_task, obs, act, out);
+  MBMPO_KERNEL_CHECK("log_probs_kernel");
+}
+
+}  // namespace mbmpo::cuda

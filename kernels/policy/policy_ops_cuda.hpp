@@ -1,0 +1,48 @@
+// CUDA launchers of the policy-side operations; contracts in host/policy/policy_ops_cpu.hpp.
+// Device pointers; sizes checked by host/policy/policy_ops.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include "host/core/context.hpp"
+#include "host/policy/policy_ops_cpu.hpp"
+
+namespace mbmpo::cuda {
+
+void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDims& d, int h,
+                     const float* params, const float* state, const float* alive,
+                     std::uint64_t seed, std::uint64_t draw, float action_limit, float* obs_out,
+                     float* act_out, float* logp_out, float* valid_out, float* act_env);
+
+void reward_done_step(CudaResources& cuda, TaskId task, const RolloutDims& d, int h,
+                      const float* state, const float* act_env, const float* next_state,
+                      float* alive, float* reward_out);
+
+void discounted_returns(CudaResources& cuda, const RolloutDims& d, const float* reward,
+                        const float* valid, float discount, float* returns);
+
+void fit_linear_baseline(CudaResources& cuda, const RolloutDims& d, const float* obs,
+                         const float* returns, const float* valid, double ridge, float obs_clip,
+                         double* coefficients);
+
+void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
+                    const float* reward, const float* valid, const double* coefficients,
+                    float discount, float gae_lambda, float obs_clip, bool normalize,
+                    float* advantages, float* valid_count);
+
+// grad[t] = sum_n weight[t][n] d/dtheta log pi; then, when step_params is given,
+// step_out[t] = step_params + step_size * grad[t] / count[t] instead of writing grad.
+void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
+                                std::int64_t per_task, const float* params, bool params_per_task,
+                                const float* obs, const float* act, const float* weight,
+                                float* grad);
+void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
+                          std::int64_t per_task, const float* theta, const float* obs,
+                          const float* act, const float* weight, const float* count,
+                          float step_size, float* adapted);
+
+void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+               const float* params, bool params_per_task, const float* obs, const float* act,
+               float* out);
+
+}  // namespace mbmpo::cuda

@@ -1,0 +1,464 @@
+// The Gaussian policy, imagined rollouts, advantages and the inner step: the per-sample math
+// against finite differences in double (CPU reference), every batched operation on each backend
+// against a plain double reference, and the CUDA rollout with and without a CUDA graph.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <cstdio>
+
+#include "backend_test.hpp"
+#include "host/envs/environment.hpp"
+#include "host/envs/sampler.hpp"
+#include "host/envs/task.hpp"
+#include "host/models/dynamics_ensemble.hpp"
+#include "host/policy/advantages.hpp"
+#include "host/policy/gaussian_policy.hpp"
+#include "host/policy/imagined_rollout.hpp"
+#include "host/policy/inner_step.hpp"
+
+namespace mbmpo {
+namespace {
+
+using test::cast;
+using test::random_vector;
+using test::test_seed;
+
+
+// ---- per-sample math in double -------------------------------------------------------------------
+
+struct SmallPolicy {
+  PolicyLayout layout{5, 3, {7, 6}};
+  PolicyShape shape = policy_shape(layout);
+  std::vector<double> theta;
+  explicit SmallPolicy(std::uint64_t seed) {
+    theta = random_vector<double>(layout.parameter_count(), seed, -0.7, 0.7);
+  }
+  double log_prob(const std::vector<double>& params, const double* obs, const double* act) const {
+    PolicyActivations<double> a;
+    policy_forward(shape, params.data(), obs, a);
+    return gaussian_log_prob(shape, params.data(), policy_mean(shape, a), act);
+  }
+};
+
+TEST(GaussianPolicyMath, LogProbMatchesTheDensity) {
+  SmallPolicy p(test_seed());
+  const auto obs = random_vector<double>(5, test_seed() + 1, -1, 1);
+  const auto act = random_vector<double>(3, test_seed() + 2, -1, 1);
+  PolicyActivations<double> a;
+  policy_forward(p.shape, p.theta.data(), obs.data(), a);
+  double expected = 0;
+  for (int j = 0; j < 3; ++j) {
+    const double sigma = std::exp(p.theta[p.layout.log_std_offset() + j]);
+    const double z = (act[j] - a.h[2][j]) / sigma;
+    expected += std::log(std::exp(-0.5 * z * z) / (sigma * std::sqrt(2 * M_PI)));
+  }
+  EXPECT_NEAR(p.log_prob(p.theta, obs.data(), act.data()), expected, 1e-12);
+}
+
+TEST(GaussianPolicyMath, LogProbGradientMatchesFiniteDifferences) {
+  SmallPolicy p(test_seed());
+  const int n = 4;
+  const auto obs = random_vector<double>(n * 5, test_seed() + 1, -1.5, 1.5);
+  const auto act = random_vector<double>(n * 3, test_seed() + 2, -1.5, 1.5);
+  const auto weight = random_vector<double>(n, test_seed() + 3, -2, 2);
+  std::vector<double> grad(p.theta.size(), 0.0);
+  cpu::weighted_log_prob_gradient(p.shape, 1, n, p.theta.data(), false, obs.data(), act.data(),
+                                  weight.data(), grad.data());
+  auto objective = [&](const std::vector<double>& params) {
+    double total = 0;
+    for (int i = 0; i < n; ++i) total += weight[i] * p.log_prob(params, &obs[i * 5], &act[i * 3]);
+    return total;
+  };
+  for (std::size_t i = 0; i < p.theta.size(); ++i) {
+    auto plus = p.theta, minus = p.theta;
+    plus[i] += 1e-6;
+    minus[i] -= 1e-6;
+    const double numeric = (objective(plus) - objective(minus)) / 2e-6;
+    ASSERT_NEAR(grad[i], numeric, 1e-6 * (1 + std::abs(numeric))) << "parameter " << i;
+  }
+}
+
+TEST(GaussianPolicyMath, KlMatchesMonteCarloAndVanishesToSecondOrder) {
+  SmallPolicy p(test_seed());
+  auto other = p.theta;
+  for (auto& x : other) x += 0.1 * std::sin(7.0 * (&x - other.data()));
+  const auto obs = random_vector<double>(5, test_seed() + 1, -1, 1);
+  auto kl = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    PolicyActivations<double> fa, fb;
+    policy_forward(p.shape, a.data(), obs.data(), fa);
+    policy_forward(p.shape, b.data(), obs.data(), fb);
+    return gaussian_kl(p.shape, a.data(), policy_mean(p.shape, fa), b.data(), policy_mean(p.shape, fb));
+  };
+  // Monte Carlo: E_{a ~ old}[log old(a) - log new(a)].
+  PolicyActivations<double> f;
+  policy_forward(p.shape, p.theta.data(), obs.data(), f);
+  std::mt19937_64 rng(test_seed());
+  std::normal_distribution<double> normal;
+  double sum = 0, sum_sq = 0;
+  const int draws = 200000;
+  for (int i = 0; i < draws; ++i) {
+    double a[3];
+    for (int j = 0; j < 3; ++j) a[j] = f.h[2][j] + std::exp(p.theta[p.layout.log_std_offset() + j]) * normal(rng);
+    const double x = p.log_prob(p.theta, obs.data(), a) - p.log_prob(other, obs.data(), a);
+    sum += x;
+    sum_sq += x * x;
+  }
+  const double mean = sum / draws, stderr_ = std::sqrt((sum_sq / draws - mean * mean) / draws);
+  EXPECT_NEAR(kl(p.theta, other), mean, 5 * stderr_);
+  EXPECT_EQ(kl(p.theta, p.theta), 0.0);
+  // Zero gradient at equality: KL(theta, theta + e v) = O(e^2).
+  auto step = p.theta;
+  for (std::size_t i = 0; i < step.size(); ++i) step[i] += 1e-4 * std::cos(double(i));
+  EXPECT_LT(kl(p.theta, step), 1e-6);
+  EXPECT_GT(kl(p.theta, step), 0.0);
+}
+
+TEST(GaussianPolicyMath, InitialParametersAndEntropy) {
+  const PolicyLayout layout(17, 6, {32, 32});
+  const auto params = initial_policy_parameters(layout, 3, 1.0);
+  EXPECT_EQ(layout.parameter_count(), 17 * 32 + 32 + 32 * 32 + 32 + 32 * 6 + 6 + 6);
+  for (int j = 0; j < 6; ++j) EXPECT_EQ(params[layout.log_std_offset() + j], 0.f);
+  for (const auto& l : layout.layers()) {
+    const float limit = std::sqrt(6.f / float(l.in + l.out));
+    for (int i = 0; i < l.out; ++i) EXPECT_EQ(params[l.b_offset + i], 0.f);
+    for (int i = 0; i < l.in * l.out; ++i) EXPECT_LE(std::abs(params[l.w_offset + i]), limit);
+  }
+  EXPECT_NEAR(policy_entropy(layout, params), 6 * 0.5 * std::log(2 * M_PI * M_E), 1e-6);
+  EXPECT_THROW(PolicyLayout(17, 6, {32, 65}), InputError);
+}
+
+// ---- batched operations on each backend ------------------------------------------------------------
+
+class PolicyBackends : public test::BackendTest {
+ protected:
+  void SetUp() override {
+    test::BackendTest::SetUp();
+    std::printf("MBMPO_TEST_SEED=%llu\n", static_cast<unsigned long long>(test_seed()));
+  }
+};
+
+// Random, smooth, fixed models: small gains so that the imagined dynamics neither explode nor
+// amplify float rounding much over the horizon.
+DynamicsEnsemble smooth_models(Context& context, int obs_dim, int act_dim, std::uint64_t seed) {
+  DynamicsEnsembleConfig config;
+  config.models = 3;
+  config.hidden = {37, 29};
+  config.activation = Activation::tanh;
+  DynamicsEnsemble models(context, obs_dim, act_dim, config, seed);
+  auto params = models.parameters();
+  for (const auto& layer : models.layout().layers()) {
+    for (std::int64_t i = 0; i < 3 * layer.out; ++i) {
+      params[layer.g_offset + i] = 0.4f;
+      params[layer.b_offset + i] = 0.05f * std::sin(float(i));
+    }
+  }
+  models.set_parameters(params);
+  return models;
+}
+
+// The same rollout as imagined_rollout, written as plain loops in double.
+struct ReferenceRollout {
+  std::vector<double> obs, act, reward, valid, logp;
+};
+ReferenceRollout reference_rollout(TaskId task, const DynamicsEnsemble& models, const PolicyLayout& layout,
+                                   const std::vector<float>& params, const std::vector<float>& start,
+                                   const RolloutDims& d, std::uint64_t seed, std::uint64_t draw) {
+  const PolicyShape s = policy_shape(layout);
+  const std::vector<double> theta = cast<double>(params);
+  const std::vector<double> model_params = cast<double>(models.parameters());
+  const std::vector<double> norm = cast<double>(models.normalization());
+  const int in = d.obs_dim + d.act_dim;
+  const double limit = task_constants(task).action_limit;
+  ReferenceRollout r;
+  r.obs.assign(d.samples() * d.obs_dim, 0);
+  r.act.assign(d.samples() * d.act_dim, 0);
+  r.reward.assign(d.samples(), 0);
+  r.valid.assign(d.samples(), 0);
+  r.logp.assign(d.samples(), 0);
+  for (std::int64_t row = 0; row < d.rows(); ++row) {
+    const int t = int(row / d.rollouts);
+    const int k = t % models.models();
+    std::vector<double> state(start.begin() + row * d.obs_dim, start.begin() + (row + 1) * d.obs_dim);
+    for (int h = 0; h < d.horizon; ++h) {
+      const std::int64_t i = row * d.horizon + h;
+      std::copy(state.begin(), state.end(), r.obs.begin() + i * d.obs_dim);
+      r.valid[i] = 1;
+      PolicyActivations<double> f;
+      const double* th = theta.data() + t * s.parameter_count;
+      policy_forward(s, th, state.data(), f);
+      std::vector<double> a(d.act_dim), a_env(d.act_dim), x(in);
+      for (int j = 0; j < d.act_dim; ++j) {
+        a[j] = policy_mean(s, f)[j] + std::exp(th[s.log_std_offset + j]) * action_noise(seed, draw, d, row, h, j);
+        a_env[j] = std::clamp(a[j], -limit, limit);
+        r.act[i * d.act_dim + j] = a[j];
+      }
+      r.logp[i] = gaussian_log_prob(s, th, policy_mean(s, f), a.data());
+      for (int j = 0; j < in; ++j) {
+        const double raw = j < d.obs_dim ? state[j] : a_env[j - d.obs_dim];
+        x[j] = (raw - norm[j]) / (norm[in + j] + 1e-10);
+      }
+      // All K models on this row; keep model k's output (the layout runs every model).
+      std::vector<double> xs;
+      for (int m = 0; m < models.models(); ++m) xs.insert(xs.end(), x.begin(), x.end());
+      cpu::MlpActivations<double> acts;
+      cpu::mlp_forward(models.layout(), model_params.data(), xs.data(), 1, acts);
+      std::vector<double> next(d.obs_dim);
+      for (int j = 0; j < d.obs_dim; ++j) {
+        const double delta = acts.out.back()[k * d.obs_dim + j] * (norm[2 * in + d.obs_dim + j] + 1e-10) + norm[2 * in + j];
+        next[j] = std::clamp(state[j] + delta, -1000.0, 1000.0);
+      }
+      r.reward[i] = task_reward(task, state.data(), a_env.data(), next.data());
+      state = next;
+      if (task_done(task, next.data())) break;
+    }
+  }
+  return r;
+}
+
+void expect_close(const std::vector<float>& actual, const std::vector<double>& expected, double tol,
+                  const char* what) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    ASSERT_NEAR(actual[i], expected[i], tol * (1 + std::abs(expected[i]))) << what << " element " << i;
+  }
+}
+
+struct RolloutCase {
+  const char* task;
+  int tasks, rollouts, horizon;
+};
+
+void check_rollout_against_reference(Context& context, const RolloutCase& c, bool cuda_graph) {
+  const TaskSpec& spec = task_spec(c.task);
+  const RolloutDims d{c.tasks, c.rollouts, c.horizon, spec.obs_dim, spec.act_dim};
+  DynamicsEnsemble models = smooth_models(context, d.obs_dim, d.act_dim, test_seed());
+  const PolicyLayout layout(d.obs_dim, d.act_dim, {32, 32});
+  std::vector<float> params;
+  for (int t = 0; t < d.tasks; ++t) {
+    auto p = initial_policy_parameters(layout, test_seed() + t, 0.5);
+    params.insert(params.end(), p.begin(), p.end());
+  }
+  const auto start = sample_start_states(MujocoModel::load(spec), int(d.rows()), test_seed(), 0);
+  const Backend backend = context.backend();
+  const auto params_t = Tensor<float>::from_host(backend, {d.tasks, layout.parameter_count()}, params);
+  const auto start_t = Tensor<float>::from_host(backend, {d.tasks, d.rollouts, d.obs_dim}, start);
+  Trajectories out(backend, d);
+  for (Tensor<float>* t : {&out.obs, &out.act, &out.reward, &out.valid, &out.logp}) t->poison();
+  RolloutOptions options;
+  options.seed = test_seed() + 11;
+  options.draw = 3;
+  options.cuda_graph = cuda_graph;
+  imagined_rollout(context, spec.id, models, layout, params_t, start_t, options, out);
+  const ReferenceRollout r = reference_rollout(spec.id, models, layout, params, start, d, options.seed, options.draw);
+  // Validity must agree exactly; values to float rounding grown over the horizon.
+  const auto valid = out.valid.to_host();
+  int ended = 0;
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    ASSERT_EQ(valid[i], float(r.valid[i])) << "sample " << i;
+    ended += valid[i] == 0.f;
+  }
+  expect_close(out.obs.to_host(), r.obs, 2e-3, "obs");
+  expect_close(out.act.to_host(), r.act, 2e-3, "act");
+  expect_close(out.reward.to_host(), r.reward, 2e-3, "reward");
+  expect_close(out.logp.to_host(), r.logp, 2e-3, "logp");
+  std::printf("%s: %d of %lld samples after an ending\n", c.task, ended, static_cast<long long>(d.samples()));
+
+  // The stored log-probs are those of the policy that acted.
+  Tensor<float> logp(backend, {d.tasks, std::int64_t(d.rollouts) * d.horizon});
+  logp.poison();
+  policy_log_probs(context, layout, params_t, out.obs_by_task(), out.act_by_task(), logp);
+  const auto recomputed = logp.to_host(), stored = out.logp.to_host();
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    if (valid[i] != 0.f) {
+      ASSERT_NEAR(recomputed[i], stored[i], 1e-4 * (1 + std::abs(stored[i])));
+    }
+  }
+}
+
+TEST_P(PolicyBackends, HalfCheetahRolloutOfHorizon200MatchesDoubleReference) {
+  check_rollout_against_reference(context(), {"half_cheetah", 4, 13, 200}, true);
+}
+
+TEST_P(PolicyBackends, HopperRolloutWithTerminationsMatchesDoubleReference) {
+  check_rollout_against_reference(context(), {"hopper", 5, 37, 40}, true);
+}
+
+TEST_P(PolicyBackends, RolloutWithoutCudaGraphIsTheSame) {
+  check_rollout_against_reference(context(), {"hopper", 3, 9, 25}, false);
+}
+
+// Trajectories with random contents and endings, built on the host.
+Trajectories random_trajectories(Backend backend, const RolloutDims& d, std::uint64_t seed) {
+  Trajectories t(backend, d);
+  auto obs = random_vector<float>(d.samples() * d.obs_dim, seed, -12, 12);  // some beyond the clip
+  auto act = random_vector<float>(d.samples() * d.act_dim, seed + 1, -2, 2);
+  auto reward = random_vector<float>(d.samples(), seed + 2, -1, 2);
+  std::vector<float> valid(d.samples(), 1.f), logp(d.samples(), 0.f);
+  std::mt19937_64 rng(seed + 3);
+  for (std::int64_t row = 0; row < d.rows(); ++row) {
+    const int length = rng() % 3 == 0 ? int(rng() % d.horizon) : d.horizon;  // a third end early
+    for (int h = length; h < d.horizon; ++h) valid[row * d.horizon + h] = reward[row * d.horizon + h] = 0.f;
+  }
+  t.obs.copy_from_host(obs);
+  t.act.copy_from_host(act);
+  t.reward.copy_from_host(reward);
+  t.valid.copy_from_host(valid);
+  t.logp.copy_from_host(logp);
+  return t;
+}
+
+TEST_P(PolicyBackends, BaselineAndGaeMatchDenseLeastSquaresAndPlainLoops) {
+  const RolloutDims d{3, 17, 23, 5, 2};
+  const Trajectories t = random_trajectories(backend(), d, test_seed());
+  Advantages adv(backend(), d);
+  adv.advantages.poison();
+  adv.returns.poison();
+  adv.valid_count.poison();
+  AdvantageOptions options;
+  options.discount = 0.97;
+  options.gae_lambda = 0.9;
+  options.normalize = false;
+  compute_advantages(context(), t, options, adv);
+
+  const auto obs = t.obs.to_host(), reward = t.reward.to_host(), valid = t.valid.to_host();
+  const auto returns = adv.returns.to_host(), advantages = adv.advantages.to_host();
+  const auto coefficients = adv.baseline.to_host();
+  const auto count = adv.valid_count.to_host();
+  const int F = baseline_features(d.obs_dim);
+  const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  auto features = [&](std::int64_t i) {
+    Eigen::VectorXd f(F);
+    baseline_feature_row<double>(&obs[i * d.obs_dim], d.obs_dim, int(i % d.horizon), 10.f, f.data());
+    return f;
+  };
+  for (int task = 0; task < d.tasks; ++task) {
+    // Returns by a plain loop.
+    for (std::int64_t row = task * d.rollouts; row < (task + 1) * d.rollouts; ++row) {
+      double running = 0;
+      for (int h = d.horizon - 1; h >= 0; --h) {
+        const std::int64_t i = row * d.horizon + h;
+        running = valid[i] ? reward[i] + 0.97 * running : 0.0;
+        ASSERT_NEAR(returns[i], running, 1e-4 * (1 + std::abs(running)));
+      }
+    }
+    // Ridge least squares as a dense augmented system [X; sqrt(ridge) I] w = [y; 0].
+    std::vector<std::int64_t> rows;
+    for (std::int64_t n = 0; n < per_task; ++n)
+      if (valid[task * per_task + n]) rows.push_back(task * per_task + n);
+    EXPECT_EQ(count[task], float(rows.size()));
+    Eigen::MatrixXd X = Eigen::MatrixXd::Zero(rows.size() + F, F);
+    Eigen::VectorXd y = Eigen::VectorXd::Zero(rows.size() + F);
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      X.row(r) = features(rows[r]).transpose();
+      y[r] = returns[rows[r]];
+    }
+    X.bottomRows(F) = std::sqrt(1e-5) * Eigen::MatrixXd::Identity(F, F);
+    const Eigen::VectorXd w = X.colPivHouseholderQr().solve(y);
+    const Eigen::Map<const Eigen::VectorXd> fitted(&coefficients[task * F], F);
+    // Compare the fitted values (the coefficients themselves are ill-conditioned).
+    const Eigen::VectorXd ours = X.topRows(rows.size()) * fitted, dense = X.topRows(rows.size()) * w;
+    EXPECT_LT((ours - dense).norm(), 1e-3 * (1 + dense.norm())) << "task " << task;
+
+    // GAE by a plain loop with the fitted baseline.
+    for (std::int64_t row = task * d.rollouts; row < (task + 1) * d.rollouts; ++row) {
+      double next_value = 0, running = 0;
+      for (int h = d.horizon - 1; h >= 0; --h) {
+        const std::int64_t i = row * d.horizon + h;
+        if (!valid[i]) {
+          ASSERT_EQ(advantages[i], 0.f);
+          next_value = running = 0;
+          continue;
+        }
+        const double value = features(i).dot(fitted);
+        running = reward[i] + 0.97 * next_value - value + 0.97 * 0.9 * running;
+        next_value = value;
+        ASSERT_NEAR(advantages[i], running, 1e-3 * (1 + std::abs(running))) << "sample " << i;
+      }
+    }
+  }
+
+  // Normalised: mean 0 and std 1 over each task's valid samples; 0 elsewhere.
+  options.normalize = true;
+  compute_advantages(context(), t, options, adv);
+  const auto normalized = adv.advantages.to_host();
+  for (int task = 0; task < d.tasks; ++task) {
+    double n = 0, sum = 0, sum_sq = 0;
+    for (std::int64_t i = task * per_task; i < (task + 1) * per_task; ++i) {
+      if (!valid[i]) {
+        EXPECT_EQ(normalized[i], 0.f);
+        continue;
+      }
+      n += 1;
+      sum += normalized[i];
+      sum_sq += normalized[i] * normalized[i];
+    }
+    EXPECT_NEAR(sum / n, 0.0, 1e-4);
+    EXPECT_NEAR(sum_sq / n, 1.0, 1e-3);
+  }
+}
+
+TEST_P(PolicyBackends, InnerStepMatchesDoubleReference) {
+  const RolloutDims d{4, 11, 29, 17, 6};
+  Trajectories t = random_trajectories(backend(), d, test_seed());
+  const PolicyLayout layout(17, 6, {32, 32});
+  auto theta = initial_policy_parameters(layout, test_seed(), 0.8);
+  theta[layout.log_std_offset() + 2] = -0.3f;
+  Advantages adv(backend(), d);
+  compute_advantages(context(), t, {}, adv);
+  const auto theta_t = Tensor<float>::from_host(backend(), {layout.parameter_count()}, theta);
+  Tensor<float> adapted(backend(), {d.tasks, layout.parameter_count()});
+  adapted.poison();
+  const double alpha = 0.05;
+  inner_step(context(), layout, theta_t, t, adv, alpha, adapted);
+
+  const auto obs = cast<double>(t.obs.to_host()), act = cast<double>(t.act.to_host());
+  const auto a = cast<double>(adv.advantages.to_host());
+  const auto count = adv.valid_count.to_host();
+  const auto th = cast<double>(theta);
+  std::vector<double> grad(std::size_t(d.tasks) * layout.parameter_count());
+  cpu::weighted_log_prob_gradient(policy_shape(layout), d.tasks, std::int64_t(d.rollouts) * d.horizon, th.data(),
+                                  false, obs.data(), act.data(), a.data(), grad.data());
+  const auto actual = adapted.to_host();
+  double moved = 0;
+  for (int task = 0; task < d.tasks; ++task) {
+    for (std::int64_t p = 0; p < layout.parameter_count(); ++p) {
+      const std::size_t i = task * layout.parameter_count() + p;
+      const double expected = th[p] + alpha * grad[i] / count[task];
+      moved = std::max(moved, std::abs(expected - th[p]));
+      ASSERT_NEAR(actual[i], expected, 1e-5 + 1e-4 * std::abs(expected - th[p])) << "task " << task << " p " << p;
+    }
+  }
+  EXPECT_GT(moved, 1e-3);
+}
+
+TEST_P(PolicyBackends, WeightedGradientPerTaskParametersMatchesReference) {
+  const PolicyLayout layout(11, 3, {23, 19});
+  const int tasks = 3;
+  const std::int64_t n = 1300;  // two gradient chunks, the second partial
+  std::vector<float> params;
+  for (int t = 0; t < tasks; ++t) {
+    auto p = initial_policy_parameters(layout, test_seed() + t, 0.7);
+    params.insert(params.end(), p.begin(), p.end());
+  }
+  const auto obs = random_vector<float>(tasks * n * 11, test_seed(), -2, 2);
+  const auto act = random_vector<float>(tasks * n * 3, test_seed() + 1, -2, 2);
+  auto weight = random_vector<float>(tasks * n, test_seed() + 2, -1, 1);
+  for (std::int64_t i = 0; i < 100; ++i) weight[i] = 0.f;  // a whole warp of zero weights
+  const Backend b = backend();
+  Tensor<float> grad(b, {tasks, layout.parameter_count()});
+  grad.poison();
+  weighted_log_prob_gradient(context(), layout, Tensor<float>::from_host(b, {tasks, layout.parameter_count()}, params),
+                             Tensor<float>::from_host(b, {tasks, n, 11}, obs), Tensor<float>::from_host(b, {tasks, n, 3}, act),
+                             Tensor<float>::from_host(b, {tasks, n}, weight), grad);
+  std::vector<double> expected(grad.numel());
+  const auto p = cast<double>(params), o = cast<double>(obs), a = cast<double>(act), w = cast<double>(weight);
+  cpu::weighted_log_prob_gradient(policy_shape(layout), tasks, n, p.data(), true, o.data(), a.data(), w.data(),
+                                  expected.data());
+  expect_close(grad.to_host(), expected, 1e-3, "gradient");
+}
+
+MBMPO_INSTANTIATE_BACKEND_TESTS(PolicyBackends);
+
+}  // namespace
+}  // namespace mbmpo
