@@ -14,13 +14,14 @@ import subprocess
 import sys
 import tempfile
 
-PEERS = {"model_fit": "ensemble_peer.py", "predict": "ensemble_peer.py"}
+PEERS = {"model_fit": "ensemble_peer.py", "predict": "ensemble_peer.py", "rollout": "rollout_peer.py",
+         "inner_step": "rollout_peer.py"}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default="build/apps/mbmpo")
-    parser.add_argument("--suite", default="all", choices=["model_fit", "predict", "all"])
+    parser.add_argument("--suite", default="all", choices=list(PEERS) + ["all"])
     parser.add_argument("--scale", default="paper", choices=["small", "paper", "large"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--python", default=sys.executable, help="Python with PyTorch for the peers")
@@ -37,6 +38,8 @@ def main():
         subprocess.run([args.binary, "bench", "--suite", suite, "--scale", args.scale, "--device", args.device,
                         "--json", ours_json], check=True)
         ours = [r for r in json.load(open(ours_json)) if r["suite"] == suite]
+        for r in ours:  # "20x50x200/graph" and "/stream" compare with the peer's "20x50x200"
+            r["peer_case"] = r["case"].split("/")[0]
         for r in ours:
             r["impl"] = "mbmpo"
         rows += ours
@@ -55,7 +58,7 @@ def main():
     for r in rows:
         ratio = ""
         if r["impl"] != "mbmpo":
-            mine = [m for m in rows if m["impl"] == "mbmpo" and m["suite"] == r["suite"] and m["case"] == r["case"]]
+            mine = [m for m in rows if m["impl"] == "mbmpo" and m["suite"] == r["suite"] and m["peer_case"] == r["case"]]
             if mine:
                 ratio = f"{mine[0]['items_per_s'] / r['items_per_s']:.2f}"
         print(f"{r['suite'] + '/' + r['case']:<34}{r['impl']:<18}{r['median_s'] * 1e3:>11.3f}"

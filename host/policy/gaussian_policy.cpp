@@ -73,6 +73,25 @@ void policy_log_probs(Context& context, const PolicyLayout& layout, TensorView<c
 #endif
 }
 
+void policy_kl(Context& context, const PolicyLayout& layout, TensorView<const float> old_params,
+               TensorView<const float> new_params, TensorView<const float> obs, TensorView<float> out) {
+  // The actions play no part; check the parameters' shapes with the obs standing in for them.
+  MBMPO_CHECK(obs.shape.size() == 3, "policy KL: obs must be [tasks, samples, obs_dim]");
+  const TensorView<const float> no_act{obs.backend, obs.data, {obs.dim(0), obs.dim(1), layout.act_dim()}};
+  const SampleShapes s = check_samples(context, layout, old_params, obs, no_act);
+  const SampleShapes s_new = check_samples(context, layout, new_params, obs, no_act);
+  expect_shape(out, {s.tasks, s.per_task}, context.backend(), "policy KL output");
+  const PolicyShape shape = policy_shape(layout);
+  if (context.backend() == Backend::cpu) {
+    return cpu::kl_divergences(shape, s.tasks, s.per_task, old_params.data, s.per_task_params, new_params.data,
+                               s_new.per_task_params, obs.data, out.data);
+  }
+#ifdef MBMPO_WITH_CUDA
+  cuda::kl_divergences(context.cuda(), shape, s.tasks, s.per_task, old_params.data, s.per_task_params,
+                       new_params.data, s_new.per_task_params, obs.data, out.data);
+#endif
+}
+
 void weighted_log_prob_gradient(Context& context, const PolicyLayout& layout,
                                 TensorView<const float> params, TensorView<const float> obs,
                                 TensorView<const float> act, TensorView<const float> weight,

@@ -25,6 +25,10 @@ void policy_log_probs(Context& context, const PolicyLayout& layout, TensorView<c
                       TensorView<const float> obs, TensorView<const float> act,
                       TensorView<float> out);
 
+// out [T][N] = KL(pi_old(.|obs) || pi_new(.|obs)) per state; old/new params [T][P] or [P].
+void policy_kl(Context& context, const PolicyLayout& layout, TensorView<const float> old_params,
+               TensorView<const float> new_params, TensorView<const float> obs, TensorView<float> out);
+
 // grad [T][P] = sum_n weight[t][n] * d/dtheta log pi_theta_t(act | obs); weight [T][N].
 void weighted_log_prob_gradient(Context& context, const PolicyLayout& layout,
                                 TensorView<const float> params, TensorView<const float> obs,

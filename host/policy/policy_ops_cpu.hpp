@@ -231,5 +231,22 @@ void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* 
   }
 }
 
+// out[t][n] = KL(pi_old_t(.|obs) || pi_new_t(.|obs)); old/new params [T or 1][P] each.
+template <class T>
+void kl_divergences(const PolicyShape& s, int tasks, std::int64_t per_task, const T* old_params,
+                    bool old_per_task, const T* new_params, bool new_per_task, const T* obs, T* out) {
+  for (int t = 0; t < tasks; ++t) {
+    const T* a = old_params + (old_per_task ? std::int64_t(t) * s.parameter_count : 0);
+    const T* b = new_params + (new_per_task ? std::int64_t(t) * s.parameter_count : 0);
+    for (std::int64_t n = 0; n < per_task; ++n) {
+      const std::int64_t i = t * per_task + n;
+      PolicyActivations<T> fa, fb;
+      policy_forward(s, a, obs + i * s.obs_dim, fa);
+      policy_forward(s, b, obs + i * s.obs_dim, fb);
+      out[i] = gaussian_kl(s, a, policy_mean(s, fa), b, policy_mean(s, fb));
+    }
+  }
+}
+
 }  // namespace cpu
 }  // namespace mbmpo

@@ -319,6 +319,26 @@ __global__ void log_probs_kernel(PolicyShape s, std::int64_t per_task, const flo
   out[i] = gaussian_log_prob(s, theta, policy_mean(s, acts), act + i * s.act_dim);
 }
 
+__global__ void kl_kernel(PolicyShape s, std::int64_t per_task, const float* __restrict__ old_params,
+                          bool old_per_task, const float* __restrict__ new_params, bool new_per_task,
+                          const float* __restrict__ obs, float* __restrict__ out) {
+  extern __shared__ float smem[];
+  float* a = smem;
+  float* b = smem + s.parameter_count;
+  const int t = blockIdx.y;
+  for (int i = threadIdx.x; i < s.parameter_count; i += blockDim.x) {
+    b[i] = new_params[(new_per_task ? std::int64_t(t) * s.parameter_count : 0) + i];
+  }
+  load_policy(old_params + (old_per_task ? std::int64_t(t) * s.parameter_count : 0), s.parameter_count, a);
+  const std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (n >= per_task) return;
+  const std::int64_t i = std::int64_t(t) * per_task + n;
+  PolicyActivations<float> fa, fb;
+  policy_forward(s, a, obs + i * s.obs_dim, fa);
+  policy_forward(s, b, obs + i * s.obs_dim, fb);
+  out[i] = gaussian_kl(s, a, policy_mean(s, fa), b, policy_mean(s, fb));
+}
+
 unsigned blocks_for(std::int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
 // Dynamic shared memory above the 48 KiB default needs an opt-in per kernel.
@@ -439,6 +459,17 @@ void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_
   log_probs_kernel<<<dim3(blocks_for(per_task, kRowThreads), tasks), kRowThreads, smem, cuda.stream>>>(
       s, per_task, params, params_per_task, obs, act, out);
   MBMPO_KERNEL_CHECK("log_probs_kernel");
+}
+
+void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+                    const float* old_params, bool old_per_task, const float* new_params,
+                    bool new_per_task, const float* obs, float* out) {
+  if (tasks == 0 || per_task == 0) return;
+  const std::size_t smem = 2 * std::size_t(s.parameter_count) * sizeof(float);
+  allow_shared_memory(kl_kernel, smem);
+  kl_kernel<<<dim3(blocks_for(per_task, kRowThreads), tasks), kRowThreads, smem, cuda.stream>>>(
+      s, per_task, old_params, old_per_task, new_params, new_per_task, obs, out);
+  MBMPO_KERNEL_CHECK("kl_kernel");
 }
 
 }  // namespace mbmpo::cuda

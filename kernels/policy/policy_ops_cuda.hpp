@@ -45,4 +45,8 @@ void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_
                const float* params, bool params_per_task, const float* obs, const float* act,
                float* out);
 
+void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+                    const float* old_params, bool old_per_task, const float* new_params,
+                    bool new_per_task, const float* obs, float* out);
+
 }  // namespace mbmpo::cuda

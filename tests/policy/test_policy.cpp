@@ -458,6 +458,31 @@ TEST_P(PolicyBackends, WeightedGradientPerTaskParametersMatchesReference) {
   expect_close(grad.to_host(), expected, 1e-3, "gradient");
 }
 
+TEST_P(PolicyBackends, KlBetweenParameterVectorsMatchesReference) {
+  const PolicyLayout layout(11, 3, {23, 19});
+  const int tasks = 2;
+  const std::int64_t n = 301;
+  const auto old_params = initial_policy_parameters(layout, test_seed(), 0.7);
+  std::vector<float> new_params;
+  for (int t = 0; t < tasks; ++t) {
+    auto p = old_params;
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] += 0.05f * std::sin(float(i * (t + 1)));
+    new_params.insert(new_params.end(), p.begin(), p.end());
+  }
+  const auto obs = random_vector<float>(tasks * n * 11, test_seed() + 1, -2, 2);
+  const Backend b = backend();
+  Tensor<float> out(b, {tasks, n});
+  out.poison();
+  policy_kl(context(), layout, Tensor<float>::from_host(b, {layout.parameter_count()}, old_params),
+            Tensor<float>::from_host(b, {tasks, layout.parameter_count()}, new_params),
+            Tensor<float>::from_host(b, {tasks, n, 11}, obs), out);
+  std::vector<double> expected(out.numel());
+  const auto po = cast<double>(old_params), pn = cast<double>(new_params), o = cast<double>(obs);
+  cpu::kl_divergences(policy_shape(layout), tasks, n, po.data(), false, pn.data(), true, o.data(), expected.data());
+  expect_close(out.to_host(), expected, 1e-3, "kl");
+  for (double kl : expected) EXPECT_GT(kl, 0.0);
+}
+
 MBMPO_INSTANTIATE_BACKEND_TESTS(PolicyBackends);
 
 }  // namespace

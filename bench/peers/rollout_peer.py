@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""PyTorch peer of mbmpo's imagined rollout and inner step: the same computation, sizes and dtype.
+
+rollout/TxMxH   T tasks x M rollouts x H steps: per-task Gaussian policies (17 -> 32 -> 32 -> 6,
+                tanh, evaluated for all tasks with one bmm per layer), actions sampled, clipped,
+                the K = 5 weight-normalised (512, 512) ReLU models (one bmm per layer over the
+                models, task t on model t mod K, as a batched version of RLlib's MBMPO
+                model-vector env), HalfCheetah's reward on the predicted state.
+inner_step/TxMxH  discounted returns, the linear feature baseline by least squares per task,
+                GAE, per-task normalisation and one policy-gradient step per task (autograd).
+Eager, and with --compile the per-step function under torch.compile ("reduce-overhead": CUDA
+graphs on a GPU). Rows are JSON in the schema of `mbmpo bench --json`.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import torch
+except ImportError:
+    print("rollout_peer: PyTorch is not installed (pip install torch); peer skipped", file=sys.stderr)
+    sys.exit(3)
+from ensemble_peer import Ensemble, gemm_ceiling, row, timed, forward_macs  # noqa: E402
+
+OBS, ACT, MODELS = 17, 6, 5
+POLICY = [OBS, 32, 32, ACT]
+
+
+def scales(scale, device):
+    if scale == "small":
+        return [("5x8x20", 5, 8, 20, [64, 64])]
+    out = [("20x50x200", 20, 50, 200, [512, 512])]
+    if scale == "large" and device.type == "cuda":
+        out.append(("5x4096x200", 5, 4096, 200, [512, 512]))
+    return out
+
+
+def make_policy(tasks, device):
+    params = []
+    for fan_in, fan_out in zip(POLICY[:-1], POLICY[1:]):
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        params.append(((torch.rand(tasks, fan_in, fan_out, device=device) * 2 - 1) * limit).requires_grad_())
+        params.append(torch.zeros(tasks, 1, fan_out, device=device, requires_grad=True))
+    params.append(torch.zeros(tasks, 1, ACT, device=device, requires_grad=True))  # log std
+    return params
+
+
+def policy_mean(params, obs):  # obs [T, N, OBS]
+    x = obs
+    layers = (len(params) - 1) // 2
+    for i in range(layers):
+        x = torch.baddbmm(params[2 * i + 1], x, params[2 * i])
+        if i < layers - 1:
+            x = torch.tanh(x)
+    return x
+
+
+def log_prob(params, obs, act):
+    mean, log_std = policy_mean(params, obs), params[-1]
+    z = (act - mean) * torch.exp(-log_std)
+    return (-0.5 * z * z - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def rollout_fn(models, tasks, rollouts):
+    def step(params, state):  # state [T, M, OBS]
+        with torch.no_grad():
+            mean = policy_mean(params, state)
+            act = mean + torch.exp(params[-1]) * torch.randn_like(mean)
+            act_env = act.clamp(-1.0, 1.0)
+            x = torch.cat([state, act_env], 2)  # identity normalisation: the same arithmetic
+            # task t -> model t mod K: [T/K, K, M, .] -> [K, T/K * M, .]
+            xk = x.view(tasks // MODELS, MODELS, rollouts, -1).transpose(0, 1).reshape(MODELS, -1, OBS + ACT)
+            delta = models(xk).view(MODELS, tasks // MODELS, rollouts, OBS).transpose(0, 1).reshape(tasks, rollouts, OBS)
+            nxt = (state + delta).clamp(-1000.0, 1000.0)
+            reward = nxt[..., 8] - 0.1 * (act_env * act_env).sum(-1)
+            logp = (-0.5 * ((act - mean) * torch.exp(-params[-1])) ** 2 - params[-1] - 0.5 * math.log(2 * math.pi)).sum(-1)
+            return nxt, act, reward, logp
+    return step
+
+
+def run_rollout(step, params, start, horizon):
+    state = start
+    obs, acts, rewards, logps = [], [], [], []
+    for _ in range(horizon):
+        obs.append(state)
+        state, act, reward, logp = step(params, state)
+        acts.append(act)
+        rewards.append(reward)
+        logps.append(logp)
+    return torch.stack(obs, 2), torch.stack(acts, 2), torch.stack(rewards, 2), torch.stack(logps, 2)
+
+
+def inner_step(params, obs, act, reward, alpha=1e-3, gamma=0.99):
+    tasks, rollouts, horizon, _ = obs.shape
+    returns = torch.zeros_like(reward)
+    running = torch.zeros_like(reward[..., 0])
+    for h in range(horizon - 1, -1, -1):
+        running = reward[..., h] + gamma * running
+        returns[..., h] = running
+    o = obs.clamp(-10, 10).double()
+    s = (torch.arange(horizon, device=obs.device, dtype=torch.float64) / 100).view(1, 1, horizon, 1).expand(tasks, rollouts, horizon, 1)
+    feats = torch.cat([o, o * o, s, s ** 2, s ** 3, torch.ones_like(s)], -1).reshape(tasks, -1, 2 * OBS + 4)
+    y = returns.double().reshape(tasks, -1, 1)
+    xtx = feats.transpose(1, 2) @ feats + 1e-5 * torch.eye(feats.shape[-1], device=obs.device, dtype=torch.float64)
+    w = torch.linalg.solve(xtx, feats.transpose(1, 2) @ y)
+    values = (feats @ w).reshape(tasks, rollouts, horizon).float()
+    next_values = torch.cat([values[..., 1:], torch.zeros_like(values[..., :1])], -1)
+    deltas = reward + gamma * next_values - values
+    adv = torch.zeros_like(deltas)
+    running = torch.zeros_like(deltas[..., 0])
+    for h in range(horizon - 1, -1, -1):
+        running = deltas[..., h] + gamma * running
+        adv[..., h] = running
+    adv = adv.reshape(tasks, -1)
+    adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, unbiased=False, keepdim=True) + 1e-8)
+    surrogate = (log_prob(params, obs.reshape(tasks, -1, OBS), act.reshape(tasks, -1, ACT)) * adv).mean(1).sum()
+    grads = torch.autograd.grad(surrogate, params)
+    return [p + alpha * g for p, g in zip(params, grads)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=["rollout", "inner_step", "all"], default="all")
+    parser.add_argument("--scale", choices=["small", "paper", "large"], default="paper")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    ceiling = gemm_ceiling(device, args.scale)
+    policy_macs = sum(a * b for a, b in zip(POLICY[:-1], POLICY[1:]))
+    rows = []
+    for name, tasks, rollouts, horizon, hidden in scales(args.scale, device):
+        models = Ensemble(hidden, device)
+        params = make_policy(tasks, device)
+        start = torch.rand(tasks, rollouts, OBS, device=device) * 0.2 - 0.1
+        steps = tasks * rollouts * horizon
+        repeats = 3 if device.type == "cpu" else 10
+        for compiled in ([False, True] if args.compile else [False]):
+            impl = "pytorch-compile" if compiled else "pytorch-eager"
+            step = rollout_fn(models, tasks, rollouts)
+            if compiled:
+                step = torch.compile(step, mode="reduce-overhead")
+            if args.suite in ("rollout", "all"):
+                t = timed(device, repeats, lambda: run_rollout(step, params, start, horizon))
+                rows.append(row("rollout", name, device_name, args.scale, t, steps,
+                                steps * 2.0 * (forward_macs(hidden) + policy_macs), ceiling, impl))
+            if args.suite in ("inner_step", "all") and not compiled:
+                obs, act, reward, _ = run_rollout(step, params, start, horizon)
+                t = timed(device, repeats, lambda: inner_step(params, obs, act, reward))
+                rows.append(row("inner_step", name, device_name, args.scale, t, steps,
+                                steps * 2.0 * 3.0 * policy_macs, ceiling, impl))
+    for r in rows:
+        print(f"{r['suite']}/{r['case']:<16} {r['impl']:<16} {r['median_s'] * 1e3:10.3f} ms {r['items_per_s']:14.0f} items/s")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(rows, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "bench/bench_timer.hpp"
+
+namespace mbmpo::bench {
+// "rollout": imagined steps per second (T tasks x M rollouts x H steps through K models and the
+// per-task policies); "inner_step": baseline + GAE + the inner step over one rollout's samples.
+std::vector<nlohmann::json> run_rollout_suite(Context& context, const std::string& scale,
+                                              const Ceiling& ceiling);
+std::vector<nlohmann::json> run_inner_step_suite(Context& context, const std::string& scale,
+                                                 const Ceiling& ceiling);
+}  // namespace mbmpo::bench
