@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -113,7 +114,10 @@ TEST(Dataset, RejectsNonFiniteData) {
 
 class DatasetFile : public ::testing::Test {
  protected:
-  std::string path = ::testing::TempDir() + "mbmpo_dataset_test.bin";
+  // One file per test and process: ctest runs the cases of this fixture in parallel.
+  std::string path = ::testing::TempDir() + "mbmpo_dataset_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+                     std::to_string(::getpid()) + ".bin";
   void TearDown() override { std::remove(path.c_str()); }
 };
 
