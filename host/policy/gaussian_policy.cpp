@@ -1,5 +1,6 @@
 #include "host/policy/gaussian_policy.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "host/core/nvtx.hpp"
@@ -55,7 +56,9 @@ std::vector<float> initial_policy_parameters(const PolicyLayout& layout, std::ui
 
 double policy_entropy(const PolicyLayout& layout, const std::vector<float>& params) {
   double entropy = 0;
-  for (int j = 0; j < layout.act_dim(); ++j) entropy += params[layout.log_std_offset() + j] + kHalfLog2Pi + 0.5;
+  for (int j = 0; j < layout.act_dim(); ++j) {
+    entropy += std::max<double>(params[layout.log_std_offset() + j], kMinLogStd) + kHalfLog2Pi + 0.5;
+  }
   return entropy;
 }
 

@@ -75,7 +75,7 @@ void policy_act_step(const PolicyShape& s, const RolloutDims& d, int h, const T*
     policy_forward(s, theta, o, acts);
     const T* mean = policy_mean(s, acts);
     for (int j = 0; j < d.act_dim; ++j) {
-      a[j] = mean[j] + T(std::exp(theta[s.log_std_offset + j])) * T(action_noise(seed, draw, d, row, h, j));
+      a[j] = mean[j] + std::exp(effective_log_std(s, theta, j)) * T(action_noise(seed, draw, d, row, h, j));
       act_env[row * d.act_dim + j] = std::clamp(a[j], -action_limit, action_limit);
     }
     logp_out[sample] = gaussian_log_prob(s, theta, mean, a);

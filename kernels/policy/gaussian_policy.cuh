@@ -13,6 +13,15 @@
 namespace mbmpo {
 
 constexpr double kHalfLog2Pi = 0.91893853320467274178;
+// The policy's std never goes below 1e-6 (the authors' min_std): the log-std parameter is used
+// as max(parameter, log 1e-6), and below the floor it gets no gradient.
+constexpr double kMinLogStd = -13.815510557964274;
+
+template <class T>
+MBMPO_HD_INLINE T effective_log_std(const PolicyShape& s, const T* theta, int j) {
+  const T raw = theta[s.log_std_offset + j];
+  return raw > T(kMinLogStd) ? raw : T(kMinLogStd);
+}
 
 // Outputs of every layer for one sample; h[layers - 1] is the mean.
 template <class T>
@@ -48,7 +57,7 @@ MBMPO_HD_INLINE T gaussian_log_prob(const PolicyShape& s, const T* theta, const 
   using std::exp;
   T total = T(0);
   for (int j = 0; j < s.act_dim; ++j) {
-    const T log_std = theta[s.log_std_offset + j];
+    const T log_std = effective_log_std(s, theta, j);
     const T z = (act[j] - mean[j]) * exp(-log_std);
     total += T(-0.5) * z * z - log_std - T(kHalfLog2Pi);
   }
@@ -62,7 +71,7 @@ MBMPO_HD_INLINE T gaussian_kl(const PolicyShape& s, const T* theta_old, const T*
   using std::exp;
   T total = T(0);
   for (int j = 0; j < s.act_dim; ++j) {
-    const T lo = theta_old[s.log_std_offset + j], ln = theta_new[s.log_std_offset + j];
+    const T lo = effective_log_std(s, theta_old, j), ln = effective_log_std(s, theta_new, j);
     const T var_old = exp(T(2) * lo), var_new = exp(T(2) * ln);
     const T diff = mean_old[j] - mean_new[j];
     total += ln - lo + (var_old + diff * diff) / (T(2) * var_new) - T(0.5);
@@ -80,11 +89,12 @@ MBMPO_HD_INLINE void log_prob_backward(const PolicyShape& s, const T* theta, con
   T g[kMaxPolicyWidth], g_prev[kMaxPolicyWidth];
   const T* mean = a.h[s.layers - 1];
   for (int j = 0; j < s.act_dim; ++j) {
-    const T log_std = theta[s.log_std_offset + j];
+    const T log_std = effective_log_std(s, theta, j);
     const T inv_var = exp(T(-2) * log_std);
     const T diff = act[j] - mean[j];
-    g[j] = weight * diff * inv_var;                                   // d/d mean
-    add(s.log_std_offset + j, weight * (diff * diff * inv_var - T(1)));  // d/d log_std
+    g[j] = weight * diff * inv_var;  // d/d mean
+    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
+    add(s.log_std_offset + j, floored ? T(0) : weight * (diff * diff * inv_var - T(1)));  // d/d log_std
   }
   for (int l = s.layers - 1; l >= 0; --l) {
     const T* x = l == 0 ? obs : a.h[l - 1];

@@ -54,7 +54,7 @@ __global__ void policy_act_step_kernel(PolicyShape s, RolloutDims d, int h,
   policy_forward(s, theta, o, acts);
   const float* mean = policy_mean(s, acts);
   for (int j = 0; j < d.act_dim; ++j) {
-    a[j] = mean[j] + expf(theta[s.log_std_offset + j]) * action_noise(seed, draw, d, row, h, j);
+    a[j] = mean[j] + expf(effective_log_std(s, theta, j)) * action_noise(seed, draw, d, row, h, j);
     act_env[row * d.act_dim + j] = fminf(fmaxf(a[j], -action_limit), action_limit);
   }
   logp_out[sample] = gaussian_log_prob(s, theta, mean, a);

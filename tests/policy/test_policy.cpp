@@ -114,6 +114,21 @@ TEST(GaussianPolicyMath, KlMatchesMonteCarloAndVanishesToSecondOrder) {
   EXPECT_GT(kl(p.theta, step), 0.0);
 }
 
+TEST(GaussianPolicyMath, StdIsFlooredAtOneMillionth) {
+  SmallPolicy p(test_seed());
+  const auto obs = random_vector<double>(5, test_seed() + 1, -1, 1);
+  const auto act = random_vector<double>(3, test_seed() + 2, -1e-7, 1e-7);
+  auto below = p.theta, at = p.theta;
+  below[p.layout.log_std_offset()] = -30.0;
+  at[p.layout.log_std_offset()] = std::log(1e-6);
+  EXPECT_NEAR(p.log_prob(below, obs.data(), act.data()), p.log_prob(at, obs.data(), act.data()), 1e-9);
+  std::vector<double> grad(p.theta.size(), 0.0);
+  const double weight = 1.0;
+  cpu::weighted_log_prob_gradient(p.shape, 1, 1, below.data(), false, obs.data(), act.data(), &weight, grad.data());
+  EXPECT_EQ(grad[p.layout.log_std_offset()], 0.0);
+  EXPECT_NE(grad[p.layout.log_std_offset() + 1], 0.0);
+}
+
 TEST(GaussianPolicyMath, InitialParametersAndEntropy) {
   const PolicyLayout layout(17, 6, {32, 32});
   const auto params = initial_policy_parameters(layout, 3, 1.0);
