@@ -41,6 +41,14 @@ Timing time_on(Context& context, int repeats, const std::function<void()>& body)
 #endif
 }
 
+nlohmann::json with_flops(nlohmann::json row, double flops_per_run, const Ceiling& ceiling) {
+  const double tflops = flops_per_run / row["median_s"].get<double>() / 1e12;
+  row["tflops"] = tflops;
+  row["pct_peak"] = 100.0 * tflops / ceiling.gemm_tflops;
+  row["peak_case"] = ceiling.gemm_case;
+  return row;
+}
+
 std::string device_label(Context& context) {
   if (context.backend() == Backend::cpu) return "cpu";
   const auto info = cuda_device_info();

@@ -22,6 +22,9 @@ struct Ceiling {
 };
 Ceiling measure_ceiling(Context& context, const std::string& scale);
 
+// Adds tflops (counted FLOPs per run / median time) and pct_peak (against the GEMM ceiling).
+nlohmann::json with_flops(nlohmann::json row, double flops_per_run, const Ceiling& ceiling);
+
 // "cpu" or the GPU's name, for the rows' device field.
 std::string device_label(Context& context);
 

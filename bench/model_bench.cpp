@@ -45,13 +45,6 @@ Dataset synthetic_dataset(int transitions) {
   return data;
 }
 
-nlohmann::json with_flops(nlohmann::json r, double flops_per_run, const Ceiling& ceiling) {
-  const double tflops = flops_per_run / r["median_s"].get<double>() / 1e12;
-  r["tflops"] = tflops;
-  r["pct_peak"] = 100.0 * tflops / ceiling.gemm_tflops;
-  r["peak_case"] = ceiling.gemm_case;
-  return r;
-}
 
 }  // namespace
 

@@ -52,13 +52,6 @@ Problem make_problem(Context& context, const std::string& scale, const RolloutDi
           Tensor<float>::from_host(b, {layout.parameter_count()}, theta), Trajectories(b, d)};
 }
 
-nlohmann::json with_flops(nlohmann::json r, double flops, const Ceiling& ceiling) {
-  const double tflops = flops / r["median_s"].get<double>() / 1e12;
-  r["tflops"] = tflops;
-  r["pct_peak"] = 100.0 * tflops / ceiling.gemm_tflops;
-  r["peak_case"] = ceiling.gemm_case;
-  return r;
-}
 
 }  // namespace
 
