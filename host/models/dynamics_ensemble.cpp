@@ -74,6 +74,13 @@ const char* activation_name(Activation act) {
   return "?";
 }
 
+// "512,512": how the file metadata records the hidden sizes.
+std::string hidden_sizes_text(const std::vector<int>& hidden) {
+  std::string text;
+  for (int h : hidden) text += (text.empty() ? "" : ",") + std::to_string(h);
+  return text;
+}
+
 void check_options(const ModelFitOptions& o) {
   MBMPO_CHECK_INPUT(o.learning_rate > 0 && std::isfinite(o.learning_rate),
                     "model fit: learning rate must be positive, got ", o.learning_rate);
@@ -438,8 +445,7 @@ void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) con
     file.put_i64("adam.steps", {K}, adam_steps_);
     file.put_i64("fits_done", {1}, {std::int64_t(fits_done_)});
   }
-  std::string hidden;
-  for (int h : layout_.hidden()) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  const std::string hidden = hidden_sizes_text(layout_.hidden());
   file.set_metadata("format", "mbmpo.dynamics_ensemble.v1");
   file.set_metadata("models", std::to_string(K));
   file.set_metadata("obs_dim", std::to_string(obs_dim_));
@@ -456,8 +462,7 @@ void DynamicsEnsemble::load(const std::string& path) {
   const Safetensors file = Safetensors::load(path);
   MBMPO_CHECK_INPUT(file.metadata("format") == "mbmpo.dynamics_ensemble.v1", path,
                     ": not a dynamics-ensemble file (format '", file.metadata("format"), "')");
-  std::string hidden;
-  for (int h : layout_.hidden()) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  const std::string hidden = hidden_sizes_text(layout_.hidden());
   auto expect_meta = [&](const char* key, const std::string& expected) {
     const std::string actual = file.metadata(key);
     MBMPO_CHECK_INPUT(actual == expected, path, ": ", key, " is ", actual, ", this ensemble has ", expected);

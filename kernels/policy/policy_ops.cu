@@ -422,32 +422,37 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
   MBMPO_KERNEL_CHECK("normalize_advantages_kernel");
 }
 
-void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
-                                std::int64_t per_task, const float* params, bool params_per_task,
-                                const float* obs, const float* act, const float* weight,
-                                float* grad) {
+namespace {
+// The chunk partials, then either the summed gradient (theta null) or the step from theta.
+void gradient_then_finish(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+                          const float* params, bool params_per_task, const float* obs, const float* act,
+                          const float* weight, const float* theta, const float* count, float step_size,
+                          float* out) {
   if (tasks == 0) return;
   const int chunks = chunks_for(per_task);
   DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * s.parameter_count);
   gradient_partials(cuda, s, tasks, per_task, params, params_per_task, obs, act, weight, partial.get(), chunks);
   const std::int64_t total = std::int64_t(tasks) * s.parameter_count;
   finish_gradient_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
-      tasks, chunks, s.parameter_count, partial.get(), nullptr, nullptr, 0.f, grad);
+      tasks, chunks, s.parameter_count, partial.get(), theta, count, step_size, out);
   MBMPO_KERNEL_CHECK("finish_gradient_kernel");
+}
+}  // namespace
+
+void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
+                                std::int64_t per_task, const float* params, bool params_per_task,
+                                const float* obs, const float* act, const float* weight,
+                                float* grad) {
+  gradient_then_finish(cuda, s, tasks, per_task, params, params_per_task, obs, act, weight, nullptr,
+                       nullptr, 0.f, grad);
 }
 
 void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
                           std::int64_t per_task, const float* theta, const float* obs,
                           const float* act, const float* weight, const float* count,
                           float step_size, float* adapted) {
-  if (tasks == 0) return;
-  const int chunks = chunks_for(per_task);
-  DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * s.parameter_count);
-  gradient_partials(cuda, s, tasks, per_task, theta, false, obs, act, weight, partial.get(), chunks);
-  const std::int64_t total = std::int64_t(tasks) * s.parameter_count;
-  finish_gradient_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
-      tasks, chunks, s.parameter_count, partial.get(), theta, count, step_size, adapted);
-  MBMPO_KERNEL_CHECK("finish_gradient_kernel");
+  gradient_then_finish(cuda, s, tasks, per_task, theta, false, obs, act, weight, theta, count,
+                       step_size, adapted);
 }
 
 void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,

@@ -344,8 +344,7 @@ TEST_P(DynamicsEnsembleBackends, EarlyStoppingStopsAModelThatOverfits) {
     EXPECT_GT(report.epochs[k], 1);
   }
   EXPECT_EQ(report.epochs_run, *std::max_element(report.epochs.begin(), report.epochs.end()));
-  // After a model stops, its parameters stay put: refitting with zero epochs changes nothing,
-  // and a stopped model's validation loss is frozen in the history.
+  // After a model stops its parameters stay put, so its validation loss is frozen in the history.
   const int stopped = report.epochs[0] < report.epochs[1] ? 0 : 1;
   const int last = report.epochs[stopped];
   if (last < report.epochs_run) {
