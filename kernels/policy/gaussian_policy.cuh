@@ -79,23 +79,13 @@ MBMPO_HD_INLINE T gaussian_kl(const PolicyShape& s, const T* theta_old, const T*
   return total;
 }
 
-// d/dtheta [weight * log pi(act | obs)], handed to add(index, value) for every parameter in a
-// fixed order. `a` must hold this sample's forward pass.
+// Backpropagation of an output gradient g (d/d mean, overwritten as scratch) through the mean
+// MLP: every weight and bias gradient is handed to add(index, value) in a fixed order. `a` must
+// hold this sample's forward pass.
 template <class T, class Add>
-MBMPO_HD_INLINE void log_prob_backward(const PolicyShape& s, const T* theta, const T* obs,
-                                       const T* act, const PolicyActivations<T>& a, T weight,
-                                       Add&& add) {
-  using std::exp;
-  T g[kMaxPolicyWidth], g_prev[kMaxPolicyWidth];
-  const T* mean = a.h[s.layers - 1];
-  for (int j = 0; j < s.act_dim; ++j) {
-    const T log_std = effective_log_std(s, theta, j);
-    const T inv_var = exp(T(-2) * log_std);
-    const T diff = act[j] - mean[j];
-    g[j] = weight * diff * inv_var;  // d/d mean
-    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
-    add(s.log_std_offset + j, floored ? T(0) : weight * (diff * diff * inv_var - T(1)));  // d/d log_std
-  }
+MBMPO_HD_INLINE void mean_backward(const PolicyShape& s, const T* theta, const T* obs,
+                                   const PolicyActivations<T>& a, T* g, Add&& add) {
+  T g_prev[kMaxPolicyWidth];
   for (int l = s.layers - 1; l >= 0; --l) {
     const T* x = l == 0 ? obs : a.h[l - 1];
     const T* w = theta + s.w_offset[l];
@@ -112,6 +102,121 @@ MBMPO_HD_INLINE void log_prob_backward(const PolicyShape& s, const T* theta, con
     }
     for (int k = 0; k < in; ++k) g[k] = g_prev[k];
   }
+}
+
+// d/dtheta [weight * log pi(act | obs)], handed to add(index, value) for every parameter in a
+// fixed order. `a` must hold this sample's forward pass.
+template <class T, class Add>
+MBMPO_HD_INLINE void log_prob_backward(const PolicyShape& s, const T* theta, const T* obs,
+                                       const T* act, const PolicyActivations<T>& a, T weight,
+                                       Add&& add) {
+  using std::exp;
+  T g[kMaxPolicyWidth];
+  const T* mean = a.h[s.layers - 1];
+  for (int j = 0; j < s.act_dim; ++j) {
+    const T log_std = effective_log_std(s, theta, j);
+    const T inv_var = exp(T(-2) * log_std);
+    const T diff = act[j] - mean[j];
+    g[j] = weight * diff * inv_var;  // d/d mean
+    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
+    add(s.log_std_offset + j, floored ? T(0) : weight * (diff * diff * inv_var - T(1)));  // d/d log_std
+  }
+  mean_backward(s, theta, obs, a, g, add);
+}
+
+// Forward-mode derivative of every layer's output along the parameter direction v (Pearlmutter's
+// R-operator): r.h[l] = d h_l(theta + e v) / de at e = 0. The observation does not depend on v.
+template <class T>
+MBMPO_HD_INLINE void policy_forward_tangent(const PolicyShape& s, const T* theta, const T* v,
+                                            const T* obs, const PolicyActivations<T>& a,
+                                            PolicyActivations<T>& r) {
+  for (int l = 0; l < s.layers; ++l) {
+    const T* x = l == 0 ? obs : a.h[l - 1];
+    const T* w = theta + s.w_offset[l];
+    const T* vw = v + s.w_offset[l];
+    const T* vb = v + s.b_offset[l];
+    const bool hidden = l + 1 < s.layers;
+    const int in = s.in[l];
+    for (int i = 0; i < s.out[l]; ++i) {
+      T sum = vb[i];
+      for (int k = 0; k < in; ++k) {
+        sum += vw[i * in + k] * x[k];
+        if (l > 0) sum += w[i * in + k] * r.h[l - 1][k];
+      }
+      r.h[l][i] = hidden ? (T(1) - a.h[l][i] * a.h[l][i]) * sum : sum;
+    }
+  }
+}
+
+// weight * (d^2 log pi(act | obs) / dtheta^2) v, handed to add(index, value) in a fixed order:
+// the R-operator applied to log_prob_backward. `a` is the forward pass, `r` its tangent along v.
+template <class T, class Add>
+MBMPO_HD_INLINE void log_prob_hessian_vector(const PolicyShape& s, const T* theta, const T* v,
+                                             const T* obs, const T* act,
+                                             const PolicyActivations<T>& a,
+                                             const PolicyActivations<T>& r, T weight, Add&& add) {
+  using std::exp;
+  T g[kMaxPolicyWidth], rg[kMaxPolicyWidth], g_prev[kMaxPolicyWidth], rg_prev[kMaxPolicyWidth];
+  const T* mean = a.h[s.layers - 1];
+  const T* r_mean = r.h[s.layers - 1];
+  for (int j = 0; j < s.act_dim; ++j) {
+    const T inv_var = exp(T(-2) * effective_log_std(s, theta, j));
+    const T diff = act[j] - mean[j];
+    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
+    const T v_log_std = floored ? T(0) : v[s.log_std_offset + j];  // the floor is constant in theta
+    g[j] = weight * diff * inv_var;
+    // R{diff * inv_var} = -R{mean} inv_var - 2 diff inv_var R{log_std}
+    rg[j] = weight * inv_var * (-r_mean[j] - T(2) * diff * v_log_std);
+    // R{diff^2 inv_var - 1} = -2 diff inv_var R{mean} - 2 diff^2 inv_var R{log_std}
+    add(s.log_std_offset + j,
+        floored ? T(0) : weight * T(-2) * diff * inv_var * (r_mean[j] + diff * v_log_std));
+  }
+  for (int l = s.layers - 1; l >= 0; --l) {
+    const T* x = l == 0 ? obs : a.h[l - 1];
+    const T* rx = l == 0 ? nullptr : r.h[l - 1];
+    const T* w = theta + s.w_offset[l];
+    const T* vw = v + s.w_offset[l];
+    const int in = s.in[l], out = s.out[l];
+    for (int i = 0; i < out; ++i) {
+      add(s.b_offset[l] + i, rg[i]);
+      for (int k = 0; k < in; ++k) {
+        add(s.w_offset[l] + i * in + k, rg[i] * x[k] + (rx ? g[i] * rx[k] : T(0)));
+      }
+    }
+    if (l == 0) break;
+    for (int k = 0; k < in; ++k) {
+      T sum = T(0), r_sum = T(0);
+      for (int i = 0; i < out; ++i) {
+        sum += w[i * in + k] * g[i];
+        r_sum += vw[i * in + k] * g[i] + w[i * in + k] * rg[i];
+      }
+      const T slope = T(1) - x[k] * x[k];  // tanh' of the layer below; R{slope} = -2 x R{x}
+      g_prev[k] = sum * slope;
+      rg_prev[k] = r_sum * slope - T(2) * sum * x[k] * rx[k];
+    }
+    for (int k = 0; k < in; ++k) {
+      g[k] = g_prev[k];
+      rg[k] = rg_prev[k];
+    }
+  }
+}
+
+// weight * F v for one state, F the Fisher information of the Gaussian policy (the Hessian of
+// KL(pi_theta || pi_theta') in theta' at theta' = theta): Jmean^T diag(1/std^2) Jmean v on the
+// mean's parameters, 2 v on each log-std. `r` is the forward tangent along v.
+template <class T, class Add>
+MBMPO_HD_INLINE void fisher_vector(const PolicyShape& s, const T* theta, const T* v, const T* obs,
+                                   const PolicyActivations<T>& a, const PolicyActivations<T>& r,
+                                   T weight, Add&& add) {
+  using std::exp;
+  T g[kMaxPolicyWidth];
+  const T* r_mean = r.h[s.layers - 1];
+  for (int j = 0; j < s.act_dim; ++j) {
+    g[j] = weight * exp(T(-2) * effective_log_std(s, theta, j)) * r_mean[j];
+    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
+    add(s.log_std_offset + j, floored ? T(0) : weight * T(2) * v[s.log_std_offset + j]);
+  }
+  mean_backward(s, theta, obs, a, g, add);
 }
 
 }  // namespace mbmpo

@@ -4,10 +4,12 @@
 //   returns / gae kernels      one thread per trajectory, backwards over the horizon
 //   baseline kernels           normal equations in double (one block per task, one thread per
 //                              matrix entry), then a small Cholesky solve per task
-//   log-prob gradient          one block per (task, chunk of samples), a sample per lane; each
+//   per-task parameter sums    (log-prob gradients, Hessian-vector and Fisher-vector products)
+//                              one block per (task, chunk of samples), a sample per lane; each
 //                              parameter's per-sample terms are summed across the warp by
 //                              shuffles and across warps in shared memory, then chunk partials
 //                              are summed in a fixed order (no global atomics)
+//   surrogate / KL sums        one block per task, in double
 #include <cub/block/block_reduce.cuh>
 
 #include "host/core/cuda_context.hpp"
@@ -250,19 +252,57 @@ __global__ void normalize_advantages_kernel(RolloutDims d, const float* __restri
 constexpr int kGradThreads = 128;  // 4 warps
 constexpr int kSamplesPerBlock = 1024;
 
-// partial[t][chunk][P] = sum over the chunk's samples of weight * d log pi / d theta.
-__global__ void log_prob_gradient_kernel(PolicyShape s, std::int64_t per_task,
-                                         const float* __restrict__ params, bool params_per_task,
-                                         const float* __restrict__ obs,
-                                         const float* __restrict__ act,
-                                         const float* __restrict__ weight,
-                                         float* __restrict__ partial) {
+// What one sample contributes to a per-task sum over parameters; each hands its terms to
+// add(index, value) in a fixed order (the same on every lane).
+struct LogProbGradientOp {  // weight * d log pi / d theta
+  template <class Add>
+  __device__ void operator()(const PolicyShape& s, const float* theta, const float*, const float* obs,
+                             const float* act, float w, Add&& add) const {
+    PolicyActivations<float> acts;
+    policy_forward(s, theta, obs, acts);
+    log_prob_backward(s, theta, obs, act, acts, w, add);
+  }
+};
+struct HessianVectorOp {  // weight * (d^2 log pi / d theta^2) v
+  template <class Add>
+  __device__ void operator()(const PolicyShape& s, const float* theta, const float* v, const float* obs,
+                             const float* act, float w, Add&& add) const {
+    PolicyActivations<float> acts, tangent;
+    policy_forward(s, theta, obs, acts);
+    policy_forward_tangent(s, theta, v, obs, acts, tangent);
+    log_prob_hessian_vector(s, theta, v, obs, act, acts, tangent, w, add);
+  }
+};
+struct FisherVectorOp {  // weight * F(obs) v
+  template <class Add>
+  __device__ void operator()(const PolicyShape& s, const float* theta, const float* v, const float* obs,
+                             const float*, float w, Add&& add) const {
+    PolicyActivations<float> acts, tangent;
+    policy_forward(s, theta, obs, acts);
+    policy_forward_tangent(s, theta, v, obs, acts, tangent);
+    fisher_vector(s, theta, v, obs, acts, tangent, w, add);
+  }
+};
+
+// partial[t][chunk][P] = sum over the chunk's samples of op(sample); the task's parameters and
+// (when given) its vector [T][P] sit in shared memory next to the accumulator.
+template <class Op>
+__global__ void sample_sum_kernel(Op op, PolicyShape s, std::int64_t per_task,
+                                  const float* __restrict__ params, bool params_per_task,
+                                  const float* __restrict__ vectors, const float* __restrict__ obs,
+                                  const float* __restrict__ act, const float* __restrict__ weight,
+                                  float* __restrict__ partial) {
   extern __shared__ float smem[];
+  const int P = s.parameter_count;
   float* theta = smem;
-  float* acc = smem + s.parameter_count;
+  float* acc = smem + P;
+  float* vec = smem + 2 * P;
   const int t = blockIdx.y;
-  for (int i = threadIdx.x; i < s.parameter_count; i += blockDim.x) acc[i] = 0.f;
-  load_policy(params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0), s.parameter_count, theta);
+  for (int i = threadIdx.x; i < P; i += blockDim.x) {
+    acc[i] = 0.f;
+    if (vectors) vec[i] = vectors[std::int64_t(t) * P + i];
+  }
+  load_policy(params + (params_per_task ? std::int64_t(t) * P : 0), P, theta);
   const int lane = threadIdx.x & 31;
   const std::int64_t chunk_begin = std::int64_t(blockIdx.x) * kSamplesPerBlock;
   const std::int64_t chunk_end = min(per_task, chunk_begin + kSamplesPerBlock);
@@ -274,35 +314,38 @@ __global__ void log_prob_gradient_kernel(PolicyShape s, std::int64_t per_task,
     const std::int64_t i = std::int64_t(t) * per_task + (in_range ? n : chunk_begin);
     const float w = in_range ? weight[i] : 0.f;
     if (__all_sync(0xffffffffu, w == 0.f)) continue;  // e.g. a stretch of ended trajectories
-    PolicyActivations<float> acts;
-    policy_forward(s, theta, obs + i * s.obs_dim, acts);
-    log_prob_backward(s, theta, obs + i * s.obs_dim, act + i * s.act_dim, acts, w,
-                      [&](int index, float value) {
-                        for (int offset = 16; offset > 0; offset /= 2)
-                          value += __shfl_down_sync(0xffffffffu, value, offset);
-                        if (lane == 0) atomicAdd(&acc[index], value);
-                      });
+    op(s, theta, vec, obs + i * s.obs_dim, act ? act + i * s.act_dim : nullptr, w,
+       [&](int index, float value) {
+         for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
+         if (lane == 0) atomicAdd(&acc[index], value);
+       });
   }
   __syncthreads();
-  float* out = partial + (std::int64_t(t) * gridDim.x + blockIdx.x) * s.parameter_count;
-  for (int i = threadIdx.x; i < s.parameter_count; i += blockDim.x) out[i] = acc[i];
+  float* out = partial + (std::int64_t(t) * gridDim.x + blockIdx.x) * P;
+  for (int i = threadIdx.x; i < P; i += blockDim.x) out[i] = acc[i];
 }
 
-// Sums the chunk partials in order; writes the gradient, or theta + step * gradient / count.
-__global__ void finish_gradient_kernel(int tasks, int chunks, int P, const float* __restrict__ partial,
-                                       const float* __restrict__ theta, const float* __restrict__ count,
-                                       float step_size, float* __restrict__ out) {
+// How a per-task sum becomes the output: out[t] = base + factor_t * sum, with base = 0, one
+// shared row or a row per task, and factor_t = scale, or scale / count[t] (0 for an empty task).
+struct Finish {
+  const float* base = nullptr;
+  bool base_per_task = false;
+  const float* count = nullptr;
+  float scale = 1.f;
+};
+
+// Sums the chunk partials in order and applies the finish.
+__global__ void finish_sum_kernel(int tasks, int chunks, int P, const float* __restrict__ partial,
+                                  Finish finish, float* __restrict__ out) {
   const std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
   if (idx >= std::int64_t(tasks) * P) return;
   const int t = static_cast<int>(idx / P), p = static_cast<int>(idx % P);
   float sum = 0.f;
   for (int c = 0; c < chunks; ++c) sum += partial[(std::int64_t(t) * chunks + c) * P + p];
-  if (!theta) {
-    out[idx] = sum;
-    return;
-  }
-  const float n = count[t];
-  out[idx] = theta[p] + (n > 0.f ? step_size * sum / n : 0.f);
+  float factor = finish.scale;
+  if (finish.count) factor = finish.count[t] > 0.f ? finish.scale / finish.count[t] : 0.f;
+  const float base = finish.base ? finish.base[(finish.base_per_task ? std::int64_t(t) * P : 0) + p] : 0.f;
+  out[idx] = base + factor * sum;
 }
 
 __global__ void log_probs_kernel(PolicyShape s, std::int64_t per_task, const float* __restrict__ params,
@@ -339,6 +382,29 @@ __global__ void kl_kernel(PolicyShape s, std::int64_t per_task, const float* __r
   out[i] = gaussian_kl(s, a, policy_mean(s, fa), b, policy_mean(s, fb));
 }
 
+// terms[t] = {sum A exp(logp - logp_old) over samples with A != 0, sum of KL over valid samples}.
+__global__ void surrogate_kl_kernel(std::int64_t per_task, const float* __restrict__ advantage,
+                                    const float* __restrict__ valid, const float* __restrict__ logp,
+                                    const float* __restrict__ logp_old, const float* __restrict__ kl,
+                                    double* __restrict__ terms) {
+  using Reduce = cub::BlockReduce<double, kReduceThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  const std::int64_t base = std::int64_t(blockIdx.x) * per_task;
+  double surrogate = 0, divergence = 0;
+  for (std::int64_t n = threadIdx.x; n < per_task; n += kReduceThreads) {
+    const std::int64_t i = base + n;
+    if (advantage[i] != 0.f) surrogate += double(advantage[i]) * exp(double(logp[i]) - double(logp_old[i]));
+    if (valid[i] != 0.f) divergence += double(kl[i]);
+  }
+  const double total_surrogate = Reduce(temp).Sum(surrogate);
+  __syncthreads();
+  const double total_divergence = Reduce(temp).Sum(divergence);
+  if (threadIdx.x == 0) {
+    terms[2 * blockIdx.x] = total_surrogate;
+    terms[2 * blockIdx.x + 1] = total_divergence;
+  }
+}
+
 unsigned blocks_for(std::int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
 // Dynamic shared memory above the 48 KiB default needs an opt-in per kernel.
@@ -347,16 +413,6 @@ void allow_shared_memory(Kernel kernel, std::size_t bytes) {
   if (bytes > 48 * 1024) {
     MBMPO_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   }
-}
-
-void gradient_partials(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
-                       const float* params, bool params_per_task, const float* obs, const float* act,
-                       const float* weight, float* partial, int chunks) {
-  const std::size_t smem = 2 * std::size_t(s.parameter_count) * sizeof(float);
-  allow_shared_memory(log_prob_gradient_kernel, smem);
-  log_prob_gradient_kernel<<<dim3(chunks, tasks), kGradThreads, smem, cuda.stream>>>(
-      s, per_task, params, params_per_task, obs, act, weight, partial);
-  MBMPO_KERNEL_CHECK("log_prob_gradient_kernel");
 }
 
 int chunks_for(std::int64_t per_task) {
@@ -423,19 +479,33 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
 }
 
 namespace {
-// The chunk partials, then either the summed gradient (theta null) or the step from theta.
-void gradient_then_finish(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
-                          const float* params, bool params_per_task, const float* obs, const float* act,
-                          const float* weight, const float* theta, const float* count, float step_size,
-                          float* out) {
+// The chunk partials of op over every task's samples, then the finish.
+template <class Op>
+void sample_sum(CudaResources& cuda, Op op, const PolicyShape& s, int tasks, std::int64_t per_task,
+                const float* params, bool params_per_task, const float* vectors, const float* obs,
+                const float* act, const float* weight, const Finish& finish, float* out) {
   if (tasks == 0) return;
   const int chunks = chunks_for(per_task);
-  DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * s.parameter_count);
-  gradient_partials(cuda, s, tasks, per_task, params, params_per_task, obs, act, weight, partial.get(), chunks);
-  const std::int64_t total = std::int64_t(tasks) * s.parameter_count;
-  finish_gradient_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
-      tasks, chunks, s.parameter_count, partial.get(), theta, count, step_size, out);
-  MBMPO_KERNEL_CHECK("finish_gradient_kernel");
+  const int P = s.parameter_count;
+  DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * P);
+  const std::size_t smem = (vectors ? 3 : 2) * std::size_t(P) * sizeof(float);
+  allow_shared_memory(sample_sum_kernel<Op>, smem);
+  sample_sum_kernel<Op><<<dim3(chunks, tasks), kGradThreads, smem, cuda.stream>>>(
+      op, s, per_task, params, params_per_task, vectors, obs, act, weight, partial.get());
+  MBMPO_KERNEL_CHECK("sample_sum_kernel");
+  const std::int64_t total = std::int64_t(tasks) * P;
+  finish_sum_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
+      tasks, chunks, P, partial.get(), finish, out);
+  MBMPO_KERNEL_CHECK("finish_sum_kernel");
+}
+
+__global__ void task_mean_plus_kernel(int tasks, int P, const float* __restrict__ rows, float damping,
+                                      const float* __restrict__ v, float* __restrict__ out) {
+  const int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= P) return;
+  float sum = 0.f;
+  for (int t = 0; t < tasks; ++t) sum += rows[std::int64_t(t) * P + p];
+  out[p] = sum / float(tasks) + (v ? damping * v[p] : 0.f);
 }
 }  // namespace
 
@@ -443,16 +513,46 @@ void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int t
                                 std::int64_t per_task, const float* params, bool params_per_task,
                                 const float* obs, const float* act, const float* weight,
                                 float* grad) {
-  gradient_then_finish(cuda, s, tasks, per_task, params, params_per_task, obs, act, weight, nullptr,
-                       nullptr, 0.f, grad);
+  sample_sum(cuda, LogProbGradientOp{}, s, tasks, per_task, params, params_per_task, nullptr, obs,
+             act, weight, Finish{}, grad);
 }
 
 void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
                           std::int64_t per_task, const float* theta, const float* obs,
                           const float* act, const float* weight, const float* count,
                           float step_size, float* adapted) {
-  gradient_then_finish(cuda, s, tasks, per_task, theta, false, obs, act, weight, theta, count,
-                       step_size, adapted);
+  sample_sum(cuda, LogProbGradientOp{}, s, tasks, per_task, theta, false, nullptr, obs, act, weight,
+             Finish{theta, false, count, step_size}, adapted);
+}
+
+void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
+                              std::int64_t per_task, const float* params, bool params_per_task,
+                              const float* obs, const float* act, const float* weight,
+                              const float* count, float* grad) {
+  sample_sum(cuda, LogProbGradientOp{}, s, tasks, per_task, params, params_per_task, nullptr, obs,
+             act, weight, Finish{nullptr, false, count, 1.f}, grad);
+}
+
+void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+                     const float* theta, const float* vectors, const float* obs, const float* act,
+                     const float* weight, const float* count, float alpha, float* out) {
+  sample_sum(cuda, HessianVectorOp{}, s, tasks, per_task, theta, false, vectors, obs, act, weight,
+             Finish{vectors, true, count, alpha}, out);
+}
+
+void fisher_vector_product(CudaResources& cuda, const PolicyShape& s, int tasks,
+                           std::int64_t per_task, const float* params, const float* vectors,
+                           const float* obs, const float* weight, const float* count, float* out) {
+  sample_sum(cuda, FisherVectorOp{}, s, tasks, per_task, params, true, vectors, obs, nullptr, weight,
+             Finish{nullptr, false, count, 1.f}, out);
+}
+
+void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
+                    const float* v, float* out) {
+  if (P == 0) return;
+  task_mean_plus_kernel<<<blocks_for(P, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
+      tasks, P, rows, damping, v, out);
+  MBMPO_KERNEL_CHECK("task_mean_plus_kernel");
 }
 
 void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
@@ -475,6 +575,15 @@ void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, std::i
   kl_kernel<<<dim3(blocks_for(per_task, kRowThreads), tasks), kRowThreads, smem, cuda.stream>>>(
       s, per_task, old_params, old_per_task, new_params, new_per_task, obs, out);
   MBMPO_KERNEL_CHECK("kl_kernel");
+}
+
+void surrogate_kl_terms(CudaResources& cuda, int tasks, std::int64_t per_task,
+                        const float* advantage, const float* valid, const float* logp,
+                        const float* logp_old, const float* kl, double* terms) {
+  if (tasks == 0) return;
+  surrogate_kl_kernel<<<tasks, kReduceThreads, 0, cuda.stream>>>(per_task, advantage, valid, logp,
+                                                                 logp_old, kl, terms);
+  MBMPO_KERNEL_CHECK("surrogate_kl_kernel");
 }
 
 }  // namespace mbmpo::cuda

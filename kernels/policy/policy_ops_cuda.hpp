@@ -41,6 +41,32 @@ void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
                           const float* act, const float* weight, const float* count,
                           float step_size, float* adapted);
 
+// grad[t] = (sum_n weight[t][n] d/dtheta log pi) / count[t].
+void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
+                              std::int64_t per_task, const float* params, bool params_per_task,
+                              const float* obs, const float* act, const float* weight,
+                              const float* count, float* grad);
+
+// out[t] = v[t] + alpha / count[t] * sum_n weight[t][n] (d^2 log pi_theta / dtheta^2) v[t]:
+// J_t v with theta [P] shared and vectors [T][P].
+void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+                     const float* theta, const float* vectors, const float* obs, const float* act,
+                     const float* weight, const float* count, float alpha, float* out);
+
+// out[t] = (sum_n weight[t][n] F_{params[t]}(obs) v[t]) / count[t]; params, vectors [T][P].
+void fisher_vector_product(CudaResources& cuda, const PolicyShape& s, int tasks,
+                           std::int64_t per_task, const float* params, const float* vectors,
+                           const float* obs, const float* weight, const float* count, float* out);
+
+// out[p] = (1/T) sum_t rows[t][p] + damping * v[p] (v may be null).
+void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
+                    const float* v, float* out);
+
+// terms [T][2] = per task {sum A exp(logp - logp_old) (A != 0), sum of kl over valid samples}.
+void surrogate_kl_terms(CudaResources& cuda, int tasks, std::int64_t per_task,
+                        const float* advantage, const float* valid, const float* logp,
+                        const float* logp_old, const float* kl, double* terms);
+
 void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
                const float* params, bool params_per_task, const float* obs, const float* act,
                float* out);

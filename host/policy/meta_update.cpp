@@ -1,0 +1,347 @@
+#include "host/policy/meta_update.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "host/core/nvtx.hpp"
+#include "host/optim/conjugate_gradient.hpp"
+#include "host/policy/meta_objective_cpu.hpp"
+
+#ifdef MBMPO_WITH_CUDA
+#include "host/core/cuda_check.hpp"
+#include "host/core/cuda_context.hpp"
+#include "kernels/policy/policy_ops_cuda.hpp"
+#endif
+
+namespace mbmpo {
+
+void validate(const MetaUpdateOptions& o) {
+  MBMPO_CHECK_INPUT(o.inner_lr >= 0 && std::isfinite(o.inner_lr), "inner_lr must be >= 0, got ", o.inner_lr);
+  MBMPO_CHECK_INPUT(o.max_kl > 0 && std::isfinite(o.max_kl), "max_kl (the trust region) must be > 0, got ", o.max_kl);
+  MBMPO_CHECK_INPUT(o.damping >= 0 && std::isfinite(o.damping), "cg_damping must be >= 0, got ", o.damping);
+  MBMPO_CHECK_INPUT(o.cg_iterations >= 1, "cg_iterations must be >= 1, got ", o.cg_iterations);
+  MBMPO_CHECK_INPUT(o.cg_residual_tolerance >= 0, "cg_residual_tolerance must be >= 0, got ",
+                    o.cg_residual_tolerance);
+  MBMPO_CHECK_INPUT(o.backtrack_ratio > 0 && o.backtrack_ratio < 1, "backtrack_ratio must be in (0, 1), got ",
+                    o.backtrack_ratio);
+  MBMPO_CHECK_INPUT(o.max_backtracks >= 1, "max_backtracks must be >= 1, got ", o.max_backtracks);
+  MBMPO_CHECK_INPUT(o.fisher_subsample > 0 && o.fisher_subsample <= 1, "fisher_subsample must be in (0, 1], got ",
+                    o.fisher_subsample);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double sum = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) sum += double(a[i]) * double(b[i]);
+  return sum;
+}
+
+// The meta-objective's operations on the context's backend, with their workspace; raw
+// backend pointers.
+class ObjectiveOps {
+ public:
+  ObjectiveOps(Context& context, const PolicyLayout& layout, const MetaProblem<float>& problem,
+                const float* theta_old, const float* adapted_old)
+      : context_(context),
+        m_(problem),
+        theta_old_(theta_old),
+        adapted_old_(adapted_old),
+        P_(layout.parameter_count()) {
+    const Backend backend = context.backend();
+    const std::int64_t T = m_.tasks, N = m_.post_per_task;
+    logp_old_ = Tensor<float>(backend, {T, N});
+    if (backend == Backend::cpu) {
+      cpu::log_probs(m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs, m_.post_act, logp_old_.data());
+    }
+#ifdef MBMPO_WITH_CUDA
+    if (backend == Backend::cuda) {
+      tiled_ = Tensor<float>(backend, {T, P_});
+      a_ = Tensor<float>(backend, {T, P_});
+      b_ = Tensor<float>(backend, {T, P_});
+      candidate_adapted_ = Tensor<float>(backend, {T, P_});
+      logp_ = Tensor<float>(backend, {T, N});
+      kl_ = Tensor<float>(backend, {T, N});
+      terms_ = Tensor<double>(backend, {T, 2});
+      cuda::log_probs(context_.cuda(), m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs,
+                      m_.post_act, logp_old_.data());
+    }
+#endif
+    m_.post_logp_old = logp_old_.data();
+  }
+
+  // out = A v = (1/T) sum_t J_t F_t J_t v + damping v; v, out [P] on the backend.
+  void curvature(const float* v, float* out, float damping) {
+    if (context_.backend() == Backend::cpu) {
+      cpu::curvature_vector(m_, theta_old_, adapted_old_, damping, v, out);
+      return;
+    }
+#ifdef MBMPO_WITH_CUDA
+    CudaResources& cuda = context_.cuda();
+    for (int t = 0; t < m_.tasks; ++t) {
+      MBMPO_CUDA_CHECK(cudaMemcpyAsync(tiled_.data() + t * P_, v, P_ * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, cuda.stream));
+    }
+    const float* jv = jacobian(tiled_.data(), a_.data());
+    cuda::fisher_vector_product(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, jv,
+                                m_.post_obs, m_.fisher_weight, m_.fisher_count, b_.data());
+    const float* jfjv = jacobian(b_.data(), a_.data());
+    cuda::task_mean_plus(cuda, m_.tasks, int(P_), jfjv, damping, v, out);
+#endif
+  }
+
+  // out = (1/T) sum_t J_t g_t [P].
+  void gradient(float* out) {
+    if (context_.backend() == Backend::cpu) {
+      cpu::meta_gradient(m_, theta_old_, adapted_old_, out);
+      return;
+    }
+#ifdef MBMPO_WITH_CUDA
+    CudaResources& cuda = context_.cuda();
+    cuda::scaled_log_prob_gradient(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, true,
+                                   m_.post_obs, m_.post_act, m_.post_advantage, m_.post_count, b_.data());
+    const float* jg = jacobian(b_.data(), a_.data());
+    cuda::task_mean_plus(cuda, m_.tasks, int(P_), jg, 0.f, nullptr, out);
+#endif
+  }
+
+  // The surrogate and the mean KL at a candidate theta [P] (on the backend).
+  cpu::SurrogateAndKl evaluate(const float* theta) {
+    if (context_.backend() == Backend::cpu) return cpu::surrogate_and_kl(m_, theta, adapted_old_);
+    cpu::SurrogateAndKl result;
+#ifdef MBMPO_WITH_CUDA
+    CudaResources& cuda = context_.cuda();
+    const std::int64_t N = m_.post_per_task;
+    cuda::policy_gradient_step(cuda, m_.shape, m_.tasks, m_.pre_per_task, theta, m_.pre_obs, m_.pre_act,
+                               m_.pre_advantage, m_.pre_count, m_.alpha, candidate_adapted_.data());
+    cuda::log_probs(cuda, m_.shape, m_.tasks, N, candidate_adapted_.data(), true, m_.post_obs,
+                    m_.post_act, logp_.data());
+    cuda::kl_divergences(cuda, m_.shape, m_.tasks, N, adapted_old_, true, candidate_adapted_.data(), true,
+                         m_.post_obs, kl_.data());
+    cuda::surrogate_kl_terms(cuda, m_.tasks, N, m_.post_advantage, m_.post_valid, logp_.data(),
+                             logp_old_.data(), kl_.data(), terms_.data());
+    const std::vector<double> terms = terms_.to_host();
+    if (post_count_host_.empty()) {
+      post_count_host_ = std::vector<float>(m_.tasks);
+      memory::copy(Backend::cpu, post_count_host_.data(), Backend::cuda, m_.post_count,
+                   m_.tasks * sizeof(float));
+    }
+    for (int t = 0; t < m_.tasks; ++t) {
+      const double inverse = post_count_host_[t] > 0 ? 1.0 / post_count_host_[t] : 0.0;
+      result.surrogate += terms[2 * t] * inverse;
+      result.kl += terms[2 * t + 1] * inverse;
+    }
+    result.surrogate /= m_.tasks;
+    result.kl /= m_.tasks;
+#endif
+    return result;
+  }
+
+  // candidate = theta_old + scale * x (all [P] on the backend).
+  void step(const float* x, float scale, float* candidate) {
+    if (context_.backend() == Backend::cpu) {
+      for (std::int64_t p = 0; p < P_; ++p) candidate[p] = theta_old_[p] + scale * x[p];
+      return;
+    }
+#ifdef MBMPO_WITH_CUDA
+    CudaResources& cuda = context_.cuda();
+    MBMPO_CUBLAS_CHECK(cublasScopy(cuda.cublas, int(P_), theta_old_, 1, candidate, 1));
+    MBMPO_CUBLAS_CHECK(cublasSaxpy(cuda.cublas, int(P_), &scale, x, 1, candidate, 1));
+#endif
+  }
+
+ private:
+#ifdef MBMPO_WITH_CUDA
+  // J_t v_t for vectors [T][P] into out (or the vectors themselves when first order).
+  const float* jacobian(const float* vectors, float* out) {
+    if (m_.first_order) return vectors;
+    cuda::jacobian_vector(context_.cuda(), m_.shape, m_.tasks, m_.pre_per_task, theta_old_, vectors,
+                          m_.pre_obs, m_.pre_act, m_.pre_advantage, m_.pre_count, m_.alpha, out);
+    return out;
+  }
+#endif
+
+  Context& context_;
+  MetaProblem<float> m_;
+  const float* theta_old_;
+  const float* adapted_old_;
+  std::int64_t P_;
+  Tensor<float> logp_old_, tiled_, a_, b_, candidate_adapted_, logp_, kl_;
+  Tensor<double> terms_;
+  std::vector<float> post_count_host_;
+};
+
+void check_samples(const Trajectories& samples, const Advantages& advantages, const PolicyLayout& layout,
+                   int tasks, Backend backend, const char* name) {
+  const RolloutDims& d = samples.dims;
+  MBMPO_CHECK(d.tasks == tasks, "meta update: ", name, " samples have ", d.tasks, " tasks, expected ", tasks);
+  MBMPO_CHECK(d.obs_dim == layout.obs_dim() && d.act_dim == layout.act_dim(), "meta update: ", name,
+              " samples are ", d.obs_dim, "/", d.act_dim, " (obs/act), the policy ", layout.obs_dim(), "/",
+              layout.act_dim());
+  expect_shape(samples.obs.view(), {d.tasks, d.rollouts, d.horizon, d.obs_dim}, backend, name);
+  expect_shape(advantages.advantages.view(), {d.tasks, d.rollouts, d.horizon}, backend, name);
+  expect_shape(advantages.valid_count.view(), {d.tasks}, backend, name);
+}
+
+}  // namespace
+
+struct MetaObjective::Impl {
+  Context& context;
+  MetaUpdateOptions options;
+  std::int64_t P;
+  Tensor<float> theta_old, fisher_weight, fisher_count;
+  std::unique_ptr<ObjectiveOps> ops;
+
+  Impl(Context& c, const MetaUpdateOptions& o) : context(c), options(o) {}
+};
+
+MetaObjective::MetaObjective(Context& context, const PolicyLayout& layout, TensorView<const float> theta,
+                             TensorView<const float> adapted, const Trajectories& pre,
+                             const Advantages& pre_advantages, const Trajectories& post,
+                             const Advantages& post_advantages, const MetaUpdateOptions& options)
+    : impl_(std::make_unique<Impl>(context, options)) {
+  validate(options);
+  const Backend backend = context.backend();
+  const std::int64_t P = layout.parameter_count();
+  const int T = pre.dims.tasks;
+  MBMPO_CHECK(T > 0, "meta update: no tasks");
+  expect_shape(theta, {P}, backend, "meta update theta");
+  expect_shape(adapted, {T, P}, backend, "meta update adapted parameters");
+  check_samples(pre, pre_advantages, layout, T, backend, "pre-update");
+  check_samples(post, post_advantages, layout, T, backend, "post-update");
+
+  MetaProblem<float> m;
+  m.shape = policy_shape(layout);
+  m.tasks = T;
+  m.alpha = float(options.inner_lr);
+  m.first_order = options.first_order;
+  m.pre_per_task = std::int64_t(pre.dims.rollouts) * pre.dims.horizon;
+  m.pre_obs = pre.obs.data();
+  m.pre_act = pre.act.data();
+  m.pre_advantage = pre_advantages.advantages.data();
+  m.pre_count = pre_advantages.valid_count.data();
+  m.post_per_task = std::int64_t(post.dims.rollouts) * post.dims.horizon;
+  m.post_obs = post.obs.data();
+  m.post_act = post.act.data();
+  m.post_advantage = post_advantages.advantages.data();
+  m.post_valid = post.valid.data();
+  m.post_count = post_advantages.valid_count.data();
+  m.fisher_weight = m.post_valid;
+  m.fisher_count = m.post_count;
+
+  // A subsample of the post-update states for the Fisher products: each valid state is kept with
+  // probability fisher_subsample (Philox keyed by seed and draw, the same on both backends).
+  Impl& s = *impl_;
+  if (options.fisher_subsample < 1) {
+    std::vector<float> weight = post.valid.to_host(), count(T, 0.f);
+    for (std::int64_t i = 0; i < std::int64_t(weight.size()); ++i) {
+      if (weight[i] == 0.f) continue;
+      weight[i] = uniform_at(options.seed, options.draw, std::uint64_t(i)) < options.fisher_subsample ? 1.f : 0.f;
+      count[i / m.post_per_task] += weight[i];
+    }
+    s.fisher_weight = Tensor<float>::from_host(backend, {T, m.post_per_task}, weight);
+    s.fisher_count = Tensor<float>::from_host(backend, {T}, count);
+    m.fisher_weight = s.fisher_weight.data();
+    m.fisher_count = s.fisher_count.data();
+  }
+  s.P = P;
+  s.theta_old = Tensor<float>(backend, {P});
+  s.theta_old.copy_elements_from(theta);
+  s.ops = std::make_unique<ObjectiveOps>(context, layout, m, s.theta_old.data(), adapted.data);
+}
+
+MetaObjective::~MetaObjective() = default;
+
+void MetaObjective::gradient(TensorView<float> out) {
+  expect_shape(out, {impl_->P}, impl_->context.backend(), "meta gradient");
+  impl_->ops->gradient(out.data);
+}
+
+void MetaObjective::curvature(TensorView<const float> v, TensorView<float> out) {
+  expect_shape(v, {impl_->P}, impl_->context.backend(), "curvature-vector input");
+  expect_shape(out, {impl_->P}, impl_->context.backend(), "curvature-vector output");
+  impl_->ops->curvature(v.data, out.data, float(impl_->options.damping));
+}
+
+cpu::SurrogateAndKl MetaObjective::evaluate(TensorView<const float> theta) {
+  expect_shape(theta, {impl_->P}, impl_->context.backend(), "meta objective theta");
+  return impl_->ops->evaluate(theta.data);
+}
+
+MetaUpdateReport MetaObjective::update(TensorView<float> theta) {
+  Context& context = impl_->context;
+  const MetaUpdateOptions& options = impl_->options;
+  ObjectiveOps& objective = *impl_->ops;
+  const Backend backend = context.backend();
+  const std::int64_t P = impl_->P;
+  expect_shape(theta, {P}, backend, "meta update theta");
+  const float* theta_old = impl_->theta_old.data();
+
+  MetaUpdateReport report;
+  Tensor<float> gradient(backend, {1, P}), direction(backend, {1, P}), curvature(backend, {P});
+  auto start = Clock::now();
+  {
+    MBMPO_NVTX_RANGE("meta_gradient");
+    report.surrogate_before = objective.evaluate(theta_old).surrogate;
+    objective.gradient(gradient.data());
+    context.synchronize();
+  }
+  report.seconds_meta_gradient = seconds_since(start);
+
+  start = Clock::now();
+  ConjugateGradientOptions cg;
+  cg.iterations = options.cg_iterations;
+  cg.residual_tolerance = options.cg_residual_tolerance;
+  cg.cuda_graph = options.cuda_graph;
+  const float damping = float(options.damping);
+  const ConjugateGradientReport solve = conjugate_gradient(
+      context, [&](const float* p, float* ap) { objective.curvature(p, ap, damping); }, gradient.view(),
+      direction.view(), cg);
+  objective.curvature(direction.data(), curvature.data(), damping);
+  const std::vector<float> x = direction.to_host(), ax = curvature.to_host();
+  report.gradient_norm = solve.rhs_norm[0];
+  report.cg_residual = solve.rhs_norm[0] > 0 ? solve.residual_norm[0] / solve.rhs_norm[0] : 0.0;
+  report.step_scale = std::sqrt(2 * options.max_kl / (dot(x, ax) + 1e-8));
+  report.seconds_cg = seconds_since(start);
+
+  start = Clock::now();
+  {
+    MBMPO_NVTX_RANGE("line_search");
+    report.surrogate_after = report.surrogate_before;
+    double fraction = 1;
+    if (std::isfinite(report.step_scale) && report.gradient_norm > 0) {
+      for (int k = 0; k < options.max_backtracks; ++k, fraction *= options.backtrack_ratio) {
+        report.backtracks = k + 1;
+        objective.step(direction.data(), float(fraction * report.step_scale), theta.data);
+        const cpu::SurrogateAndKl value = objective.evaluate(theta.data);
+        if (std::isfinite(value.surrogate) && std::isfinite(value.kl) &&
+            value.surrogate > report.surrogate_before && value.kl <= options.max_kl) {
+          report.accepted = true;
+          report.step_fraction = fraction;
+          report.surrogate_after = value.surrogate;
+          report.kl = value.kl;
+          break;
+        }
+      }
+    }
+    if (!report.accepted) memory::copy(backend, theta.data, backend, theta_old, P * sizeof(float));
+  }
+  report.seconds_line_search = seconds_since(start);
+  return report;
+}
+
+MetaUpdateReport meta_update(Context& context, const PolicyLayout& layout, TensorView<float> theta,
+                             TensorView<const float> adapted, const Trajectories& pre,
+                             const Advantages& pre_advantages, const Trajectories& post,
+                             const Advantages& post_advantages, const MetaUpdateOptions& options) {
+  MetaObjective objective(context, layout, theta, adapted, pre, pre_advantages, post, post_advantages, options);
+  return objective.update(theta);
+}
+
+}  // namespace mbmpo

@@ -1,0 +1,657 @@
+// The outer meta-update: Hessian-vector and Fisher-vector products and the whole meta-gradient
+// against finite differences in double, batched conjugate gradient against dense solves, the
+// TRPO step's guarantees, and CPU/CUDA parity of the operators and of one whole update.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "backend_test.hpp"
+#include "host/core/error.hpp"
+#include "host/models/dynamics_ensemble.hpp"
+#include "host/optim/conjugate_gradient.hpp"
+#include "host/policy/advantages.hpp"
+#include "host/policy/gaussian_policy.hpp"
+#include "host/policy/imagined_rollout.hpp"
+#include "host/policy/inner_step.hpp"
+#include "host/policy/meta_objective_cpu.hpp"
+#include "host/policy/meta_update.hpp"
+
+#ifdef MBMPO_WITH_CUDA
+#include <cublas_v2.h>
+
+#include "host/core/cuda_check.hpp"
+#include "host/core/cuda_context.hpp"
+#endif
+
+namespace mbmpo {
+namespace {
+
+using test::cast;
+using test::random_vector;
+using test::test_seed;
+
+void print_seed() { std::printf("MBMPO_TEST_SEED=%llu\n", static_cast<unsigned long long>(test_seed())); }
+
+// Parameters of a small policy with log-stds well above the floor.
+std::vector<double> random_theta(const PolicyLayout& layout, std::uint64_t seed) {
+  auto theta = cast<double>(initial_policy_parameters(layout, seed, 1.0));
+  std::mt19937_64 rng(seed + 7);
+  std::uniform_real_distribution<double> bias(-0.3, 0.3), log_std(-0.4, 0.3);
+  for (const auto& l : layout.layers()) {
+    for (int i = 0; i < l.out; ++i) theta[l.b_offset + i] = bias(rng);
+  }
+  for (int j = 0; j < layout.act_dim(); ++j) theta[layout.log_std_offset() + j] = log_std(rng);
+  return theta;
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+// ---- per-sample products in double ------------------------------------------------------------------
+
+TEST(MetaMath, HessianVectorMatchesFiniteDifferencesOfTheGradient) {
+  print_seed();
+  const PolicyLayout layout(3, 2, {5, 4});
+  const PolicyShape s = policy_shape(layout);
+  const int P = s.parameter_count, tasks = 2;
+  const std::int64_t n = 9;
+  const auto theta = random_theta(layout, test_seed());
+  const auto obs = random_vector<double>(tasks * n * 3, test_seed() + 1, -1.5, 1.5);
+  const auto act = random_vector<double>(tasks * n * 2, test_seed() + 2, -2, 2);
+  auto weight = random_vector<double>(tasks * n, test_seed() + 3, -1, 1);
+  weight[4] = 0;  // an ended step
+  const auto v = random_vector<double>(tasks * P, test_seed() + 4, -1, 1);
+  std::vector<double> hv(tasks * P);
+  cpu::log_prob_hessian_vector(s, tasks, n, theta.data(), false, v.data(), obs.data(), act.data(),
+                               weight.data(), hv.data());
+  const double eps = 1e-5;
+  for (int t = 0; t < tasks; ++t) {
+    std::vector<double> plus(theta), minus(theta), gp(tasks * P), gm(tasks * P);
+    for (int p = 0; p < P; ++p) {
+      plus[p] += eps * v[t * P + p];
+      minus[p] -= eps * v[t * P + p];
+    }
+    cpu::weighted_log_prob_gradient(s, tasks, n, plus.data(), false, obs.data(), act.data(), weight.data(), gp.data());
+    cpu::weighted_log_prob_gradient(s, tasks, n, minus.data(), false, obs.data(), act.data(), weight.data(), gm.data());
+    for (int p = 0; p < P; ++p) {
+      const double expected = (gp[t * P + p] - gm[t * P + p]) / (2 * eps);
+      ASSERT_NEAR(hv[t * P + p], expected, 1e-6 * (1 + std::abs(expected))) << "task " << t << " p " << p;
+    }
+  }
+  EXPECT_GT(max_abs(hv), 1e-2);
+}
+
+TEST(MetaMath, FisherVectorMatchesTheHessianOfTheKl) {
+  print_seed();
+  const PolicyLayout layout(4, 3, {6});
+  const PolicyShape s = policy_shape(layout);
+  const int P = s.parameter_count;
+  const std::int64_t n = 7;
+  const auto theta = random_theta(layout, test_seed());
+  const auto obs = random_vector<double>(n * 4, test_seed() + 1, -1.5, 1.5);
+  auto weight = random_vector<double>(n, test_seed() + 2, 0.2, 1.0);
+  weight[2] = 0;
+  const auto v = random_vector<double>(P, test_seed() + 3, -1, 1);
+  std::vector<double> fv(P);
+  cpu::fisher_vector_product(s, 1, n, theta.data(), false, v.data(), obs.data(), weight.data(), fv.data());
+  // e_p . F v = d^2/(da db) sum_n w_n KL(theta || theta + a e_p + b v) at 0, by four points.
+  auto kl_sum = [&](const std::vector<double>& other) {
+    std::vector<double> kl(n);
+    cpu::kl_divergences(s, 1, n, theta.data(), false, other.data(), false, obs.data(), kl.data());
+    double sum = 0;
+    for (std::int64_t i = 0; i < n; ++i) sum += weight[i] * kl[i];
+    return sum;
+  };
+  const double eps = 1e-4;
+  for (int p = 0; p < P; ++p) {
+    double value[2][2];
+    for (int a = 0; a < 2; ++a) {
+      for (int b = 0; b < 2; ++b) {
+        std::vector<double> other(theta);
+        other[p] += (a ? eps : -eps);
+        for (int q = 0; q < P; ++q) other[q] += (b ? eps : -eps) * v[q];
+        value[a][b] = kl_sum(other);
+      }
+    }
+    const double expected = (value[1][1] - value[1][0] - value[0][1] + value[0][0]) / (4 * eps * eps);
+    ASSERT_NEAR(fv[p], expected, 1e-5 * (1 + std::abs(expected))) << "p " << p;
+  }
+}
+
+// ---- the whole meta-objective in double --------------------------------------------------------------
+
+// Random pre/post samples for T tasks with some ended steps; adapted_old = theta'(theta0) and the
+// post log-probs under it, as a sampler would have produced them.
+struct DoubleProblem {
+  PolicyLayout layout;
+  std::vector<double> theta, pre_obs, pre_act, pre_adv, pre_count, post_obs, post_act, post_adv,
+      post_valid, post_count, logp_old, adapted;
+  MetaProblem<double> m;
+
+  DoubleProblem(int tasks, std::int64_t n_pre, std::int64_t n_post, double alpha, std::uint64_t seed)
+      : layout(3, 2, {5, 4}) {
+    theta = random_theta(layout, seed);
+    const int P = int(layout.parameter_count());
+    pre_obs = random_vector<double>(tasks * n_pre * 3, seed + 1, -1.5, 1.5);
+    pre_act = random_vector<double>(tasks * n_pre * 2, seed + 2, -2, 2);
+    pre_adv = random_vector<double>(tasks * n_pre, seed + 3, -1.5, 1.5);
+    post_obs = random_vector<double>(tasks * n_post * 3, seed + 4, -1.5, 1.5);
+    post_act = random_vector<double>(tasks * n_post * 2, seed + 5, -2, 2);
+    post_adv = random_vector<double>(tasks * n_post, seed + 6, -1.5, 1.5);
+    post_valid.assign(tasks * n_post, 1.0);
+    pre_count.assign(tasks, double(n_pre));
+    post_count.assign(tasks, double(n_post));
+    for (int t = 0; t < tasks; ++t) {  // the last two steps of every task ended
+      for (std::int64_t i = n_pre - 2; i < n_pre; ++i) pre_adv[t * n_pre + i] = 0;
+      for (std::int64_t i = n_post - 2; i < n_post; ++i) post_adv[t * n_post + i] = post_valid[t * n_post + i] = 0;
+      pre_count[t] -= 2;
+      post_count[t] -= 2;
+    }
+    m.shape = policy_shape(layout);
+    m.tasks = tasks;
+    m.alpha = alpha;
+    m.pre_per_task = n_pre;
+    m.pre_obs = pre_obs.data();
+    m.pre_act = pre_act.data();
+    m.pre_advantage = pre_adv.data();
+    m.pre_count = pre_count.data();
+    m.post_per_task = n_post;
+    m.post_obs = post_obs.data();
+    m.post_act = post_act.data();
+    m.post_advantage = post_adv.data();
+    m.post_valid = post_valid.data();
+    m.post_count = post_count.data();
+    m.fisher_weight = post_valid.data();
+    m.fisher_count = post_count.data();
+    adapted.resize(std::size_t(tasks) * P);
+    cpu::adapt_parameters(m, theta.data(), adapted.data());
+    logp_old.resize(tasks * n_post);
+    cpu::log_probs(m.shape, tasks, n_post, adapted.data(), true, post_obs.data(), post_act.data(), logp_old.data());
+    m.post_logp_old = logp_old.data();
+  }
+  int P() const { return int(layout.parameter_count()); }
+};
+
+TEST(MetaMath, MetaGradientMatchesFiniteDifferencesThroughTheInnerStep) {
+  print_seed();
+  // A large inner step so that the second-order term is far above the tolerance.
+  DoubleProblem d(3, 11, 13, 0.1, test_seed());
+  const int P = d.P();
+  std::vector<double> g(P), g_first(P);
+  cpu::meta_gradient(d.m, d.theta.data(), d.adapted.data(), g.data());
+  MetaProblem<double> first = d.m;
+  first.first_order = true;
+  cpu::meta_gradient(first, d.theta.data(), d.adapted.data(), g_first.data());
+  // Central differences with Richardson extrapolation: the large inner step makes the third
+  // derivative big enough that a plain central difference is off by ~1e-6 at any usable eps.
+  auto central = [&](int p, double eps) {
+    std::vector<double> plus(d.theta), minus(d.theta);
+    plus[p] += eps;
+    minus[p] -= eps;
+    return (cpu::surrogate_and_kl(d.m, plus.data(), d.adapted.data()).surrogate -
+            cpu::surrogate_and_kl(d.m, minus.data(), d.adapted.data()).surrogate) / (2 * eps);
+  };
+  double first_order_error = 0;
+  for (int p = 0; p < P; ++p) {
+    const double expected = (4 * central(p, 5e-5) - central(p, 1e-4)) / 3;
+    ASSERT_NEAR(g[p], expected, 1e-6 * (1 + std::abs(expected))) << "p " << p;
+    first_order_error = std::max(first_order_error, std::abs(g_first[p] - expected));
+  }
+  // The first-order gradient misses the inner step's Hessian: visibly different here.
+  EXPECT_GT(first_order_error, 1e-3);
+  // At theta_old the surrogate is the mean advantage and the KL is 0.
+  const auto at_old = cpu::surrogate_and_kl(d.m, d.theta.data(), d.adapted.data());
+  EXPECT_NEAR(at_old.kl, 0.0, 1e-14);
+}
+
+TEST(MetaMath, CurvatureIsTheHessianOfTheKlThroughTheInnerStep) {
+  print_seed();
+  DoubleProblem d(2, 9, 10, 0.1, test_seed());
+  const int P = d.P();
+  const auto v = random_vector<double>(P, test_seed() + 11, -1, 1);
+  std::vector<double> av(P);
+  cpu::curvature_vector(d.m, d.theta.data(), d.adapted.data(), 0.0, v.data(), av.data());
+  auto kl = [&](const std::vector<double>& theta) {
+    return cpu::surrogate_and_kl(d.m, theta.data(), d.adapted.data()).kl;
+  };
+  // e_p . A v = d^2 KL / (da db) along e_p and v: four points, Richardson-extrapolated.
+  auto mixed = [&](int p, double eps) {
+    double value[2][2];
+    for (int a = 0; a < 2; ++a) {
+      for (int b = 0; b < 2; ++b) {
+        std::vector<double> theta(d.theta);
+        theta[p] += (a ? eps : -eps);
+        for (int q = 0; q < P; ++q) theta[q] += (b ? eps : -eps) * v[q];
+        value[a][b] = kl(theta);
+      }
+    }
+    return (value[1][1] - value[1][0] - value[0][1] + value[0][0]) / (4 * eps * eps);
+  };
+  for (int p = 0; p < P; ++p) {
+    const double expected = (4 * mixed(p, 1e-4) - mixed(p, 2e-4)) / 3;
+    ASSERT_NEAR(av[p], expected, 2e-5 * (1 + std::abs(expected))) << "p " << p;
+  }
+  // Damping adds lambda v.
+  std::vector<double> damped(P);
+  cpu::curvature_vector(d.m, d.theta.data(), d.adapted.data(), 0.25, v.data(), damped.data());
+  for (int p = 0; p < P; ++p) EXPECT_NEAR(damped[p], av[p] + 0.25 * v[p], 1e-12);
+}
+
+// ---- conjugate gradient ------------------------------------------------------------------------------
+
+// B random SPD matrices (well conditioned), the last right-hand side zero.
+struct SpdSystems {
+  int B;
+  int n;
+  std::vector<double> a, b;  // [B][n][n], [B][n]
+  SpdSystems(int systems, int size, std::uint64_t seed) : B(systems), n(size) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal;
+    for (int s = 0; s < B; ++s) {
+      Eigen::MatrixXd q(n, n);
+      for (int i = 0; i < n * n; ++i) q.data()[i] = normal(rng);
+      const Eigen::MatrixXd m = q * q.transpose() / n + 0.5 * Eigen::MatrixXd::Identity(n, n);
+      a.insert(a.end(), m.data(), m.data() + n * n);
+      for (int i = 0; i < n; ++i) b.push_back(s + 1 == B ? 0.0 : normal(rng));
+    }
+  }
+  std::vector<double> dense_solution() const {
+    std::vector<double> x;
+    for (int s = 0; s < B; ++s) {
+      const Eigen::Map<const Eigen::MatrixXd> m(a.data() + std::size_t(s) * n * n, n, n);
+      const Eigen::Map<const Eigen::VectorXd> rhs(b.data() + std::size_t(s) * n, n);
+      const Eigen::VectorXd sol = m.llt().solve(rhs);
+      x.insert(x.end(), sol.data(), sol.data() + n);
+    }
+    return x;
+  }
+};
+
+TEST(ConjugateGradientMath, SolvesBatchedSpdSystemsInDouble) {
+  print_seed();
+  const SpdSystems sys(3, 23, test_seed());
+  std::function<void(const double*, double*)> apply = [&](const double* p, double* ap) {
+    for (int s = 0; s < sys.B; ++s) {
+      for (int i = 0; i < sys.n; ++i) {
+        double sum = 0;
+        for (int k = 0; k < sys.n; ++k) sum += sys.a[(std::size_t(s) * sys.n + k) * sys.n + i] * p[s * sys.n + k];
+        ap[s * sys.n + i] = sum;
+      }
+    }
+  };
+  std::vector<double> x(sys.B * sys.n, std::nan(""));
+  ConjugateGradientOptions options;
+  options.iterations = sys.n;  // exact in n steps up to rounding
+  options.residual_tolerance = 1e-24;
+  const auto report = cpu::conjugate_gradient<double>(sys.B, sys.n, apply, sys.b.data(), x.data(), options);
+  const auto expected = sys.dense_solution();
+  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], expected[i], 1e-9) << i;
+  EXPECT_LT(report.residual_norm[0], 1e-9 * report.rhs_norm[0]);
+  EXPECT_EQ(report.rhs_norm[2], 0.0);  // the zero system stopped at once
+}
+
+class CgBackends : public test::BackendTest {
+ protected:
+  void SetUp() override {
+    test::BackendTest::SetUp();
+    print_seed();
+  }
+};
+
+// The operator p -> A p on the backend: plain loops on the CPU, one strided-batched cuBLAS GEMV
+// on CUDA (the matrices are symmetric, so their storage order does not matter).
+LinearOperator dense_operator(Context& context, const Tensor<float>& matrices, int B, int n) {
+  if (context.backend() == Backend::cpu) {
+    return [&matrices, B, n](const float* p, float* ap) {
+      const float* a = matrices.data();
+      for (int s = 0; s < B; ++s) {
+        for (int i = 0; i < n; ++i) {
+          float sum = 0;
+          for (int k = 0; k < n; ++k) sum += a[(std::size_t(s) * n + k) * n + i] * p[s * n + k];
+          ap[s * n + i] = sum;
+        }
+      }
+    };
+  }
+#ifdef MBMPO_WITH_CUDA
+  return [&context, &matrices, B, n](const float* p, float* ap) {
+    const float one = 1.f, zero = 0.f;
+    MBMPO_CUBLAS_CHECK(cublasSgemvStridedBatched(context.cuda().cublas, CUBLAS_OP_N, n, n, &one,
+                                                 matrices.data(), n, std::int64_t(n) * n, p, 1, n,
+                                                 &zero, ap, 1, n, B));
+  };
+#else
+  return {};
+#endif
+}
+
+void check_batched_cg(Context& context, bool cuda_graph) {
+  const int B = 4, n = 45;
+  const SpdSystems sys(B, n, test_seed());
+  const auto matrices = Tensor<float>::from_host(context.backend(), {B, n, n}, cast<float>(sys.a));
+  const auto b = Tensor<float>::from_host(context.backend(), {B, n}, cast<float>(sys.b));
+  Tensor<float> x(context.backend(), {B, n});
+  x.poison();
+  ConjugateGradientOptions options;
+  options.iterations = 20;
+  options.cuda_graph = cuda_graph;
+  const auto report = conjugate_gradient(context, dense_operator(context, matrices, B, n), b, x, options);
+  const auto expected = sys.dense_solution();
+  const auto actual = x.to_host();
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    ASSERT_NEAR(actual[i], expected[i], 2e-4 * (1 + std::abs(expected[i]))) << i;
+  }
+  ASSERT_EQ(report.residual_norm.size(), std::size_t(B));
+  for (int s = 0; s + 1 < B; ++s) EXPECT_LT(report.residual_norm[s], 1e-4 * report.rhs_norm[s]) << s;
+  EXPECT_EQ(report.rhs_norm[B - 1], 0.0);
+  EXPECT_EQ(report.residual_norm[B - 1], 0.0);
+  // The same solve in double by the reference agrees.
+  std::vector<double> x_double(B * n);
+  std::function<void(const double*, double*)> apply = [&](const double* p, double* ap) {
+    for (int s = 0; s < B; ++s)
+      for (int i = 0; i < n; ++i) {
+        double sum = 0;
+        for (int k = 0; k < n; ++k) sum += sys.a[(std::size_t(s) * n + k) * n + i] * p[s * n + k];
+        ap[s * n + i] = sum;
+      }
+  };
+  cpu::conjugate_gradient<double>(B, n, apply, sys.b.data(), x_double.data(), options);
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    ASSERT_NEAR(actual[i], x_double[i], 2e-4 * (1 + std::abs(x_double[i]))) << i;
+  }
+}
+
+TEST_P(CgBackends, BatchedSolveMatchesDenseSolve) { check_batched_cg(context(), true); }
+TEST_P(CgBackends, BatchedSolveWithoutCudaGraphIsTheSame) { check_batched_cg(context(), false); }
+
+MBMPO_INSTANTIATE_BACKEND_TESTS(CgBackends);
+
+// ---- the meta-update on each backend -----------------------------------------------------------------
+
+// Pre- and post-update imagined samples of a small half_cheetah-shaped problem, made on the CPU
+// the way a meta-step makes them: rollouts through fixed random models, advantages, inner step.
+struct MetaCase {
+  RolloutDims pre_dims{5, 6, 17, 17, 6};
+  PolicyLayout layout{17, 6, {13, 11}};
+  double alpha = 0.05;
+  std::vector<float> theta;
+  Trajectories pre, post;
+  Advantages pre_adv, post_adv;
+  Tensor<float> adapted;
+};
+
+MetaCase make_case(std::uint64_t seed, bool zero_advantages = false) {
+  Context cpu_context(Backend::cpu);
+  MetaCase c;
+  const RolloutDims& d = c.pre_dims;
+  DynamicsEnsembleConfig config;
+  config.models = 2;
+  config.hidden = {23};
+  config.activation = Activation::tanh;
+  DynamicsEnsemble models(cpu_context, d.obs_dim, d.act_dim, config, seed);
+  c.theta = initial_policy_parameters(c.layout, seed, 0.7);
+  const std::int64_t P = c.layout.parameter_count();
+  std::vector<float> tiled;
+  for (int t = 0; t < d.tasks; ++t) tiled.insert(tiled.end(), c.theta.begin(), c.theta.end());
+  const auto params = Tensor<float>::from_host(Backend::cpu, {d.tasks, P}, tiled);
+  const auto start = Tensor<float>::from_host(Backend::cpu, {d.tasks, d.rollouts, d.obs_dim},
+                                              random_vector<float>(d.tasks * d.rollouts * d.obs_dim, seed + 1, -0.2, 0.2));
+  RolloutOptions rollout;
+  rollout.seed = seed;
+  c.pre = Trajectories(Backend::cpu, d);
+  imagined_rollout(cpu_context, TaskId::half_cheetah, models, c.layout, params, start, rollout, c.pre);
+  c.pre_adv = Advantages(Backend::cpu, d);
+  compute_advantages(cpu_context, c.pre, {}, c.pre_adv);
+  const auto theta = Tensor<float>::from_host(Backend::cpu, {P}, c.theta);
+  c.adapted = Tensor<float>(Backend::cpu, {d.tasks, P});
+  inner_step(cpu_context, c.layout, theta, c.pre, c.pre_adv, c.alpha, c.adapted);
+  rollout.draw = 1;
+  c.post = Trajectories(Backend::cpu, d);
+  imagined_rollout(cpu_context, TaskId::half_cheetah, models, c.layout, c.adapted, start, rollout, c.post);
+  c.post_adv = Advantages(Backend::cpu, d);
+  compute_advantages(cpu_context, c.post, {}, c.post_adv);
+  if (zero_advantages) c.post_adv.advantages.fill_zero();
+  return c;
+}
+
+template <class T>
+Tensor<T> on(Backend backend, const Tensor<T>& host) {
+  Tensor<T> copy(backend, host.shape());
+  copy.copy_from(host);
+  return copy;
+}
+Trajectories on(Backend backend, const Trajectories& t) {
+  Trajectories copy(backend, t.dims);
+  copy.obs.copy_from(t.obs);
+  copy.act.copy_from(t.act);
+  copy.reward.copy_from(t.reward);
+  copy.valid.copy_from(t.valid);
+  copy.logp.copy_from(t.logp);
+  return copy;
+}
+Advantages on(Backend backend, const Advantages& a, const RolloutDims& d) {
+  Advantages copy(backend, d);
+  copy.advantages.copy_from(a.advantages);
+  copy.returns.copy_from(a.returns);
+  copy.valid_count.copy_from(a.valid_count);
+  copy.baseline.copy_from(a.baseline);
+  return copy;
+}
+
+// The case's samples on one backend.
+struct OnBackend {
+  Trajectories pre, post;
+  Advantages pre_adv, post_adv;
+  Tensor<float> adapted, theta;
+  OnBackend(Backend b, const MetaCase& c)
+      : pre(on(b, c.pre)),
+        post(on(b, c.post)),
+        pre_adv(on(b, c.pre_adv, c.pre_dims)),
+        post_adv(on(b, c.post_adv, c.pre_dims)),
+        adapted(on(b, c.adapted)),
+        theta(Tensor<float>::from_host(b, {std::int64_t(c.theta.size())}, c.theta)) {}
+};
+
+class MetaBackends : public test::BackendTest {
+ protected:
+  void SetUp() override {
+    test::BackendTest::SetUp();
+    print_seed();
+  }
+};
+
+// The mean over tasks of per-task means over valid post-update states, recomputed from the
+// public batched operations (not the meta-objective's own code).
+struct Recomputed {
+  double surrogate = 0, kl = 0;
+};
+Recomputed recompute(Context& context, const MetaCase& c, const OnBackend& s, const Tensor<float>& theta) {
+  const RolloutDims& d = c.pre_dims;
+  const std::int64_t P = c.layout.parameter_count(), N = std::int64_t(d.rollouts) * d.horizon;
+  Tensor<float> adapted(context.backend(), {d.tasks, P}), logp(context.backend(), {d.tasks, N}),
+      logp_old(context.backend(), {d.tasks, N}), kl(context.backend(), {d.tasks, N});
+  inner_step(context, c.layout, theta, s.pre, s.pre_adv, c.alpha, adapted);
+  policy_log_probs(context, c.layout, adapted, s.post.obs_by_task(), s.post.act_by_task(), logp);
+  policy_log_probs(context, c.layout, s.adapted, s.post.obs_by_task(), s.post.act_by_task(), logp_old);
+  policy_kl(context, c.layout, s.adapted, adapted, s.post.obs_by_task(), kl);
+  const auto lp = logp.to_host(), lo = logp_old.to_host(), k = kl.to_host(), a = c.post_adv.advantages.to_host(),
+             valid = c.post.valid.to_host(), count = c.post_adv.valid_count.to_host();
+  Recomputed r;
+  for (int t = 0; t < d.tasks; ++t) {
+    double surrogate = 0, divergence = 0;
+    for (std::int64_t n = 0; n < N; ++n) {
+      const std::int64_t i = t * N + n;
+      if (!valid[i]) continue;
+      surrogate += a[i] * std::exp(double(lp[i]) - lo[i]);
+      divergence += k[i];
+    }
+    r.surrogate += surrogate / count[t] / d.tasks;
+    r.kl += divergence / count[t] / d.tasks;
+  }
+  return r;
+}
+
+TEST_P(MetaBackends, StepStaysInTheTrustRegionAndImprovesTheSurrogate) {
+  const MetaCase c = make_case(test_seed());
+  const OnBackend s(backend(), c);
+  MetaUpdateOptions options;
+  options.inner_lr = c.alpha;
+  Tensor<float> theta = on(backend(), s.theta);
+  const MetaUpdateReport report =
+      meta_update(context(), c.layout, theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+  ASSERT_TRUE(report.accepted);
+  EXPECT_GT(report.gradient_norm, 0);
+  EXPECT_GT(report.surrogate_after, report.surrogate_before);
+  EXPECT_LE(report.kl, options.max_kl);
+  EXPECT_GT(report.kl, 0.05 * options.max_kl);  // a real step, not a tiny one
+  EXPECT_TRUE(std::isfinite(report.cg_residual));
+  EXPECT_GE(report.backtracks, 1);
+  EXPECT_NEAR(report.step_fraction, std::pow(0.8, report.backtracks - 1), 1e-12);
+  // The values reported are those of the new theta, recomputed independently.
+  const Recomputed before = recompute(context(), c, s, s.theta), after = recompute(context(), c, s, theta);
+  EXPECT_NEAR(before.surrogate, report.surrogate_before, 1e-5);
+  EXPECT_NEAR(before.kl, 0.0, 1e-6);
+  EXPECT_NEAR(after.surrogate, report.surrogate_after, 1e-5);
+  EXPECT_NEAR(after.kl, report.kl, 1e-3 * options.max_kl);
+  EXPECT_LE(after.kl, options.max_kl * 1.001);
+}
+
+TEST_P(MetaBackends, FirstOrderAndSubsampledFisherAlsoStayInTheTrustRegion) {
+  const MetaCase c = make_case(test_seed());
+  const OnBackend s(backend(), c);
+  MetaUpdateOptions options;
+  options.inner_lr = c.alpha;
+  options.first_order = true;
+  options.fisher_subsample = 0.5;
+  options.seed = test_seed();
+  Tensor<float> theta = on(backend(), s.theta);
+  const MetaUpdateReport report =
+      meta_update(context(), c.layout, theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+  if (report.accepted) {
+    EXPECT_GT(report.surrogate_after, report.surrogate_before);
+    EXPECT_LE(recompute(context(), c, s, theta).kl, options.max_kl * 1.001);
+  } else {
+    EXPECT_EQ(theta.to_host(), c.theta);
+  }
+}
+
+TEST_P(MetaBackends, ZeroGradientKeepsTheta) {
+  const MetaCase c = make_case(test_seed(), true);
+  const OnBackend s(backend(), c);
+  MetaUpdateOptions options;
+  options.inner_lr = c.alpha;
+  Tensor<float> theta = on(backend(), s.theta);
+  const MetaUpdateReport report =
+      meta_update(context(), c.layout, theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+  EXPECT_FALSE(report.accepted);
+  EXPECT_EQ(report.step_fraction, 0.0);
+  EXPECT_EQ(report.surrogate_after, report.surrogate_before);
+  EXPECT_EQ(theta.to_host(), c.theta);
+}
+
+TEST_P(MetaBackends, OperatorsMatchTheDoubleReference) {
+  const MetaCase c = make_case(test_seed());
+  const OnBackend s(backend(), c);
+  MetaUpdateOptions options;
+  options.inner_lr = c.alpha;
+  MetaObjective objective(context(), c.layout, s.theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+  const std::int64_t P = c.layout.parameter_count();
+  // The reference in double on the same (float) samples.
+  const RolloutDims& d = c.pre_dims;
+  const auto pre_obs = cast<double>(c.pre.obs.to_host()), pre_act = cast<double>(c.pre.act.to_host()),
+             pre_adv = cast<double>(c.pre_adv.advantages.to_host()), pre_count = cast<double>(c.pre_adv.valid_count.to_host()),
+             post_obs = cast<double>(c.post.obs.to_host()), post_act = cast<double>(c.post.act.to_host()),
+             post_adv = cast<double>(c.post_adv.advantages.to_host()), post_valid = cast<double>(c.post.valid.to_host()),
+             post_count = cast<double>(c.post_adv.valid_count.to_host()), theta = cast<double>(c.theta),
+             adapted = cast<double>(c.adapted.to_host());
+  MetaProblem<double> m;
+  m.shape = policy_shape(c.layout);
+  m.tasks = d.tasks;
+  m.alpha = c.alpha;
+  m.pre_per_task = m.post_per_task = std::int64_t(d.rollouts) * d.horizon;
+  m.pre_obs = pre_obs.data();
+  m.pre_act = pre_act.data();
+  m.pre_advantage = pre_adv.data();
+  m.pre_count = pre_count.data();
+  m.post_obs = post_obs.data();
+  m.post_act = post_act.data();
+  m.post_advantage = post_adv.data();
+  m.post_valid = m.fisher_weight = post_valid.data();
+  m.post_count = m.fisher_count = post_count.data();
+
+  Tensor<float> g(backend(), {P});
+  g.poison();
+  objective.gradient(g);
+  std::vector<double> g_ref(P);
+  cpu::meta_gradient(m, theta.data(), adapted.data(), g_ref.data());
+  const auto g_actual = g.to_host();
+  const double g_scale = max_abs(g_ref);
+  for (std::int64_t p = 0; p < P; ++p) ASSERT_NEAR(g_actual[p], g_ref[p], 1e-4 * g_scale) << "gradient p " << p;
+
+  const auto v_host = random_vector<float>(P, test_seed() + 5, -1, 1);
+  const auto v = Tensor<float>::from_host(backend(), {P}, v_host);
+  Tensor<float> av(backend(), {P});
+  av.poison();
+  objective.curvature(v, av);
+  std::vector<double> av_ref(P);
+  cpu::curvature_vector(m, theta.data(), adapted.data(), options.damping, cast<double>(v_host).data(), av_ref.data());
+  const auto av_actual = av.to_host();
+  const double av_scale = max_abs(av_ref);
+  for (std::int64_t p = 0; p < P; ++p) ASSERT_NEAR(av_actual[p], av_ref[p], 1e-4 * av_scale) << "A v p " << p;
+}
+
+TEST_P(MetaBackends, WholeUpdateMatchesTheCpuBackend) {
+  if (backend() == Backend::cpu) GTEST_SKIP() << "compares the CUDA backend with the CPU one";
+  const MetaCase c = make_case(test_seed());
+  MetaUpdateOptions options;
+  options.inner_lr = c.alpha;
+  Context cpu_context(Backend::cpu);
+  const OnBackend on_cpu(Backend::cpu, c), on_gpu(backend(), c);
+  Tensor<float> theta_cpu = on(Backend::cpu, on_cpu.theta), theta_gpu = on(backend(), on_gpu.theta);
+  const auto r_cpu = meta_update(cpu_context, c.layout, theta_cpu, on_cpu.adapted, on_cpu.pre, on_cpu.pre_adv,
+                                 on_cpu.post, on_cpu.post_adv, options);
+  const auto r_gpu = meta_update(context(), c.layout, theta_gpu, on_gpu.adapted, on_gpu.pre, on_gpu.pre_adv,
+                                 on_gpu.post, on_gpu.post_adv, options);
+  ASSERT_EQ(r_cpu.accepted, r_gpu.accepted);
+  EXPECT_EQ(r_cpu.backtracks, r_gpu.backtracks);
+  EXPECT_NEAR(r_gpu.surrogate_before, r_cpu.surrogate_before, 1e-5);
+  EXPECT_NEAR(r_gpu.surrogate_after, r_cpu.surrogate_after, 1e-4);
+  EXPECT_NEAR(r_gpu.kl, r_cpu.kl, 1e-3 * options.max_kl);
+  EXPECT_NEAR(r_gpu.gradient_norm, r_cpu.gradient_norm, 1e-4 * r_cpu.gradient_norm);
+  const auto a = theta_cpu.to_host(), b = theta_gpu.to_host();
+  double step = 0;
+  for (std::size_t p = 0; p < a.size(); ++p) step = std::max(step, std::abs(double(a[p]) - c.theta[p]));
+  for (std::size_t p = 0; p < a.size(); ++p) ASSERT_NEAR(b[p], a[p], 1e-3 * step + 1e-6) << "p " << p;
+}
+
+TEST(MetaUpdateOptions, BadValuesAreNamed) {
+  auto expect_bad = [](auto change, const char* name) {
+    MetaUpdateOptions o;
+    change(o);
+    try {
+      validate(o);
+      ADD_FAILURE() << "accepted bad " << name;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  };
+  expect_bad([](MetaUpdateOptions& o) { o.max_kl = 0; }, "max_kl");
+  expect_bad([](MetaUpdateOptions& o) { o.backtrack_ratio = 1; }, "backtrack_ratio");
+  expect_bad([](MetaUpdateOptions& o) { o.cg_iterations = 0; }, "cg_iterations");
+  expect_bad([](MetaUpdateOptions& o) { o.fisher_subsample = 1.5; }, "fisher_subsample");
+  expect_bad([](MetaUpdateOptions& o) { o.damping = -1; }, "cg_damping");
+  expect_bad([](MetaUpdateOptions& o) { o.max_backtracks = 0; }, "max_backtracks");
+  validate(MetaUpdateOptions{});
+}
+
+MBMPO_INSTANTIATE_BACKEND_TESTS(MetaBackends);
+
+}  // namespace
+}  // namespace mbmpo
