@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 PEERS = {"model_fit": "ensemble_peer.py", "predict": "ensemble_peer.py", "rollout": "rollout_peer.py",
-         "inner_step": "rollout_peer.py"}
+         "inner_step": "rollout_peer.py", "meta_update": "meta_update_peer.py"}
 
 
 def main():

@@ -2,6 +2,8 @@
 // Scales: small = 5 tasks x 8 rollouts x 20 steps, models (64, 64); paper = 20 x 50 x 200 (the
 // paper's meta-batch), models (512, 512); large = also 5 tasks x 4096 rollouts x 200 (GPU only).
 // Always K = 5 models, policy (32, 32), HalfCheetah's sizes and reward.
+// meta_update: one outer TRPO step on pre/post sample sets of the same sizes, filled as in
+// bench/peers/meta_update_peer.py (states U(-1, 1), actions N(0, 1), standardised advantages).
 #include "bench/policy_bench.hpp"
 
 #include "host/envs/environment.hpp"
@@ -11,6 +13,10 @@
 #include "host/policy/gaussian_policy.hpp"
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
+#include "host/policy/meta_update.hpp"
+#include "kernels/core/philox.cuh"
+
+#include <cmath>
 
 namespace mbmpo::bench {
 namespace {
@@ -100,6 +106,92 @@ std::vector<nlohmann::json> run_inner_step_suite(Context& context, const std::st
     nlohmann::json r = row("inner_step", s.name, device_label(context), scale, t, samples);
     r["items"] = "samples (advantages + inner step)";
     rows.push_back(with_flops(r, flops, ceiling));
+  }
+  return rows;
+}
+
+namespace {
+// Pre/post samples with the peer's distributions; every step valid.
+struct MetaSamples {
+  Trajectories trajectories;
+  Advantages advantages;
+  MetaSamples(Backend backend, const RolloutDims& d, std::uint64_t seed)
+      : trajectories(backend, d), advantages(backend, d) {
+    const std::int64_t n = d.samples();
+    std::vector<float> obs(n * d.obs_dim), act(n * d.act_dim), adv(n);
+    for (std::int64_t i = 0; i < std::int64_t(obs.size()); ++i) obs[i] = 2 * uniform_at(seed, 0, i) - 1;
+    for (std::int64_t i = 0; i < std::int64_t(act.size()); ++i) act[i] = normal_at(seed, 1, i);
+    const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+    for (int t = 0; t < d.tasks; ++t) {  // standardised per task, as compute_advantages leaves them
+      double sum = 0, sq = 0;
+      for (std::int64_t k = 0; k < per_task; ++k) sum += adv[t * per_task + k] = normal_at(seed, 2, t * per_task + k);
+      const double mean = sum / per_task;
+      for (std::int64_t k = 0; k < per_task; ++k) sq += std::pow(adv[t * per_task + k] - mean, 2);
+      const double sd = std::sqrt(sq / per_task);
+      for (std::int64_t k = 0; k < per_task; ++k) adv[t * per_task + k] = float((adv[t * per_task + k] - mean) / sd);
+    }
+    trajectories.obs.copy_from_host(obs);
+    trajectories.act.copy_from_host(act);
+    trajectories.valid.copy_from_host(std::vector<float>(n, 1.f));
+    advantages.advantages.copy_from_host(adv);
+    advantages.valid_count.copy_from_host(std::vector<float>(d.tasks, float(per_task)));
+  }
+};
+}  // namespace
+
+std::vector<nlohmann::json> run_meta_update_suite(Context& context, const std::string& scale,
+                                                  const Ceiling& ceiling) {
+  std::vector<nlohmann::json> rows;
+  const Backend backend = context.backend();
+  for (const RolloutScale& s : rollout_scales(scale, backend)) {
+    if (s.name != "20x50x200" && s.name != "5x8x20") continue;  // one policy batch per meta-step
+    const RolloutDims& d = s.dims;
+    const PolicyLayout layout(d.obs_dim, d.act_dim, {32, 32});
+    const std::int64_t P = layout.parameter_count();
+    const auto theta0 = Tensor<float>::from_host(backend, {P}, initial_policy_parameters(layout, 2));
+    const MetaSamples pre(backend, d, 11), post(backend, d, 12);
+    Tensor<float> adapted(backend, {d.tasks, P}), theta(backend, {P});
+    inner_step(context, layout, theta0, pre.trajectories, pre.advantages, 1e-3, adapted);
+    const double samples = double(d.samples());
+    for (bool first_order : {false, true}) {
+      MetaUpdateOptions options;
+      options.first_order = first_order;
+      std::vector<MetaUpdateReport> reports;
+      const int repeats = backend == Backend::cpu ? (scale == "small" ? 5 : 1) : 10;
+      const Timing t = time_on(context, repeats, [&] {
+        theta.copy_from(theta0);
+        reports.push_back(meta_update(context, layout, theta, adapted, pre.trajectories, pre.advantages,
+                                      post.trajectories, post.advantages, options));
+      });
+      // Counted in policy-forward equivalents (F = 2 * MACs per sample): gradient = surrogate
+      // (adapt 3F on pre + log-prob and KL 3F on post) + post gradient 3F + J (H v ~ 8F on pre);
+      // each A v = 2 J (8F on pre) + Fisher (5F on post); 11 A v (10 CG + x.Ax); each line-search
+      // candidate 6F. First order: no J. A model of the work, not a hardware count.
+      const MetaUpdateReport& r = reports.back();
+      const double hv = first_order ? 0.0 : 8.0;
+      const double gradient_units = 3 + 3 + 3 + hv, cg_units = 11 * (2 * hv + 5), search_units = 6.0 * r.backtracks;
+      const double flops_per_unit = samples * 2.0 * double(layout.forward_macs());
+      const std::string name = s.name + (first_order ? "-first-order" : "");
+      nlohmann::json whole = row("meta_update", name, device_label(context), scale, t, 1.0);
+      whole["items"] = "meta-updates";
+      whole["backtracks"] = r.backtracks;
+      whole["accepted"] = r.accepted;
+      whole["kl"] = r.kl;
+      rows.push_back(with_flops(whole, (gradient_units + cg_units + search_units) * flops_per_unit, ceiling));
+      // The phases, as the update measured them (host clock after a synchronise), medians.
+      auto phase = [&](const char* phase_name, double MetaUpdateReport::*field, double units) {
+        std::vector<double> seconds;
+        for (std::size_t i = 1; i < reports.size(); ++i) seconds.push_back(reports[i].*field);  // skip warm-up
+        if (seconds.empty()) seconds.push_back(reports[0].*field);
+        nlohmann::json p = row("meta_update", name + "-" + phase_name, device_label(context), scale,
+                               summarize(seconds), 1.0);
+        p["items"] = "phases";
+        rows.push_back(with_flops(p, units * flops_per_unit, ceiling));
+      };
+      phase("meta_gradient", &MetaUpdateReport::seconds_meta_gradient, gradient_units);
+      phase("cg", &MetaUpdateReport::seconds_cg, cg_units);
+      phase("line_search", &MetaUpdateReport::seconds_line_search, search_units);
+    }
   }
   return rows;
 }

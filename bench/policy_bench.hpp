@@ -13,4 +13,8 @@ std::vector<nlohmann::json> run_rollout_suite(Context& context, const std::strin
                                               const Ceiling& ceiling);
 std::vector<nlohmann::json> run_inner_step_suite(Context& context, const std::string& scale,
                                                  const Ceiling& ceiling);
+// "meta_update": one outer TRPO step (meta-gradient, 10 CG iterations, line search) at the
+// paper's meta-batch, second order and first order, with its phases.
+std::vector<nlohmann::json> run_meta_update_suite(Context& context, const std::string& scale,
+                                                  const Ceiling& ceiling);
 }  // namespace mbmpo::bench

@@ -16,6 +16,14 @@
 #include "kernels/envs/task_functions.cuh"
 #include "kernels/policy/gaussian_policy.cuh"
 
+// Per-task loops run one task per OpenMP thread when the compiler has OpenMP (not in nvcc's host
+// pass of the CUDA files, which never run these loops).
+#if defined(_OPENMP)
+#define MBMPO_PARALLEL_FOR_TASKS _Pragma("omp parallel for schedule(static)")
+#else
+#define MBMPO_PARALLEL_FOR_TASKS
+#endif
+
 namespace mbmpo {
 
 struct RolloutDims {
@@ -201,6 +209,8 @@ template <class T>
 void weighted_log_prob_gradient(const PolicyShape& s, int tasks, std::int64_t per_task,
                                 const T* params, bool params_per_task, const T* obs, const T* act,
                                 const T* weight, T* grad) {
+  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+  MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
     T* g = grad + std::int64_t(t) * s.parameter_count;
@@ -222,6 +232,8 @@ template <class T>
 void log_prob_hessian_vector(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                              bool params_per_task, const T* vectors, const T* obs, const T* act,
                              const T* weight, T* out) {
+  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+  MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
     const T* v = vectors + std::int64_t(t) * s.parameter_count;
@@ -245,6 +257,8 @@ template <class T>
 void fisher_vector_product(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                            bool params_per_task, const T* vectors, const T* obs, const T* weight,
                            T* out) {
+  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+  MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
     const T* v = vectors + std::int64_t(t) * s.parameter_count;
@@ -266,6 +280,8 @@ void fisher_vector_product(const PolicyShape& s, int tasks, std::int64_t per_tas
 template <class T>
 void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                bool params_per_task, const T* obs, const T* act, T* out) {
+  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+  MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
     for (std::int64_t n = 0; n < per_task; ++n) {
@@ -281,6 +297,8 @@ void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* 
 template <class T>
 void kl_divergences(const PolicyShape& s, int tasks, std::int64_t per_task, const T* old_params,
                     bool old_per_task, const T* new_params, bool new_per_task, const T* obs, T* out) {
+  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+  MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* a = old_params + (old_per_task ? std::int64_t(t) * s.parameter_count : 0);
     const T* b = new_params + (new_per_task ? std::int64_t(t) * s.parameter_count : 0);

@@ -156,7 +156,7 @@ TEST(Cli, BenchEnvSuiteSmallWritesJsonRows) {
 
 // The harness of the kernel suites (not their speed): rows come back with the schema's fields.
 TEST(Cli, BenchKernelSuitesSmallScaleProduceRows) {
-  for (const std::string suite : {"model_fit", "predict", "rollout", "inner_step"}) {
+  for (const std::string suite : {"model_fit", "predict", "rollout", "inner_step", "meta_update"}) {
     const std::string path = ::testing::TempDir() + "mbmpo_bench_" + suite + ".json";
     const CommandResult run = run_mbmpo("bench --suite " + suite + " --scale small --device cpu --json " + path);
     ASSERT_EQ(run.exit_code, 0) << run.output;
