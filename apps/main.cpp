@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   mbmpo::app::add_info_command(app, action);
   mbmpo::app::add_env_commands(app, action);
   mbmpo::app::add_bench_command(app, action);
+  mbmpo::app::add_train_commands(app, action, argc, argv);
 
   try {
     app.parse(argc, argv);

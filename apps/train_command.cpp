@@ -1,0 +1,288 @@
+// `mbmpo train`: the MB-MPO trainer; `mbmpo eval`: real-environment returns of a saved policy.
+// Every hyperparameter is a flag and a config.toml key of the same name (CLI11 reads and writes
+// the TOML); `--preset smoke` changes the defaults, so explicit flags and config keys still win.
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "apps/commands.hpp"
+#include "host/core/atomic_file.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/error.hpp"
+#include "host/models/dynamics_ensemble.hpp"
+#include "host/envs/environment.hpp"
+#include "host/envs/sampler.hpp"
+#include "host/envs/task.hpp"
+#include "host/policy/advantages.hpp"
+#include "host/policy/gaussian_policy.hpp"
+#include "host/policy/imagined_rollout.hpp"
+#include "host/policy/inner_step.hpp"
+#include "host/train/trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mbmpo::app {
+namespace {
+
+struct TrainOptions {
+  TrainConfig config;
+  std::string run_dir;
+  bool resume = false;
+  std::string preset;
+  bool quiet = false;
+  bool json = false;
+  CLI::App* command = nullptr;
+};
+
+// The value following `flag` in argv ("--flag value" or "--flag=value"), or "".
+std::string scan_flag(int argc, char** argv, const std::string& flag) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == flag && i + 1 < argc) return argv[i + 1];
+    if (arg.rfind(flag + "=", 0) == 0) return arg.substr(flag.size() + 1);
+  }
+  return "";
+}
+bool has_flag(int argc, char** argv, const std::string& flag) {
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i] == flag) return true;
+  }
+  return false;
+}
+
+std::string format_duration(double seconds) {
+  std::ostringstream out;
+  if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
+  const long s = long(seconds + 0.5);
+  if (s >= 3600) out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
+  else if (s >= 60) out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
+  else out << s << "s";
+  return out.str();
+}
+
+std::string progress_line(const nlohmann::json& row, int iterations, double seconds_per_iteration) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1);
+  const int done = row["iteration"].get<int>() + 1;
+  out << "iter " << done << "/" << iterations << "  steps " << row["real_steps"].get<std::int64_t>();
+  auto number = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
+  out << "  return pre " << number(row["return_pre_mean"]) << " ± " << number(row["return_pre_std"]);
+  out << " post " << number(row["return_post_mean"]);
+  out << "  imagined " << number(row["imagined_return_pre"]) << " -> " << number(row["imagined_return_post"]);
+  double loss = 0;
+  int models = 0;
+  for (const auto& item : row.items()) {
+    if (item.key().rfind("model_val_loss_", 0) == 0) {
+      loss += number(item.value());
+      ++models;
+    }
+  }
+  out << std::setprecision(4) << "  model val " << (models ? loss / models : std::nan(""));
+  out << "  kl " << number(row["meta_kl"]) << std::setprecision(2) << " accepted " << number(row["step_accepted_fraction"]);
+  out << std::setprecision(1) << "  " << seconds_per_iteration << " s/it  ETA "
+      << format_duration(seconds_per_iteration * (iterations - done));
+  return out.str();
+}
+
+int run_train(TrainOptions& options, int argc, char** argv) {
+  TrainConfig& config = options.config;
+  validate(config);
+  const Backend backend = resolve_backend(parse_backend_choice(config.device));
+  if (options.run_dir.empty()) {
+    const std::time_t now = std::time(nullptr);
+    std::ostringstream name;
+    name << "runs/" << config.env << "-s" << config.seed << "-" << std::put_time(std::localtime(&now), "%Y%m%d-%H%M%S");
+    options.run_dir = name.str();
+  }
+  if (options.resume) {
+    MBMPO_CHECK_INPUT(fs::is_directory(options.run_dir), "cannot resume: run directory ", options.run_dir,
+                      " does not exist");
+  }
+  Context context(backend);
+  Trainer trainer(context, config, options.run_dir, options.resume);
+  // The effective configuration, reusable with --config (CLI11 writes it as TOML).
+  write_file_atomically((fs::path(options.run_dir) / "config.toml").string(),
+                        "# mbmpo train configuration (use with: mbmpo train --config this-file)\n" +
+                            options.command->config_to_str(true, false));
+  if (!options.quiet && !options.json) {
+    std::cerr << "mbmpo train: " << config.env << " on " << to_string(backend) << ", run directory "
+              << options.run_dir << (options.resume ? " (resumed at iteration " + std::to_string(trainer.iterations_done()) + ")" : "")
+              << "\n";
+  }
+  (void)argc;
+  (void)argv;
+  const auto start = std::chrono::steady_clock::now();
+  const int first = trainer.iterations_done();
+  trainer.run([&](const nlohmann::json& row) {
+    if (options.json) {
+      std::cout << row.dump() << std::endl;
+    } else if (!options.quiet) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const int done = row["iteration"].get<int>() + 1 - first;
+      std::cerr << progress_line(row, config.iterations, elapsed / std::max(1, done)) << std::endl;
+    }
+  });
+  if (!options.quiet && !options.json) {
+    std::cerr << "mbmpo train: done, " << trainer.iterations_done() << " iterations, " << trainer.real_steps()
+              << " real steps; policy in " << (fs::path(options.run_dir) / "policy.safetensors").string() << "\n";
+  }
+  return 0;
+}
+
+template <class T>
+CLI::Option* hyper(CLI::App* app, const std::string& name, T& value, const std::string& help) {
+  return app->add_option("--" + name, value, help)->capture_default_str();
+}
+
+void define_train_options(CLI::App* train, TrainOptions& o, const std::string& default_config) {
+  TrainConfig& c = o.config;
+  train->set_config("--config", default_config, "Read settings from this TOML file (keys as the flags' names)");
+  train->allow_config_extras(false);  // an unknown key in the file is an error
+  train->add_option("--run-dir", o.run_dir, "Run directory (default runs/ENV-sSEED-DATE)")->configurable(false);
+  train->add_flag("--resume", o.resume, "Continue the run in --run-dir from its last checkpoint")->configurable(false);
+  train->add_option("--preset", o.preset, "smoke: a small run (3 iterations) for a first try")
+      ->check(CLI::IsMember({"smoke"}))->configurable(false);
+  train->add_flag("--quiet", o.quiet, "No progress lines")->configurable(false);
+  train->add_flag("--json", o.json, "Progress rows as JSON lines on stdout instead of text")->configurable(false);
+
+  hyper(train, "env", c.env, "Task (see mbmpo envs)");
+  hyper(train, "iterations", c.iterations, "Iterations (each: collect, fit, meta-steps)");
+  hyper(train, "seed", c.seed, "Seed of every random draw");
+  hyper(train, "device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  hyper(train, "random-steps", c.random_steps, "Real steps with uniform random actions before the first fit");
+  hyper(train, "horizon", c.horizon, "Real-environment episode length");
+  hyper(train, "dataset-capacity", c.dataset_capacity, "Transitions kept (FIFO)");
+  hyper(train, "eval-episodes", c.eval_episodes, "Real episodes measuring the pre-update policy per iteration");
+  hyper(train, "threads", c.threads, "Real-environment worker threads");
+  hyper(train, "models", c.models, "Dynamics models in the ensemble (K)");
+  hyper(train, "model-hidden", c.model_hidden, "Hidden sizes of each model")->delimiter(',');
+  hyper(train, "model-activation", c.model_activation, "relu, tanh or swish");
+  hyper(train, "model-lr", c.model_lr, "Adam learning rate of the models");
+  hyper(train, "model-batch", c.model_batch, "Minibatch size of the model fit");
+  hyper(train, "model-max-epochs", c.model_max_epochs, "Epochs per fit at most");
+  hyper(train, "model-validation", c.model_validation, "Validation fraction per model");
+  hyper(train, "model-early-stopping", c.model_early_stopping, "Per-model early stopping (true/false)");
+  hyper(train, "meta-batch", c.meta_batch, "Tasks per meta-step (task t uses model t mod K)");
+  hyper(train, "rollouts-per-task", c.rollouts_per_task, "Imagined rollouts per task");
+  hyper(train, "imagined-horizon", c.imagined_horizon, "Imagined rollout length");
+  hyper(train, "meta-steps", c.meta_steps, "Meta-steps per iteration");
+  hyper(train, "policy-hidden", c.policy_hidden, "Hidden sizes of the policy")->delimiter(',');
+  hyper(train, "init-std", c.init_std, "Initial policy standard deviation");
+  hyper(train, "inner-lr", c.inner_lr, "Inner (adaptation) step size alpha");
+  hyper(train, "discount", c.discount, "Discount of the imagined returns");
+  hyper(train, "gae-lambda", c.gae_lambda, "GAE lambda");
+  hyper(train, "max-kl", c.max_kl, "Trust region of the outer TRPO step (delta)");
+  hyper(train, "cg-iterations", c.cg_iterations, "Conjugate-gradient iterations");
+  hyper(train, "cg-damping", c.cg_damping, "Damping added to the curvature");
+  hyper(train, "backtrack-ratio", c.backtrack_ratio, "Line-search shrink factor");
+  hyper(train, "max-backtracks", c.max_backtracks, "Line-search candidates at most");
+  hyper(train, "first-order", c.first_order, "Drop the inner step's Hessian (first-order MAML)");
+  hyper(train, "fisher-subsample", c.fisher_subsample, "Fraction of states used by the Fisher products");
+  hyper(train, "cuda-graph", c.cuda_graph, "Record rollouts and CG as CUDA graphs");
+}
+
+struct EvalOptions {
+  std::string run_dir, checkpoint;
+  int episodes = 10;
+  bool adapt = false;
+  std::uint64_t seed = 1000;
+  int threads = 2;
+  std::string device = "auto";
+  bool json = false;
+};
+
+int run_eval(const EvalOptions& o) {
+  MBMPO_CHECK_INPUT(o.run_dir.empty() != o.checkpoint.empty(), "give exactly one of --run-dir and --checkpoint");
+  MBMPO_CHECK_INPUT(o.episodes > 0, "--episodes must be > 0, got ", o.episodes);
+  SavedPolicy saved = load_saved_policy(o.run_dir.empty() ? o.checkpoint : o.run_dir);
+  TrainConfig config = saved.config;
+  config.threads = o.threads;
+  const TaskSpec& task = task_spec(config.env);
+  const PolicyLayout layout(task.obs_dim, task.act_dim, config.policy_hidden);
+  std::vector<float> params = saved.theta;
+  int policies = 1;
+  if (o.adapt) {
+    MBMPO_CHECK_INPUT(saved.has_models, "--adapt needs the dynamics models: give a run directory or a checkpoint "
+                      "directory, not a policy file");
+    // One inner step per model on imagined rollouts from real start states, as in training.
+    Context context(resolve_backend(parse_backend_choice(o.device)));
+    DynamicsEnsemble models(context, task.obs_dim, task.act_dim, model_config(config), config.seed);
+    models.load(saved.models_path);
+    policies = config.models;
+    const RolloutDims d{policies, config.rollouts_per_task, config.imagined_horizon, task.obs_dim, task.act_dim};
+    const std::int64_t P = layout.parameter_count();
+    std::vector<float> tiled;
+    for (int t = 0; t < policies; ++t) tiled.insert(tiled.end(), params.begin(), params.end());
+    const auto theta = Tensor<float>::from_host(context.backend(), {P}, params);
+    const auto per_task = Tensor<float>::from_host(context.backend(), {d.tasks, P}, tiled);
+    const auto start = Tensor<float>::from_host(context.backend(), {d.tasks, d.rollouts, d.obs_dim},
+                                                sample_start_states(MujocoModel::load(task), int(d.rows()), o.seed, 0));
+    Trajectories samples(context.backend(), d);
+    RolloutOptions rollout;
+    rollout.seed = o.seed;
+    imagined_rollout(context, task.id, models, layout, per_task, start, rollout, samples);
+    Advantages advantages(context.backend(), d);
+    compute_advantages(context, samples, advantage_options(config), advantages);
+    Tensor<float> adapted(context.backend(), {d.tasks, P});
+    inner_step(context, layout, theta, samples, advantages, config.inner_lr, adapted);
+    params = adapted.to_host();
+  }
+  const ReturnStats stats = run_policy_episodes(config, params, policies, o.episodes, o.seed, 0);
+  if (o.json) {
+    std::cout << nlohmann::json{{"env", config.env}, {"episodes", o.episodes}, {"adapted", o.adapt},
+                                {"return_mean", stats.mean()}, {"return_std", stats.std()},
+                                {"returns", stats.returns}}.dump()
+              << "\n";
+  } else {
+    std::cout << config.env << (o.adapt ? " (after one adaptation step per model)" : "") << ": return "
+              << std::fixed << std::setprecision(2) << stats.mean() << " ± " << stats.std() << " over "
+              << o.episodes << " episodes\n";
+    for (std::size_t i = 0; i < stats.returns.size(); ++i) {
+      std::cout << "  episode " << i << ": " << stats.returns[i] << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
+  auto options = std::make_shared<TrainOptions>();
+  CLI::App* train = app.add_subcommand("train", "Train an MB-MPO policy (writes a run directory)");
+  options->command = train;
+  // The preset changes the defaults before the flags are defined, so that explicit flags and
+  // config keys override it and config.toml records the values actually used.
+  if (scan_flag(argc, argv, "--preset") == "smoke") apply_smoke_preset(options->config);
+  // --resume reads the run's own config.toml unless --config names another file.
+  std::string default_config;
+  if (has_flag(argc, argv, "--resume") && scan_flag(argc, argv, "--config").empty()) {
+    const std::string run_dir = scan_flag(argc, argv, "--run-dir");
+    if (!run_dir.empty() && fs::exists(fs::path(run_dir) / "config.toml")) {
+      default_config = (fs::path(run_dir) / "config.toml").string();
+    }
+  }
+  define_train_options(train, *options, default_config);
+  train->callback([options, &action, argc, argv] {
+    action = [options, argc, argv] { return run_train(*options, argc, argv); };
+  });
+
+  auto eval_options = std::make_shared<EvalOptions>();
+  CLI::App* eval = app.add_subcommand("eval", "Real-environment returns of a trained policy");
+  eval->add_option("--run-dir", eval_options->run_dir, "A run directory (its latest checkpoint)");
+  eval->add_option("--checkpoint", eval_options->checkpoint, "A checkpoint directory or a policy .safetensors");
+  eval->add_option("--episodes", eval_options->episodes, "Episodes")->capture_default_str();
+  eval->add_flag("--adapt", eval_options->adapt, "Evaluate after one adaptation step per model");
+  eval->add_option("--seed", eval_options->seed, "Seed of the episodes")->capture_default_str();
+  eval->add_option("--threads", eval_options->threads, "Worker threads")->capture_default_str();
+  eval->add_option("--device", eval_options->device, "Backend for --adapt")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  eval->add_flag("--json", eval_options->json, "One JSON object on stdout");
+  eval->callback([eval_options, &action] { action = [eval_options] { return run_eval(*eval_options); }; });
+}
+
+}  // namespace mbmpo::app

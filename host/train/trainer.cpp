@@ -1,0 +1,587 @@
+#include "host/train/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iomanip>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "host/core/atomic_file.hpp"
+#include "host/core/error.hpp"
+#include "host/core/nvtx.hpp"
+#include "host/core/safetensors.hpp"
+#include "host/data/dataset.hpp"
+#include "host/envs/environment.hpp"
+#include "host/envs/sampler.hpp"
+#include "host/envs/task.hpp"
+#include "host/models/dynamics_ensemble.hpp"
+#include "host/policy/advantages.hpp"
+#include "host/policy/gaussian_policy.hpp"
+#include "host/policy/imagined_rollout.hpp"
+#include "host/policy/inner_step.hpp"
+#include "host/policy/meta_update.hpp"
+#include "kernels/policy/gaussian_policy.cuh"
+
+namespace fs = std::filesystem;
+
+namespace mbmpo {
+
+double ReturnStats::mean() const {
+  if (returns.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (double r : returns) sum += r;
+  return sum / double(returns.size());
+}
+
+double ReturnStats::std() const {
+  if (returns.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double m = mean();
+  double sum = 0;
+  for (double r : returns) sum += (r - m) * (r - m);
+  return std::sqrt(sum / double(returns.size()));
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Key spaces of the real-environment episodes (reset noise and policy noise derive from them).
+constexpr std::uint64_t kEvalEpisodeBase = 1ull << 40;
+constexpr std::uint64_t kPolicyNoiseStream = 0x9e3779b97f4a7c15ull;
+
+PolicyLayout policy_layout(const TrainConfig& c) {
+  const TaskSpec& task = task_spec(c.env);
+  return PolicyLayout(task.obs_dim, task.act_dim, c.policy_hidden);
+}
+
+nlohmann::json config_to_json(const TrainConfig& c) {
+  return {{"env", c.env},
+          {"iterations", c.iterations},
+          {"seed", c.seed},
+          {"device", c.device},
+          {"random_steps", c.random_steps},
+          {"horizon", c.horizon},
+          {"dataset_capacity", c.dataset_capacity},
+          {"eval_episodes", c.eval_episodes},
+          {"threads", c.threads},
+          {"models", c.models},
+          {"model_hidden", c.model_hidden},
+          {"model_activation", c.model_activation},
+          {"model_lr", c.model_lr},
+          {"model_batch", c.model_batch},
+          {"model_max_epochs", c.model_max_epochs},
+          {"model_validation", c.model_validation},
+          {"model_early_stopping", c.model_early_stopping},
+          {"meta_batch", c.meta_batch},
+          {"rollouts_per_task", c.rollouts_per_task},
+          {"imagined_horizon", c.imagined_horizon},
+          {"meta_steps", c.meta_steps},
+          {"policy_hidden", c.policy_hidden},
+          {"init_std", c.init_std},
+          {"inner_lr", c.inner_lr},
+          {"discount", c.discount},
+          {"gae_lambda", c.gae_lambda},
+          {"max_kl", c.max_kl},
+          {"cg_iterations", c.cg_iterations},
+          {"cg_damping", c.cg_damping},
+          {"backtrack_ratio", c.backtrack_ratio},
+          {"max_backtracks", c.max_backtracks},
+          {"first_order", c.first_order},
+          {"fisher_subsample", c.fisher_subsample},
+          {"cuda_graph", c.cuda_graph}};
+}
+
+TrainConfig config_from_json(const nlohmann::json& j) {
+  TrainConfig c;
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+  };
+  get("env", c.env);
+  get("iterations", c.iterations);
+  get("seed", c.seed);
+  get("device", c.device);
+  get("random_steps", c.random_steps);
+  get("horizon", c.horizon);
+  get("dataset_capacity", c.dataset_capacity);
+  get("eval_episodes", c.eval_episodes);
+  get("threads", c.threads);
+  get("models", c.models);
+  get("model_hidden", c.model_hidden);
+  get("model_activation", c.model_activation);
+  get("model_lr", c.model_lr);
+  get("model_batch", c.model_batch);
+  get("model_max_epochs", c.model_max_epochs);
+  get("model_validation", c.model_validation);
+  get("model_early_stopping", c.model_early_stopping);
+  get("meta_batch", c.meta_batch);
+  get("rollouts_per_task", c.rollouts_per_task);
+  get("imagined_horizon", c.imagined_horizon);
+  get("meta_steps", c.meta_steps);
+  get("policy_hidden", c.policy_hidden);
+  get("init_std", c.init_std);
+  get("inner_lr", c.inner_lr);
+  get("discount", c.discount);
+  get("gae_lambda", c.gae_lambda);
+  get("max_kl", c.max_kl);
+  get("cg_iterations", c.cg_iterations);
+  get("cg_damping", c.cg_damping);
+  get("backtrack_ratio", c.backtrack_ratio);
+  get("max_backtracks", c.max_backtracks);
+  get("first_order", c.first_order);
+  get("fisher_subsample", c.fisher_subsample);
+  get("cuda_graph", c.cuda_graph);
+  return c;
+}
+
+// The settings a checkpoint's contents depend on: a resumed run must agree on every one.
+std::vector<std::string> shape_keys() {
+  return {"env", "seed", "models", "model_hidden", "model_activation", "policy_hidden", "meta_batch",
+          "dataset_capacity"};
+}
+
+std::string checkpoint_name(int iterations_done) {
+  std::ostringstream name;
+  name << "iter-" << std::setw(6) << std::setfill('0') << iterations_done;
+  return name.str();
+}
+
+// The policy used on the real environment: a Gaussian per task, evaluated on the host for the
+// batch of running episodes (a handful per step: the CPU is the right place).
+BatchPolicy gaussian_batch_policy(const PolicyLayout& layout, const std::vector<float>& params, int tasks,
+                                  std::uint64_t first_episode, std::uint64_t seed, float action_limit) {
+  const PolicyShape shape = policy_shape(layout);
+  return [shape, params, tasks, first_episode, seed, action_limit](const PolicyBatch& batch) {
+    for (int e = 0; e < batch.count; ++e) {
+      const int task = int((batch.episode[e] - first_episode) % std::uint64_t(tasks));
+      const float* theta = params.data() + std::int64_t(task) * shape.parameter_count;
+      PolicyActivations<float> acts;
+      policy_forward(shape, theta, batch.obs + std::int64_t(e) * batch.obs_dim, acts);
+      const float* mean = policy_mean(shape, acts);
+      for (int j = 0; j < batch.act_dim; ++j) {
+        const float noise = normal_at(seed ^ kPolicyNoiseStream, batch.episode[e],
+                                      std::uint64_t(batch.step[e]) * batch.act_dim + j);
+        const float a = mean[j] + std::exp(effective_log_std(shape, theta, j)) * noise;
+        batch.actions[std::int64_t(e) * batch.act_dim + j] = std::clamp(a, -action_limit, action_limit);
+      }
+    }
+  };
+}
+
+double mean_trajectory_return(const Trajectories& t) {
+  const std::vector<float> reward = t.reward.to_host();
+  double sum = 0;
+  for (float r : reward) sum += r;
+  return sum / double(std::max<std::int64_t>(1, t.dims.rows()));
+}
+
+// Copies theta [P] into every row of params [T][P].
+void tile(const Tensor<float>& theta, Tensor<float>& params) {
+  const std::int64_t P = theta.numel();
+  for (std::int64_t t = 0; t < params.dim(0); ++t) {
+    memory::copy(params.backend(), params.data() + t * P, theta.backend(), theta.data(), P * sizeof(float));
+  }
+}
+
+const char* const kPhases[] = {"collect", "fit_models", "rollout_pre", "inner_step", "rollout_post",
+                               "meta_gradient", "cg", "line_search", "eval_wait", "checkpoint"};
+
+std::string csv_value(const nlohmann::json& v) {
+  if (v.is_null()) return "";
+  if (v.is_number_float()) {
+    std::ostringstream out;
+    out << std::setprecision(9) << v.get<double>();
+    return out.str();
+  }
+  if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
+  return v.dump();
+}
+
+}  // namespace
+
+ReturnStats run_policy_episodes(const TrainConfig& config, const std::vector<float>& params, int tasks,
+                                int episodes, std::uint64_t seed, std::uint64_t first_episode,
+                                const std::function<void(const Episode&)>& on_episode) {
+  ReturnStats stats;
+  if (episodes <= 0) return stats;
+  const TaskSpec& task = task_spec(config.env);
+  const PolicyLayout layout = policy_layout(config);
+  MBMPO_CHECK(std::int64_t(params.size()) == std::int64_t(tasks) * layout.parameter_count(),
+              "policy episodes: ", params.size(), " parameters for ", tasks, " policies of ",
+              layout.parameter_count());
+  Sampler sampler(MujocoModel::load(task));
+  SamplerOptions options;
+  options.episodes = episodes;
+  options.horizon = config.horizon;
+  options.seed = seed;
+  options.first_episode = first_episode;
+  options.threads = config.threads;
+  const auto results = sampler.run(options, gaussian_batch_policy(layout, params, tasks, first_episode, seed,
+                                                                  task.action_limit), on_episode);
+  for (const Episode& e : results) stats.returns.push_back(e.total_return);
+  return stats;
+}
+
+struct Trainer::State {
+  Context& context;
+  TrainConfig config;
+  fs::path run_dir;
+  const TaskSpec& task;
+  PolicyLayout layout;
+  std::shared_ptr<const MujocoModel> mujoco;
+  DynamicsEnsemble models;
+  Dataset dataset;
+  Tensor<float> theta, adapted;  // [P], [T][P] (the last meta-step's adapted policies)
+  int iterations_done = 0;
+  std::int64_t real_steps = 0;
+  std::uint64_t episodes_started = 0;
+  std::vector<nlohmann::json> rows;
+
+  State(Context& c, const TrainConfig& cfg, const std::string& dir)
+      : context(c),
+        config(cfg),
+        run_dir(dir),
+        task(task_spec(cfg.env)),
+        layout(policy_layout(cfg)),
+        mujoco(MujocoModel::load(task)),
+        models(c, task.obs_dim, task.act_dim, model_config(cfg), cfg.seed),
+        dataset(task.obs_dim, task.act_dim, std::size_t(cfg.dataset_capacity)),
+        theta(Tensor<float>::from_host(c.backend(), {layout.parameter_count()},
+                                       initial_policy_parameters(layout, cfg.seed, cfg.init_std))),
+        adapted(c.backend(), {cfg.meta_batch, layout.parameter_count()}) {
+    tile(theta, adapted);
+  }
+
+  fs::path checkpoints() const { return run_dir / "checkpoints"; }
+
+  void save_checkpoint() {
+    MBMPO_NVTX_RANGE("checkpoint");
+    const std::string name = checkpoint_name(iterations_done);
+    const fs::path partial = checkpoints() / (name + ".partial");
+    fs::remove_all(partial);
+    fs::create_directories(partial);
+    Safetensors policy;
+    policy.put_f32("theta", {layout.parameter_count()}, theta.to_host());
+    policy.put_f32("adapted", adapted.shape(), adapted.to_host());
+    policy.set_metadata("env", config.env);
+    policy.save((partial / "policy.safetensors").string());
+    models.save((partial / "models.safetensors").string(), true);
+    dataset.save((partial / "dataset.bin").string());
+    const nlohmann::json state = {{"format", "mbmpo-checkpoint"},
+                                  {"version", 1},
+                                  {"iterations_done", iterations_done},
+                                  {"real_steps", real_steps},
+                                  {"episodes_started", episodes_started},
+                                  {"config", config_to_json(config)}};
+    write_file_atomically((partial / "state.json").string(), state.dump(2) + "\n");
+    // The directory becomes visible under its final name only when complete; "latest" moves last.
+    const fs::path final_dir = checkpoints() / name;
+    fs::remove_all(final_dir);
+    fs::rename(partial, final_dir);
+    write_file_atomically((checkpoints() / "latest").string(), name + "\n");
+    for (const auto& entry : fs::directory_iterator(checkpoints())) {  // keep the newest two
+      const std::string other = entry.path().filename().string();
+      if (entry.is_directory() && other.rfind("iter-", 0) == 0 && other != name &&
+          other != checkpoint_name(iterations_done - 1)) {
+        fs::remove_all(entry.path());
+      }
+    }
+  }
+
+  void load_checkpoint() {
+    const fs::path latest = checkpoints() / "latest";
+    MBMPO_CHECK_INPUT(fs::exists(latest), "cannot resume: ", run_dir.string(),
+                      " has no checkpoint (checkpoints/latest is missing)");
+    std::string name = read_file(latest.string());
+    name.erase(std::remove_if(name.begin(), name.end(), ::isspace), name.end());
+    const fs::path dir = checkpoints() / name;
+    MBMPO_CHECK_INPUT(!name.empty() && fs::is_directory(dir), "cannot resume: checkpoint '", name,
+                      "' named by ", latest.string(), " does not exist");
+    nlohmann::json state;
+    try {
+      state = nlohmann::json::parse(read_file((dir / "state.json").string()));
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError("cannot resume: " + (dir / "state.json").string() + " is not valid JSON (" + e.what() + ")");
+    }
+    MBMPO_CHECK_INPUT(state.value("format", "") == "mbmpo-checkpoint" && state.value("version", 0) == 1,
+                      "cannot resume: ", (dir / "state.json").string(), " is not an mbmpo checkpoint (version 1)");
+    const nlohmann::json saved = state.at("config"), current = config_to_json(config);
+    for (const std::string& key : shape_keys()) {
+      MBMPO_CHECK_INPUT(saved.contains(key) && saved.at(key) == current.at(key), "cannot resume: the checkpoint has ",
+                        key, " = ", saved.contains(key) ? saved.at(key).dump() : "(missing)",
+                        " but the configuration says ", current.at(key).dump());
+    }
+    const Safetensors policy = Safetensors::load((dir / "policy.safetensors").string());
+    std::vector<float> theta_host = policy.f32("theta", {layout.parameter_count()});
+    std::vector<float> adapted_host = policy.f32("adapted", adapted.shape());
+    models.load((dir / "models.safetensors").string());
+    Dataset loaded = Dataset::load((dir / "dataset.bin").string());
+    MBMPO_CHECK_INPUT(loaded.obs_dim() == task.obs_dim && loaded.act_dim() == task.act_dim &&
+                          loaded.capacity() == std::size_t(config.dataset_capacity),
+                      "cannot resume: ", (dir / "dataset.bin").string(), " does not match the task or capacity");
+    // Nothing changes before every file has been read and checked.
+    dataset = std::move(loaded);
+    theta.copy_from_host(theta_host);
+    adapted.copy_from_host(adapted_host);
+    iterations_done = state.at("iterations_done").get<int>();
+    real_steps = state.at("real_steps").get<std::int64_t>();
+    episodes_started = state.at("episodes_started").get<std::uint64_t>();
+    // Progress rows of iterations after the checkpoint are redone.
+    const fs::path jsonl = run_dir / "progress.jsonl";
+    if (fs::exists(jsonl)) {
+      std::istringstream lines(read_file(jsonl.string()));
+      for (std::string line; std::getline(lines, line);) {
+        if (line.empty()) continue;
+        try {
+          nlohmann::json row = nlohmann::json::parse(line);
+          if (row.at("iteration").get<int>() < iterations_done) rows.push_back(std::move(row));
+        } catch (const nlohmann::json::exception&) {
+          break;  // a row cut short by the interruption
+        }
+      }
+    }
+  }
+
+  void write_progress() {
+    std::string jsonl;
+    for (const auto& row : rows) jsonl += row.dump() + "\n";
+    write_file_atomically((run_dir / "progress.jsonl").string(), jsonl);
+    std::string csv;
+    if (!rows.empty()) {
+      bool first = true;
+      for (const auto& item : rows.front().items()) {
+        csv += (first ? "" : ",") + item.key();
+        first = false;
+      }
+      csv += "\n";
+      for (const auto& row : rows) {
+        first = true;
+        for (const auto& item : rows.front().items()) {
+          csv += (first ? "" : ",") + csv_value(row.value(item.key(), nlohmann::json()));
+          first = false;
+        }
+        csv += "\n";
+      }
+    }
+    write_file_atomically((run_dir / "progress.csv").string(), csv);
+  }
+
+  // Real data for this iteration: random actions first, then one episode per task with its
+  // adapted policy. Returns the returns of the adapted policies' episodes (none at first).
+  ReturnStats collect() {
+    MBMPO_NVTX_RANGE("collect");
+    ReturnStats adapted_returns;
+    auto add = [&](const Episode& e) {
+      dataset.add(e);
+      real_steps += e.length;
+    };
+    if (iterations_done == 0) {
+      Sampler sampler(mujoco);
+      std::int64_t steps = 0;
+      while (steps < config.random_steps) {
+        SamplerOptions options;
+        options.episodes = int((config.random_steps - steps + config.horizon - 1) / config.horizon);
+        options.horizon = config.horizon;
+        options.seed = config.seed;
+        options.first_episode = episodes_started;
+        options.threads = config.threads;
+        episodes_started += std::uint64_t(options.episodes);
+        sampler.run(options, uniform_random_policy(config.seed, task.action_limit), [&](const Episode& e) {
+          add(e);
+          steps += e.length;
+        });
+      }
+      return adapted_returns;
+    }
+    const int tasks = config.meta_batch;
+    adapted_returns = run_policy_episodes(config, adapted.to_host(), tasks, tasks, config.seed, episodes_started, add);
+    episodes_started += std::uint64_t(tasks);
+    return adapted_returns;
+  }
+};
+
+Trainer::Trainer(Context& context, const TrainConfig& config, const std::string& run_dir, bool resume) {
+  validate(config);
+  MBMPO_CHECK_INPUT(!run_dir.empty(), "no run directory");
+  if (!resume) {
+    MBMPO_CHECK_INPUT(!fs::exists(fs::path(run_dir) / "progress.jsonl") && !fs::exists(fs::path(run_dir) / "checkpoints"),
+                      "run directory ", run_dir, " already holds a run: pass --resume to continue it, or choose another "
+                      "--run-dir (nothing is overwritten)");
+  }
+  state_ = std::make_unique<State>(context, config, run_dir);
+  if (resume) state_->load_checkpoint();
+  fs::create_directories(state_->checkpoints());
+}
+
+Trainer::~Trainer() = default;
+
+int Trainer::iterations_done() const { return state_->iterations_done; }
+std::int64_t Trainer::real_steps() const { return state_->real_steps; }
+
+void Trainer::run(const std::function<void(const nlohmann::json& row)>& on_row) {
+  State& s = *state_;
+  const TrainConfig& c = s.config;
+  Context& context = s.context;
+  const Backend backend = context.backend();
+  const RolloutDims dims{c.meta_batch, c.rollouts_per_task, c.imagined_horizon, s.task.obs_dim, s.task.act_dim};
+  const std::int64_t P = s.layout.parameter_count();
+  const MetaUpdateOptions base_meta = meta_update_options(c);
+  const AdvantageOptions advantage = advantage_options(c);
+  Trajectories pre(backend, dims), post(backend, dims);
+  Advantages pre_adv(backend, dims), post_adv(backend, dims);
+  Tensor<float> tiled(backend, {dims.tasks, P});
+
+  while (s.iterations_done < c.iterations) {
+    const int iteration = s.iterations_done;
+    const auto iteration_start = Clock::now();
+    std::map<std::string, double> seconds;
+    for (const char* phase : kPhases) seconds[phase] = 0;
+    auto timed = [&](const char* phase, auto&& body) {
+      const auto start = Clock::now();
+      body();
+      context.synchronize();
+      seconds[phase] += seconds_since(start);
+    };
+
+    // The pre-update policy on the real environment, on its own threads while the rest runs
+    // (its episodes are not training data).
+    const std::vector<float> theta_host = s.theta.to_host();
+    std::future<ReturnStats> evaluation = std::async(std::launch::async, [&c, theta_host, iteration] {
+      return run_policy_episodes(c, theta_host, 1, c.eval_episodes, c.seed,
+                                 kEvalEpisodeBase + std::uint64_t(iteration) * std::uint64_t(c.eval_episodes));
+    });
+
+    ReturnStats adapted_returns;
+    timed("collect", [&] { adapted_returns = s.collect(); });
+
+    ModelFitReport fit;
+    timed("fit_models", [&] {
+      MBMPO_NVTX_RANGE("fit_models");
+      fit = s.models.fit(s.dataset, model_fit_options(c));
+    });
+
+    double imagined_pre = 0, imagined_post = 0, kl = 0, accepted = 0, cg_residual = 0, surrogate_gain = 0;
+    for (int step = 0; step < c.meta_steps; ++step) {
+      const std::uint64_t k = std::uint64_t(iteration) * std::uint64_t(c.meta_steps) + std::uint64_t(step);
+      RolloutOptions rollout;
+      rollout.seed = c.seed;
+      rollout.cuda_graph = c.cuda_graph;
+      Tensor<float> start;
+      timed("rollout_pre", [&] {
+        MBMPO_NVTX_RANGE("rollout_pre");
+        start = Tensor<float>::from_host(backend, {dims.tasks, dims.rollouts, dims.obs_dim},
+                                         sample_start_states(s.mujoco, int(dims.rows()), c.seed ^ 0x5eedull,
+                                                             k * std::uint64_t(dims.rows())));
+        tile(s.theta, tiled);
+        rollout.draw = 2 * k;
+        imagined_rollout(context, s.task.id, s.models, s.layout, tiled, start, rollout, pre);
+      });
+      timed("inner_step", [&] {
+        compute_advantages(context, pre, advantage, pre_adv);
+        inner_step(context, s.layout, s.theta, pre, pre_adv, c.inner_lr, s.adapted);
+      });
+      timed("rollout_post", [&] {
+        MBMPO_NVTX_RANGE("rollout_post");
+        rollout.draw = 2 * k + 1;
+        imagined_rollout(context, s.task.id, s.models, s.layout, s.adapted, start, rollout, post);
+        compute_advantages(context, post, advantage, post_adv);
+      });
+      imagined_pre += mean_trajectory_return(pre) / c.meta_steps;
+      imagined_post += mean_trajectory_return(post) / c.meta_steps;
+      MetaUpdateOptions meta = base_meta;
+      meta.draw = k;
+      const MetaUpdateReport report =
+          meta_update(context, s.layout, s.theta, s.adapted, pre, pre_adv, post, post_adv, meta);
+      seconds["meta_gradient"] += report.seconds_meta_gradient;
+      seconds["cg"] += report.seconds_cg;
+      seconds["line_search"] += report.seconds_line_search;
+      kl += report.kl / c.meta_steps;
+      accepted += (report.accepted ? 1.0 : 0.0) / c.meta_steps;
+      cg_residual += report.cg_residual / c.meta_steps;
+      surrogate_gain += (report.surrogate_after - report.surrogate_before) / c.meta_steps;
+    }
+
+    ReturnStats pre_returns;
+    timed("eval_wait", [&] { pre_returns = evaluation.get(); });
+
+    s.iterations_done = iteration + 1;
+    nlohmann::json row = {{"iteration", iteration},
+                          {"real_steps", s.real_steps},
+                          {"return_pre_mean", pre_returns.mean()},
+                          {"return_pre_std", pre_returns.std()},
+                          {"return_post_mean", adapted_returns.mean()},
+                          {"imagined_return_pre", imagined_pre},
+                          {"imagined_return_post", imagined_post}};
+    for (int m = 0; m < c.models; ++m) row["model_val_loss_" + std::to_string(m)] = fit.validation_loss.at(m);
+    for (int m = 0; m < c.models; ++m) row["model_epochs_" + std::to_string(m)] = fit.epochs.at(m);
+    row["meta_kl"] = kl;
+    row["step_accepted_fraction"] = accepted;
+    row["cg_residual"] = cg_residual;
+    row["surrogate_gain"] = surrogate_gain;
+    for (const char* phase : kPhases) {
+      if (std::string(phase) != "checkpoint") row[std::string("seconds_") + phase] = seconds[phase];
+    }
+    const auto checkpoint_start = Clock::now();
+    // Rows first, then the checkpoint: a run killed in between redoes this iteration on resume
+    // and rewrites its row (identically on the CPU backend).
+    s.rows.push_back(row);
+    s.write_progress();
+    s.save_checkpoint();
+    row["seconds_checkpoint"] = seconds_since(checkpoint_start);
+    row["seconds_iteration"] = seconds_since(iteration_start);
+    s.rows.back() = row;
+    s.write_progress();
+    if (on_row) on_row(row);
+  }
+
+  Safetensors final_policy;
+  final_policy.put_f32("theta", {P}, s.theta.to_host());
+  final_policy.set_metadata("env", c.env);
+  final_policy.set_metadata("config", config_to_json(c).dump());
+  final_policy.save((s.run_dir / "policy.safetensors").string());
+}
+
+SavedPolicy load_saved_policy(const std::string& path) {
+  fs::path p(path);
+  MBMPO_CHECK_INPUT(fs::exists(p), "no such run directory, checkpoint or policy file: ", path);
+  if (fs::is_directory(p) && fs::exists(p / "checkpoints" / "latest")) {
+    std::string name = read_file((p / "checkpoints" / "latest").string());
+    name.erase(std::remove_if(name.begin(), name.end(), ::isspace), name.end());
+    p = p / "checkpoints" / name;
+    MBMPO_CHECK_INPUT(fs::is_directory(p), "checkpoint ", p.string(), " named by checkpoints/latest does not exist");
+  }
+  SavedPolicy saved;
+  if (fs::is_directory(p)) {
+    MBMPO_CHECK_INPUT(fs::exists(p / "state.json"), path, " is neither a run directory nor a checkpoint (no state.json)");
+    nlohmann::json state;
+    try {
+      state = nlohmann::json::parse(read_file((p / "state.json").string()));
+      saved.config = config_from_json(state.at("config"));
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError((p / "state.json").string() + " is not a valid checkpoint state (" + e.what() + ")");
+    }
+    const Safetensors policy = Safetensors::load((p / "policy.safetensors").string());
+    saved.theta = policy.f32("theta", {policy_layout(saved.config).parameter_count()});
+    saved.has_models = true;
+    saved.models_path = (p / "models.safetensors").string();
+    return saved;
+  }
+  const Safetensors policy = Safetensors::load(p.string());
+  try {
+    saved.config = config_from_json(nlohmann::json::parse(policy.metadata("config")));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": the policy file's config metadata is not valid JSON (" + e.what() + ")");
+  }
+  validate(saved.config);
+  saved.theta = policy.f32("theta", {policy_layout(saved.config).parameter_count()});
+  return saved;
+}
+
+}  // namespace mbmpo

@@ -1,0 +1,67 @@
+// The MB-MPO training loop (DESIGN.md, "The algorithm"): real data, ensemble fit, meta-steps, and
+// per iteration a progress row and an atomic checkpoint in the run directory, from which a run
+// resumes exactly where it stopped.
+//
+// Run directory:
+//   config.toml            the effective configuration (written by the CLI)
+//   progress.csv, .jsonl   one row per iteration
+//   checkpoints/latest     names the newest complete checkpoint directory
+//   checkpoints/iter-N/    state.json, policy.safetensors (theta, adapted), models.safetensors
+//                          (weights, normalisation, Adam state), dataset.bin
+//   policy.safetensors     the final meta-policy
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "host/core/context.hpp"
+#include "host/train/train_config.hpp"
+
+namespace mbmpo {
+
+// Real-environment returns of a set of episodes.
+struct ReturnStats {
+  std::vector<double> returns;
+  double mean() const;
+  double std() const;
+};
+
+class Trainer {
+ public:
+  // resume: continue from run_dir's latest checkpoint (InputError when there is none or it does
+  // not match the configuration); otherwise run_dir must not hold a run yet.
+  Trainer(Context& context, const TrainConfig& config, const std::string& run_dir, bool resume);
+  ~Trainer();
+
+  // Runs iterations until config.iterations are done; after each, on_row gets its progress row
+  // (already written to progress.csv/.jsonl, with the checkpoint after it).
+  void run(const std::function<void(const nlohmann::json& row)>& on_row);
+  int iterations_done() const;
+  std::int64_t real_steps() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// What a checkpoint or a final policy file holds for evaluation.
+struct SavedPolicy {
+  TrainConfig config;           // complete for a checkpoint; env and sizes only for policy.safetensors
+  std::vector<float> theta;
+  bool has_models = false;
+  std::string models_path;      // models.safetensors of a checkpoint
+};
+
+// path: a run directory (its latest checkpoint), a checkpoint directory, or a policy .safetensors.
+SavedPolicy load_saved_policy(const std::string& path);
+
+// Real-environment episodes of one policy per task round-robin (params [tasks][P] on the host):
+// actions sampled from the Gaussian policy with noise keyed by (seed, episode, step).
+ReturnStats run_policy_episodes(const TrainConfig& config, const std::vector<float>& params, int tasks,
+                                int episodes, std::uint64_t seed, std::uint64_t first_episode,
+                                const std::function<void(const struct Episode&)>& on_episode = {});
+
+}  // namespace mbmpo
