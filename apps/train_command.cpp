@@ -36,8 +36,32 @@ struct TrainOptions {
   std::string preset;
   bool quiet = false;
   bool json = false;
+  std::string model_hidden, policy_hidden;  // "512,512": parsed into the config's sizes
   CLI::App* command = nullptr;
 };
+
+std::string join_sizes(const std::vector<int>& sizes) {
+  std::string text;
+  for (std::size_t i = 0; i < sizes.size(); ++i) text += (i ? "," : "") + std::to_string(sizes[i]);
+  return text;
+}
+
+std::vector<int> parse_sizes(const std::string& text, const char* name) {
+  std::vector<int> sizes;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    std::size_t used = 0;
+    int value = 0;
+    try {
+      value = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    MBMPO_CHECK_INPUT(used == item.size() && !item.empty(), name, ": expected sizes like 512,512, got '", text, "'");
+    sizes.push_back(value);
+  }
+  return sizes;
+}
 
 // The value following `flag` in argv ("--flag value" or "--flag=value"), or "".
 std::string scan_flag(int argc, char** argv, const std::string& flag) {
@@ -65,12 +89,12 @@ std::string format_duration(double seconds) {
   return out.str();
 }
 
-std::string progress_line(const nlohmann::json& row, int iterations, double seconds_per_iteration) {
+std::string progress_line(const nlohmann::ordered_json& row, int iterations, double seconds_per_iteration) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(1);
   const int done = row["iteration"].get<int>() + 1;
   out << "iter " << done << "/" << iterations << "  steps " << row["real_steps"].get<std::int64_t>();
-  auto number = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
+  auto number = [](const nlohmann::ordered_json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
   out << "  return pre " << number(row["return_pre_mean"]) << " ± " << number(row["return_pre_std"]);
   out << " post " << number(row["return_post_mean"]);
   out << "  imagined " << number(row["imagined_return_pre"]) << " -> " << number(row["imagined_return_post"]);
@@ -91,6 +115,13 @@ std::string progress_line(const nlohmann::json& row, int iterations, double seco
 
 int run_train(TrainOptions& options, int argc, char** argv) {
   TrainConfig& config = options.config;
+  if (options.resume) {
+    MBMPO_CHECK_INPUT(!options.run_dir.empty(), "--resume needs --run-dir (the run to continue)");
+    MBMPO_CHECK_INPUT(fs::is_directory(options.run_dir), "cannot resume: run directory ", options.run_dir,
+                      " does not exist");
+  }
+  config.model_hidden = parse_sizes(options.model_hidden, "model-hidden");
+  config.policy_hidden = parse_sizes(options.policy_hidden, "policy-hidden");
   validate(config);
   const Backend backend = resolve_backend(parse_backend_choice(config.device));
   if (options.run_dir.empty()) {
@@ -99,15 +130,11 @@ int run_train(TrainOptions& options, int argc, char** argv) {
     name << "runs/" << config.env << "-s" << config.seed << "-" << std::put_time(std::localtime(&now), "%Y%m%d-%H%M%S");
     options.run_dir = name.str();
   }
-  if (options.resume) {
-    MBMPO_CHECK_INPUT(fs::is_directory(options.run_dir), "cannot resume: run directory ", options.run_dir,
-                      " does not exist");
-  }
   Context context(backend);
   Trainer trainer(context, config, options.run_dir, options.resume);
   // The effective configuration, reusable with --config (CLI11 writes it as TOML).
   write_file_atomically((fs::path(options.run_dir) / "config.toml").string(),
-                        "# mbmpo train configuration (use with: mbmpo train --config this-file)\n" +
+                        "# mbmpo train configuration (use with: mbmpo train --config this-file)\n[train]\n" +
                             options.command->config_to_str(true, false));
   if (!options.quiet && !options.json) {
     std::cerr << "mbmpo train: " << config.env << " on " << to_string(backend) << ", run directory "
@@ -118,7 +145,7 @@ int run_train(TrainOptions& options, int argc, char** argv) {
   (void)argv;
   const auto start = std::chrono::steady_clock::now();
   const int first = trainer.iterations_done();
-  trainer.run([&](const nlohmann::json& row) {
+  trainer.run([&](const nlohmann::ordered_json& row) {
     if (options.json) {
       std::cout << row.dump() << std::endl;
     } else if (!options.quiet) {
@@ -136,13 +163,13 @@ int run_train(TrainOptions& options, int argc, char** argv) {
 
 template <class T>
 CLI::Option* hyper(CLI::App* app, const std::string& name, T& value, const std::string& help) {
-  return app->add_option("--" + name, value, help)->capture_default_str();
+  // The last occurrence wins, so a flag can override one given earlier (e.g. in a script).
+  return app->add_option("--" + name, value, help)->capture_default_str()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
 }
 
-void define_train_options(CLI::App* train, TrainOptions& o, const std::string& default_config) {
+void define_train_options(CLI::App* train, TrainOptions& o) {
   TrainConfig& c = o.config;
-  train->set_config("--config", default_config, "Read settings from this TOML file (keys as the flags' names)");
-  train->allow_config_extras(false);  // an unknown key in the file is an error
   train->add_option("--run-dir", o.run_dir, "Run directory (default runs/ENV-sSEED-DATE)")->configurable(false);
   train->add_flag("--resume", o.resume, "Continue the run in --run-dir from its last checkpoint")->configurable(false);
   train->add_option("--preset", o.preset, "smoke: a small run (3 iterations) for a first try")
@@ -160,7 +187,8 @@ void define_train_options(CLI::App* train, TrainOptions& o, const std::string& d
   hyper(train, "eval-episodes", c.eval_episodes, "Real episodes measuring the pre-update policy per iteration");
   hyper(train, "threads", c.threads, "Real-environment worker threads");
   hyper(train, "models", c.models, "Dynamics models in the ensemble (K)");
-  hyper(train, "model-hidden", c.model_hidden, "Hidden sizes of each model")->delimiter(',');
+  o.model_hidden = join_sizes(c.model_hidden);
+  hyper(train, "model-hidden", o.model_hidden, "Hidden sizes of each model, e.g. 512,512");
   hyper(train, "model-activation", c.model_activation, "relu, tanh or swish");
   hyper(train, "model-lr", c.model_lr, "Adam learning rate of the models");
   hyper(train, "model-batch", c.model_batch, "Minibatch size of the model fit");
@@ -171,7 +199,8 @@ void define_train_options(CLI::App* train, TrainOptions& o, const std::string& d
   hyper(train, "rollouts-per-task", c.rollouts_per_task, "Imagined rollouts per task");
   hyper(train, "imagined-horizon", c.imagined_horizon, "Imagined rollout length");
   hyper(train, "meta-steps", c.meta_steps, "Meta-steps per iteration");
-  hyper(train, "policy-hidden", c.policy_hidden, "Hidden sizes of the policy")->delimiter(',');
+  o.policy_hidden = join_sizes(c.policy_hidden);
+  hyper(train, "policy-hidden", o.policy_hidden, "Hidden sizes of the policy, e.g. 32,32");
   hyper(train, "init-std", c.init_std, "Initial policy standard deviation");
   hyper(train, "inner-lr", c.inner_lr, "Inner (adaptation) step size alpha");
   hyper(train, "discount", c.discount, "Discount of the imagined returns");
@@ -266,7 +295,12 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
       default_config = (fs::path(run_dir) / "config.toml").string();
     }
   }
-  define_train_options(train, *options, default_config);
+  // CLI11 reads config files on the main app: keys of the [train] section go to this command.
+  app.set_config("--config", default_config,
+                 "mbmpo train: read settings from this TOML file ([train] section, keys as the flags' names)");
+  app.allow_config_extras(false);  // an unknown key in the file is an error
+  train->fallthrough();            // so that `mbmpo train --config FILE` reaches the main app's option
+  define_train_options(train, *options);
   train->callback([options, &action, argc, argv] {
     action = [options, argc, argv] { return run_train(*options, argc, argv); };
   });

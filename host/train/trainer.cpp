@@ -193,9 +193,10 @@ void tile(const Tensor<float>& theta, Tensor<float>& params) {
 const char* const kPhases[] = {"collect", "fit_models", "rollout_pre", "inner_step", "rollout_post",
                                "meta_gradient", "cg", "line_search", "eval_wait", "checkpoint"};
 
-std::string csv_value(const nlohmann::json& v) {
+std::string csv_value(const nlohmann::ordered_json& v) {
   if (v.is_null()) return "";
   if (v.is_number_float()) {
+    if (!std::isfinite(v.get<double>())) return "";  // as in progress.jsonl, where it is null
     std::ostringstream out;
     out << std::setprecision(9) << v.get<double>();
     return out.str();
@@ -242,7 +243,7 @@ struct Trainer::State {
   int iterations_done = 0;
   std::int64_t real_steps = 0;
   std::uint64_t episodes_started = 0;
-  std::vector<nlohmann::json> rows;
+  std::vector<nlohmann::ordered_json> rows;
 
   State(Context& c, const TrainConfig& cfg, const std::string& dir)
       : context(c),
@@ -340,7 +341,7 @@ struct Trainer::State {
       for (std::string line; std::getline(lines, line);) {
         if (line.empty()) continue;
         try {
-          nlohmann::json row = nlohmann::json::parse(line);
+          nlohmann::ordered_json row = nlohmann::ordered_json::parse(line);
           if (row.at("iteration").get<int>() < iterations_done) rows.push_back(std::move(row));
         } catch (const nlohmann::json::exception&) {
           break;  // a row cut short by the interruption
@@ -364,7 +365,7 @@ struct Trainer::State {
       for (const auto& row : rows) {
         first = true;
         for (const auto& item : rows.front().items()) {
-          csv += (first ? "" : ",") + csv_value(row.value(item.key(), nlohmann::json()));
+          csv += (first ? "" : ",") + csv_value(row.value(item.key(), nlohmann::ordered_json()));
           first = false;
         }
         csv += "\n";
@@ -425,7 +426,7 @@ Trainer::~Trainer() = default;
 int Trainer::iterations_done() const { return state_->iterations_done; }
 std::int64_t Trainer::real_steps() const { return state_->real_steps; }
 
-void Trainer::run(const std::function<void(const nlohmann::json& row)>& on_row) {
+void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& on_row) {
   State& s = *state_;
   const TrainConfig& c = s.config;
   Context& context = s.context;
@@ -512,7 +513,7 @@ void Trainer::run(const std::function<void(const nlohmann::json& row)>& on_row) 
     timed("eval_wait", [&] { pre_returns = evaluation.get(); });
 
     s.iterations_done = iteration + 1;
-    nlohmann::json row = {{"iteration", iteration},
+    nlohmann::ordered_json row = {{"iteration", iteration},
                           {"real_steps", s.real_steps},
                           {"return_pre_mean", pre_returns.mean()},
                           {"return_pre_std", pre_returns.std()},

@@ -37,8 +37,8 @@ class Trainer {
   ~Trainer();
 
   // Runs iterations until config.iterations are done; after each, on_row gets its progress row
-  // (already written to progress.csv/.jsonl, with the checkpoint after it).
-  void run(const std::function<void(const nlohmann::json& row)>& on_row);
+  // (already written to progress.csv/.jsonl, with the checkpoint after it), columns in order.
+  void run(const std::function<void(const nlohmann::ordered_json& row)>& on_row);
   int iterations_done() const;
   std::int64_t real_steps() const;
 

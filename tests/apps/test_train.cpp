@@ -1,0 +1,233 @@
+// `mbmpo train` and `mbmpo eval` as a user runs them: learning on a fast task, resuming after a
+// SIGKILL with the same results, the configuration round trip, and bad input.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_mbmpo(const std::string& arguments) {
+  const std::string command = std::string("\"") + MBMPO_BINARY + "\" " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string read(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// A fresh, unique scratch directory per test and process.
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("mbmpo_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A CI-sized InvertedPendulum run: seconds per iteration on 2 cores.
+const std::string kTiny =
+    "--env inverted_pendulum --device cpu --random-steps 500 --horizon 100 --eval-episodes 3 --models 3 "
+    "--model-hidden 32,32 --model-max-epochs 20 --meta-batch 6 --rollouts-per-task 10 --imagined-horizon 30 "
+    "--meta-steps 4 --inner-lr 0.05 --quiet";
+
+std::vector<nlohmann::json> rows(const fs::path& run_dir) {
+  std::vector<nlohmann::json> out;
+  std::istringstream lines(read(run_dir / "progress.jsonl"));
+  for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The rows without their timings (which differ from run to run).
+std::vector<nlohmann::json> without_timings(std::vector<nlohmann::json> rows) {
+  for (auto& row : rows) {
+    for (auto it = row.begin(); it != row.end();) {
+      it = it.key().rfind("seconds_", 0) == 0 ? row.erase(it) : std::next(it);
+    }
+  }
+  return rows;
+}
+
+double eval_return(const std::string& target) {
+  const CommandResult run = run_mbmpo("eval " + target + " --episodes 10 --json");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  return nlohmann::json::parse(run.output.substr(run.output.find('{'))).at("return_mean").get<double>();
+}
+
+TEST(Train, InvertedPendulumBeatsTheRandomPolicy) {
+  const fs::path dir = scratch("pendulum");
+  const CommandResult untrained = run_mbmpo("train " + kTiny + " --iterations 0 --run-dir " + (dir / "untrained").string());
+  ASSERT_EQ(untrained.exit_code, 0) << untrained.output;
+  const CommandResult trained = run_mbmpo("train " + kTiny + " --iterations 8 --run-dir " + (dir / "trained").string());
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  const double random_return = eval_return("--checkpoint " + (dir / "untrained" / "policy.safetensors").string());
+  const double trained_return = eval_return("--checkpoint " + (dir / "trained" / "policy.safetensors").string());
+  std::printf("inverted_pendulum return: untrained %.1f, after 8 iterations %.1f\n", random_return, trained_return);
+  EXPECT_GT(trained_return, 2 * random_return + 10);
+  // The run directory has everything the issue lists.
+  for (const char* file : {"config.toml", "progress.csv", "progress.jsonl", "policy.safetensors", "checkpoints/latest"}) {
+    EXPECT_TRUE(fs::exists(dir / "trained" / file)) << file;
+  }
+  const auto progress = rows(dir / "trained");
+  ASSERT_EQ(progress.size(), 8u);
+  for (const char* key : {"iteration", "real_steps", "return_pre_mean", "return_pre_std", "return_post_mean",
+                          "imagined_return_pre", "imagined_return_post", "model_val_loss_0", "model_epochs_2",
+                          "meta_kl", "step_accepted_fraction", "cg_residual", "seconds_fit_models", "seconds_cg"}) {
+    EXPECT_TRUE(progress.back().contains(key)) << key;
+  }
+  EXPECT_LE(progress.back()["meta_kl"].get<double>(), 0.01 + 1e-9);
+  // eval of the run directory (its latest checkpoint), with one adaptation step per model.
+  const CommandResult adapted = run_mbmpo("eval --run-dir " + (dir / "trained").string() + " --episodes 3 --adapt");
+  EXPECT_EQ(adapted.exit_code, 0) << adapted.output;
+  EXPECT_NE(adapted.output.find("after one adaptation step"), std::string::npos) << adapted.output;
+  fs::remove_all(dir);
+}
+
+TEST(Train, ResumeAfterSigkillGivesTheUninterruptedResult) {
+  const fs::path dir = scratch("resume");
+  const std::string full = (dir / "full").string(), killed = (dir / "killed").string();
+  ASSERT_EQ(run_mbmpo("train " + kTiny + " --iterations 4 --run-dir " + full).exit_code, 0);
+
+  // Start the same run, kill it with SIGKILL once its first checkpoint exists (mid-iteration 2).
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::vector<std::string> args = {MBMPO_BINARY, "train"};
+    std::istringstream words(kTiny + " --iterations 4 --run-dir " + killed);
+    for (std::string w; words >> w;) args.push_back(w);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(MBMPO_BINARY, argv.data());
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  bool exited = false;
+  while (!fs::exists(fs::path(killed) / "checkpoints" / "latest") && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(child, &status, WNOHANG) == child) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_FALSE(exited) << "the run ended before its first checkpoint";
+  kill(child, SIGKILL);
+  waitpid(child, &status, 0);
+  const bool finished_anyway = WIFEXITED(status);
+  std::printf("killed the run after %zu completed iteration(s)%s\n", rows(killed).size(),
+              finished_anyway ? " (it had already finished)" : "");
+
+  const CommandResult resumed = run_mbmpo("train --resume --run-dir " + killed + " --quiet");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(read(fs::path(full) / "policy.safetensors"), read(fs::path(killed) / "policy.safetensors"));
+  EXPECT_EQ(without_timings(rows(full)), without_timings(rows(killed)));
+  // Resuming a finished run does nothing more; extending it runs the extra iterations.
+  const CommandResult extended = run_mbmpo("train --resume --run-dir " + killed + " --iterations 5 --quiet");
+  ASSERT_EQ(extended.exit_code, 0) << extended.output;
+  EXPECT_EQ(rows(killed).size(), 5u);
+  fs::remove_all(dir);
+}
+
+TEST(Train, ConfigFileRoundTripsAndFlagsOverrideIt) {
+  const fs::path dir = scratch("config");
+  ASSERT_EQ(run_mbmpo("train " + kTiny + " --iterations 0 --run-dir " + (dir / "a").string()).exit_code, 0);
+  const CommandResult again = run_mbmpo("train --config " + (dir / "a" / "config.toml").string() +
+                                        " --run-dir " + (dir / "b").string() + " --quiet");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(read(dir / "a" / "config.toml"), read(dir / "b" / "config.toml"));
+  const CommandResult changed = run_mbmpo("train --config " + (dir / "a" / "config.toml").string() +
+                                          " --max-kl 0.02 --run-dir " + (dir / "c").string() + " --quiet");
+  ASSERT_EQ(changed.exit_code, 0) << changed.output;
+  EXPECT_NE(read(dir / "c" / "config.toml").find("max-kl=0.02"), std::string::npos);
+  const std::string help = run_mbmpo("train --help").output;
+  for (const char* flag : {"--inner-lr", "--max-kl", "--meta-steps", "--model-hidden", "--preset", "--resume"}) {
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Train, BadInputIsNamedWithExitCode2AndWritesNothing) {
+  const fs::path dir = scratch("bad");
+  const std::string run = (dir / "run").string();
+  auto expect_bad = [&](const std::string& arguments, const std::string& message) {
+    const CommandResult result = run_mbmpo(arguments);
+    EXPECT_EQ(result.exit_code, 2) << arguments << "\n" << result.output;
+    EXPECT_NE(result.output.find(message), std::string::npos) << arguments << "\n" << result.output;
+    EXPECT_EQ(result.output.find("terminate called"), std::string::npos) << result.output;
+  };
+  expect_bad("train --env nope --run-dir " + run, "unknown task 'nope'");
+  expect_bad("train " + kTiny + " --horizon 0 --run-dir " + run, "horizon must be > 0");
+  expect_bad("train " + kTiny + " --model-validation 1.5 --run-dir " + run, "model-validation");
+  expect_bad("train " + kTiny + " --discount 2 --run-dir " + run, "discount");
+  expect_bad("train " + kTiny + " --rollouts-per-task -3 --run-dir " + run, "rollouts-per-task");
+  expect_bad("train " + kTiny + " --imagined-horizon 0 --run-dir " + run, "imagined-horizon");
+  expect_bad("train " + kTiny + " --no-such-flag 1 --run-dir " + run, "no-such-flag");
+  expect_bad("train " + kTiny + " --policy-hidden 32,x --run-dir " + run, "policy-hidden");
+  EXPECT_FALSE(fs::exists(run));
+  {
+    std::ofstream bad(dir / "bad.toml");
+    bad << "[train]\nenv=\"hopper\"\nno-such-key=1\n";
+  }
+  expect_bad("train --config " + (dir / "bad.toml").string() + " --run-dir " + run, "no-such-key");
+  expect_bad("train --resume --run-dir " + (dir / "missing").string(), "does not exist");
+
+  // An existing run is never overwritten; a damaged checkpoint is named on resume.
+  ASSERT_EQ(run_mbmpo("train " + kTiny + " --iterations 1 --run-dir " + run).exit_code, 0);
+  const std::string before = read(fs::path(run) / "progress.jsonl");
+  expect_bad("train " + kTiny + " --iterations 1 --run-dir " + run, "already holds a run");
+  EXPECT_EQ(read(fs::path(run) / "progress.jsonl"), before);
+  const fs::path checkpoint = fs::path(run) / "checkpoints" / "iter-000001";
+  const std::string models = read(checkpoint / "models.safetensors");
+  {
+    std::ofstream truncated(checkpoint / "models.safetensors", std::ios::binary | std::ios::trunc);
+    truncated << models.substr(0, models.size() / 2);
+  }
+  expect_bad("train --resume --run-dir " + run + " --iterations 2", "models.safetensors");
+  EXPECT_EQ(read(fs::path(run) / "progress.jsonl"), before);
+  expect_bad("train --resume --run-dir " + run + " --iterations 2 --models 4", "models");
+  expect_bad("eval --checkpoint " + (dir / "nothing").string(), "no such run directory");
+  fs::remove_all(dir);
+}
+
+TEST(Train, SmokePresetRunsHalfCheetah) {
+  const fs::path dir = scratch("smoke");
+  const auto start = std::chrono::steady_clock::now();
+  const CommandResult run = run_mbmpo("train --env half_cheetah --preset smoke --device cpu --run-dir " +
+                                      (dir / "run").string());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::printf("smoke preset: %.1f s\n%s", seconds, run.output.c_str());
+  const auto progress = rows(dir / "run");
+  ASSERT_EQ(progress.size(), 3u);
+  EXPECT_NE(run.output.find("iter 3/3"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace
