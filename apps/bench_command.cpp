@@ -50,7 +50,7 @@ int run_bench(const BenchOptions& options) {
   if (wants(options, "env")) append(bench::run_env_suite(options.scale == "large" ? "paper" : options.scale));
   const bool kernels = wants(options, "model_fit") || wants(options, "predict") ||
                        wants(options, "rollout") || wants(options, "inner_step") ||
-                       wants(options, "meta_update") || options.suite == "peak";
+                       wants(options, "meta_update") || wants(options, "iteration") || options.suite == "peak";
   if (kernels) {
     Context context(resolve_backend(parse_backend_choice(options.device)));
     const bench::Ceiling ceiling = bench::measure_ceiling(context, options.scale);
@@ -68,6 +68,7 @@ int run_bench(const BenchOptions& options) {
     if (wants(options, "rollout")) append(bench::run_rollout_suite(context, options.scale, ceiling));
     if (wants(options, "inner_step")) append(bench::run_inner_step_suite(context, options.scale, ceiling));
     if (wants(options, "meta_update")) append(bench::run_meta_update_suite(context, options.scale, ceiling));
+    if (wants(options, "iteration")) append(bench::run_iteration_suite(context, options.scale));
     std::cout << "ceilings on " << device << ": " << ceiling.gemm_case << " " << std::setprecision(3)
               << ceiling.gemm_tflops << " TFLOP/s, " << ceiling.copy_case << " " << ceiling.copy_gb_per_s
               << " GB/s\n";
@@ -82,7 +83,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* bench = app.add_subcommand("bench", "Throughput benchmarks (table on stdout, optional JSON rows)");
   bench->add_option("--suite", options->suite, "Which suite")
-      ->capture_default_str()->check(CLI::IsMember({"env", "model_fit", "predict", "rollout", "inner_step", "meta_update", "peak", "all"}));
+      ->capture_default_str()->check(CLI::IsMember({"env", "model_fit", "predict", "rollout", "inner_step", "meta_update", "iteration", "peak", "all"}));
   bench->add_option("--scale", options->scale, "Problem sizes")
       ->capture_default_str()->check(CLI::IsMember({"small", "paper", "large"}));
   bench->add_option("--device", options->device, "Backend for the kernel suites")

@@ -14,9 +14,12 @@
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
 #include "host/policy/meta_update.hpp"
+#include "host/train/trainer.hpp"
 #include "kernels/core/philox.cuh"
 
 #include <cmath>
+#include <filesystem>
+#include <unistd.h>
 
 namespace mbmpo::bench {
 namespace {
@@ -191,6 +194,42 @@ std::vector<nlohmann::json> run_meta_update_suite(Context& context, const std::s
       phase("meta_gradient", &MetaUpdateReport::seconds_meta_gradient, gradient_units);
       phase("cg", &MetaUpdateReport::seconds_cg, cg_units);
       phase("line_search", &MetaUpdateReport::seconds_line_search, search_units);
+    }
+  }
+  return rows;
+}
+
+std::vector<nlohmann::json> run_iteration_suite(Context& context, const std::string& scale) {
+  // Two iterations of half_cheetah (the first also collects the random data); the second is the
+  // steady-state iteration reported, with its phases. small: the smoke preset; paper/large: the
+  // paper's defaults (hours on a CPU: meant for the GPU).
+  TrainConfig config;
+  config.env = "half_cheetah";
+  if (scale == "small") apply_smoke_preset(config);
+  config.iterations = 2;
+  config.eval_episodes = 0;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("mbmpo-bench-iteration-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::vector<nlohmann::ordered_json> progress;
+  {
+    Trainer trainer(context, config, dir.string(), false);
+    trainer.run([&](const nlohmann::ordered_json& r) { progress.push_back(r); });
+  }
+  std::filesystem::remove_all(dir);
+  const nlohmann::ordered_json& last = progress.back();
+  std::vector<nlohmann::json> rows;
+  const std::string name = std::to_string(config.meta_batch) + "x" + std::to_string(config.rollouts_per_task) + "x" +
+                           std::to_string(config.imagined_horizon) + "-" + std::to_string(config.meta_steps) + "steps";
+  auto add = [&](const std::string& case_name, double seconds) {
+    nlohmann::json r = row("iteration", case_name, device_label(context), scale, {seconds, seconds, seconds}, 1.0);
+    r["items"] = "iterations (one timed run)";
+    rows.push_back(r);
+  };
+  add(name, last["seconds_iteration"].get<double>());
+  for (const auto& item : last.items()) {
+    if (item.key().rfind("seconds_", 0) == 0 && item.key() != "seconds_iteration") {
+      add(name + "-" + item.key().substr(8), item.value().get<double>());
     }
   }
   return rows;

@@ -17,4 +17,7 @@ std::vector<nlohmann::json> run_inner_step_suite(Context& context, const std::st
 // paper's meta-batch, second order and first order, with its phases.
 std::vector<nlohmann::json> run_meta_update_suite(Context& context, const std::string& scale,
                                                   const Ceiling& ceiling);
+// "iteration": one whole training iteration (real data, fit, meta-steps, checkpoint) and its
+// phases, timed by the trainer itself.
+std::vector<nlohmann::json> run_iteration_suite(Context& context, const std::string& scale);
 }  // namespace mbmpo::bench

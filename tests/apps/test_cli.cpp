@@ -178,4 +178,21 @@ TEST(Cli, BenchKernelSuitesSmallScaleProduceRows) {
   }
   EXPECT_EQ(run_mbmpo("bench --suite predict --device tpu").exit_code, 2);
 }
+
+// The iteration suite times one whole training iteration and its phases (no FLOP count).
+TEST(Cli, BenchIterationSuiteProducesPhaseRows) {
+  const std::string path = ::testing::TempDir() + "mbmpo_bench_iteration.json";
+  const CommandResult run = run_mbmpo("bench --suite iteration --scale small --device cpu --json " + path);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::ifstream in(path);
+  const nlohmann::json rows = nlohmann::json::parse(in);
+  int phases = 0;
+  for (const auto& row : rows) {
+    if (row["suite"] != "iteration") continue;
+    ++phases;
+    EXPECT_GE(row["median_s"].get<double>(), 0.0);
+  }
+  EXPECT_GE(phases, 8);
+  std::remove(path.c_str());
+}
 }  // namespace
