@@ -16,7 +16,6 @@ the schema of `mbmpo bench --json`.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ except ImportError:
     print("meta_update_peer: PyTorch is not installed (pip install torch); peer skipped", file=sys.stderr)
     sys.exit(3)
 from ensemble_peer import gemm_ceiling, row  # noqa: E402
+from rollout_peer import log_prob, make_policy, policy_mean as mean_of  # noqa: E402
 
 OBS, ACT = 17, 6
 POLICY = [OBS, 32, 32, ACT]
@@ -36,32 +36,6 @@ ALPHA, MAX_KL, DAMPING, CG_ITERS, RATIO, BACKTRACKS = 1e-3, 0.01, 1e-5, 10, 0.8,
 
 def scales(scale):
     return [("5x8x20", 5, 8, 20)] if scale == "small" else [("20x50x200", 20, 50, 200)]
-
-
-def initial_theta(device):
-    params = []
-    for fan_in, fan_out in zip(POLICY[:-1], POLICY[1:]):
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        params.append(((torch.rand(1, fan_in, fan_out, device=device) * 2 - 1) * limit).requires_grad_())
-        params.append(torch.zeros(1, 1, fan_out, device=device, requires_grad=True))
-    params.append(torch.zeros(1, 1, ACT, device=device, requires_grad=True))  # log std
-    return params
-
-
-def mean_of(params, obs):  # params [T or 1, ...], obs [T, N, OBS]
-    x = obs
-    layers = (len(params) - 1) // 2
-    for i in range(layers):
-        x = torch.baddbmm(params[2 * i + 1], x, params[2 * i].expand(obs.shape[0], -1, -1))
-        if i < layers - 1:
-            x = torch.tanh(x)
-    return x
-
-
-def log_prob(params, obs, act):
-    mean, log_std = mean_of(params, obs), params[-1]
-    z = (act - mean) * torch.exp(-log_std)
-    return (-0.5 * z * z - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
 def samples(tasks, rollouts, horizon, device, generator):
@@ -177,7 +151,7 @@ def main():
             update = MetaUpdate(pre, post, first_order)
             runs = []
             for i in range(repeats + 1):  # the first is a warm-up
-                theta = initial_theta(device)
+                theta = make_policy(1, device)  # one meta-policy
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()

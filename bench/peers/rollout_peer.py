@@ -48,11 +48,11 @@ def make_policy(tasks, device):
     return params
 
 
-def policy_mean(params, obs):  # obs [T, N, OBS]
+def policy_mean(params, obs):  # params [T or 1, ...] (one policy shared by all), obs [T, N, OBS]
     x = obs
     layers = (len(params) - 1) // 2
     for i in range(layers):
-        x = torch.baddbmm(params[2 * i + 1], x, params[2 * i])
+        x = torch.baddbmm(params[2 * i + 1], x, params[2 * i].expand(obs.shape[0], -1, -1))
         if i < layers - 1:
             x = torch.tanh(x)
     return x

@@ -226,13 +226,13 @@ void weighted_log_prob_gradient(const PolicyShape& s, int tasks, std::int64_t pe
   }
 }
 
-// out[t] = sum_n weight[t][n] * (d^2 log pi_{theta_t}(act | obs) / dtheta^2) v[t]  (Pearlmutter's
-// R-operator); params [T or 1][P], vectors [T][P].
-template <class T>
-void log_prob_hessian_vector(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
-                             bool params_per_task, const T* vectors, const T* obs, const T* act,
-                             const T* weight, T* out) {
-  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+// out[t] = sum over task t's samples with weight != 0 of sample(theta_t, v[t], i, add): the
+// per-task parameter sums below (params [T or 1][P], vectors [T][P]), one task per thread.
+template <class T, class Sample>
+void per_task_parameter_sum(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
+                            bool params_per_task, const T* vectors, const T* weight, T* out,
+                            const Sample& sample) {
+  // Tasks are independent: each thread sums its own task's samples in order (deterministic).
   MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
@@ -241,14 +241,25 @@ void log_prob_hessian_vector(const PolicyShape& s, int tasks, std::int64_t per_t
     std::fill_n(o, s.parameter_count, T(0));
     for (std::int64_t n = 0; n < per_task; ++n) {
       const std::int64_t i = t * per_task + n;
-      if (weight[i] == T(0)) continue;
-      PolicyActivations<T> acts, tangent;
-      policy_forward(s, theta, obs + i * s.obs_dim, acts);
-      policy_forward_tangent(s, theta, v, obs + i * s.obs_dim, acts, tangent);
-      log_prob_hessian_vector(s, theta, v, obs + i * s.obs_dim, act + i * s.act_dim, acts, tangent,
-                              weight[i], [&](int index, T value) { o[index] += value; });
+      if (weight[i] != T(0)) sample(theta, v, i, [o](int index, T value) { o[index] += value; });
     }
   }
+}
+
+// out[t] = sum_n weight[t][n] * (d^2 log pi_{theta_t}(act | obs) / dtheta^2) v[t]  (Pearlmutter's
+// R-operator); params [T or 1][P], vectors [T][P].
+template <class T>
+void log_prob_hessian_vector(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
+                             bool params_per_task, const T* vectors, const T* obs, const T* act,
+                             const T* weight, T* out) {
+  per_task_parameter_sum(s, tasks, per_task, params, params_per_task, vectors, weight, out,
+                         [&](const T* theta, const T* v, std::int64_t i, auto&& add) {
+                           PolicyActivations<T> acts, tangent;
+                           policy_forward(s, theta, obs + i * s.obs_dim, acts);
+                           policy_forward_tangent(s, theta, v, obs + i * s.obs_dim, acts, tangent);
+                           log_prob_hessian_vector(s, theta, v, obs + i * s.obs_dim, act + i * s.act_dim,
+                                                   acts, tangent, weight[i], add);
+                         });
 }
 
 // out[t] = sum_n weight[t][n] * F_{theta_t}(obs_n) v[t], the Fisher-vector product per state;
@@ -257,23 +268,13 @@ template <class T>
 void fisher_vector_product(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                            bool params_per_task, const T* vectors, const T* obs, const T* weight,
                            T* out) {
-  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
-  MBMPO_PARALLEL_FOR_TASKS
-  for (int t = 0; t < tasks; ++t) {
-    const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
-    const T* v = vectors + std::int64_t(t) * s.parameter_count;
-    T* o = out + std::int64_t(t) * s.parameter_count;
-    std::fill_n(o, s.parameter_count, T(0));
-    for (std::int64_t n = 0; n < per_task; ++n) {
-      const std::int64_t i = t * per_task + n;
-      if (weight[i] == T(0)) continue;
-      PolicyActivations<T> acts, tangent;
-      policy_forward(s, theta, obs + i * s.obs_dim, acts);
-      policy_forward_tangent(s, theta, v, obs + i * s.obs_dim, acts, tangent);
-      fisher_vector(s, theta, v, obs + i * s.obs_dim, acts, tangent, weight[i],
-                    [&](int index, T value) { o[index] += value; });
-    }
-  }
+  per_task_parameter_sum(s, tasks, per_task, params, params_per_task, vectors, weight, out,
+                         [&](const T* theta, const T* v, std::int64_t i, auto&& add) {
+                           PolicyActivations<T> acts, tangent;
+                           policy_forward(s, theta, obs + i * s.obs_dim, acts);
+                           policy_forward_tangent(s, theta, v, obs + i * s.obs_dim, acts, tangent);
+                           fisher_vector(s, theta, v, obs + i * s.obs_dim, acts, tangent, weight[i], add);
+                         });
 }
 
 // out[t][n] = log pi_{theta_t}(act | obs).

@@ -1,5 +1,7 @@
 // The `mbmpo` binary as a user runs it.
 #include <gtest/gtest.h>
+
+#include "run_mbmpo.hpp"
 #include <sys/wait.h>
 
 #include <array>
@@ -12,21 +14,8 @@
 
 namespace {
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_mbmpo(const std::string& arguments) {
-  const std::string command = std::string("\"") + MBMPO_BINARY + "\" " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using mbmpo::test::CommandResult;
+using mbmpo::test::run_mbmpo;
 
 TEST(Cli, InfoPrintsBuildAndDevice) {
   const CommandResult run = run_mbmpo("info");

@@ -1,6 +1,8 @@
 // `mbmpo train` and `mbmpo eval` as a user runs them: learning on a fast task, resuming after a
 // SIGKILL with the same results, the configuration round trip, and bad input.
 #include <gtest/gtest.h>
+
+#include "run_mbmpo.hpp"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,21 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_mbmpo(const std::string& arguments) {
-  const std::string command = std::string("\"") + MBMPO_BINARY + "\" " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using mbmpo::test::CommandResult;
+using mbmpo::test::run_mbmpo;
 
 std::string read(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
