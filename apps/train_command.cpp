@@ -113,7 +113,7 @@ std::string progress_line(const nlohmann::ordered_json& row, int iterations, dou
   return out.str();
 }
 
-int run_train(TrainOptions& options, int argc, char** argv) {
+int run_train(TrainOptions& options) {
   TrainConfig& config = options.config;
   if (options.resume) {
     MBMPO_CHECK_INPUT(!options.run_dir.empty(), "--resume needs --run-dir (the run to continue)");
@@ -141,8 +141,6 @@ int run_train(TrainOptions& options, int argc, char** argv) {
               << options.run_dir << (options.resume ? " (resumed at iteration " + std::to_string(trainer.iterations_done()) + ")" : "")
               << "\n";
   }
-  (void)argc;
-  (void)argv;
   const auto start = std::chrono::steady_clock::now();
   const int first = trainer.iterations_done();
   trainer.run([&](const nlohmann::ordered_json& row) {
@@ -301,9 +299,7 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   app.allow_config_extras(false);  // an unknown key in the file is an error
   train->fallthrough();            // so that `mbmpo train --config FILE` reaches the main app's option
   define_train_options(train, *options);
-  train->callback([options, &action, argc, argv] {
-    action = [options, argc, argv] { return run_train(*options, argc, argv); };
-  });
+  train->callback([options, &action] { action = [options] { return run_train(*options); }; });
 
   auto eval_options = std::make_shared<EvalOptions>();
   CLI::App* eval = app.add_subcommand("eval", "Real-environment returns of a trained policy");

@@ -78,9 +78,24 @@ def timed(device, repeats, body):
             t0 = time.perf_counter()
             body()
             seconds.append(time.perf_counter() - t0)
-    seconds.sort()
+    return summarize(seconds)
+
+
+def summarize(seconds):
+    """(median, p10, p90) of run times, as mbmpo's bench_record.hpp computes them."""
+    seconds = sorted(seconds)
     at = lambda q: seconds[int(q * (len(seconds) - 1) + 0.5)]
     return at(0.5), at(0.1), at(0.9)
+
+
+def emit(rows, json_path):
+    """Prints the rows and, when asked, writes them as JSON (the schema of `mbmpo bench --json`)."""
+    for r in rows:
+        print(f"{r['suite'] + '/' + r['case']:<44} {r['impl']:<16} {r['median_s'] * 1e3:12.3f} ms "
+              f"{r['items_per_s']:14.0f} items/s {r.get('tflops', 0):8.3f} TFLOP/s {r.get('pct_peak', 0):6.1f}%")
+    if json_path:
+        with open(json_path, "w") as out:
+            json.dump(rows, out, indent=2)
 
 
 def row(suite, case, device_name, scale, timing, items, flops, ceiling, impl):
@@ -201,13 +216,7 @@ def main():
             rows.append(fit_case(device, args.scale, compile_step, ceiling, device_name))
         if args.suite in ("predict", "all"):
             rows.extend(predict_cases(device, args.scale, compile_step, ceiling, device_name))
-    for r in rows:
-        print(f"{r['suite']}/{r['case']:<24} {r['impl']:<16} {r['median_s'] * 1e3:10.3f} ms "
-              f"{r['items_per_s']:14.0f} items/s {r['tflops']:8.3f} TFLOP/s {r['pct_peak']:6.1f}% of {ceiling:.2f}")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(rows, out, indent=2)
-
+    emit(rows, args.json)
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,6 @@ The "-first-order" cases drop the inner step's second derivatives. Phase rows
 the schema of `mbmpo bench --json`.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ try:
 except ImportError:
     print("meta_update_peer: PyTorch is not installed (pip install torch); peer skipped", file=sys.stderr)
     sys.exit(3)
-from ensemble_peer import gemm_ceiling, row  # noqa: E402
+from ensemble_peer import emit, gemm_ceiling, row, summarize  # noqa: E402
 from rollout_peer import log_prob, make_policy, policy_mean as mean_of  # noqa: E402
 
 OBS, ACT = 17, 6
@@ -165,23 +164,15 @@ def main():
             hv = 0.0 if first_order else 8.0
             phase_units = {"meta_gradient": 3 + 3 + 3 + hv, "cg": 11 * (2 * hv + 5), "line_search": 6.0 * backtracks}
             units = sum(phase_units.values())
-            total = sorted(r["total"] for r in runs)
-            t = (total[len(total) // 2], total[int(0.1 * (len(total) - 1) + 0.5)], total[int(0.9 * (len(total) - 1) + 0.5)])
-            r = row("meta_update", case, device_name, args.scale, t, 1.0, n * units * 2.0 * policy_macs, ceiling,
+            r = row("meta_update", case, device_name, args.scale, summarize([x["total"] for x in runs]), 1.0, n * units * 2.0 * policy_macs, ceiling,
                     "pytorch-eager")
             r["backtracks"], r["accepted"] = backtracks, accepted
             rows.append(r)
             for phase in ("meta_gradient", "cg", "line_search"):
-                values = sorted(x[phase] for x in runs)
-                timing = (values[len(values) // 2], values[0], values[-1])
-                rows.append(row("meta_update", f"{case}-{phase}", device_name, args.scale, timing, 1.0,
+                rows.append(row("meta_update", f"{case}-{phase}", device_name, args.scale,
+                                summarize([x[phase] for x in runs]), 1.0,
                                 n * phase_units[phase] * 2.0 * policy_macs, ceiling, "pytorch-eager"))
-    for r in rows:
-        print(f"{r['suite']}/{r['case']:<36} {r['impl']:<16} {r['median_s'] * 1e3:10.3f} ms")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(rows, out, indent=2)
-
+    emit(rows, args.json)
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,6 @@ Eager, and with --compile the per-step function under torch.compile ("reduce-ove
 graphs on a GPU). Rows are JSON in the schema of `mbmpo bench --json`.
 """
 import argparse
-import json
 import math
 import os
 import sys
@@ -23,7 +22,7 @@ try:
 except ImportError:
     print("rollout_peer: PyTorch is not installed (pip install torch); peer skipped", file=sys.stderr)
     sys.exit(3)
-from ensemble_peer import Ensemble, gemm_ceiling, row, timed, forward_macs  # noqa: E402
+from ensemble_peer import Ensemble, emit, gemm_ceiling, row, timed, forward_macs  # noqa: E402
 
 OBS, ACT, MODELS = 17, 6, 5
 POLICY = [OBS, 32, 32, ACT]
@@ -155,12 +154,7 @@ def main():
                 t = timed(device, repeats, lambda: inner_step(params, obs, act, reward))
                 rows.append(row("inner_step", name, device_name, args.scale, t, steps,
                                 steps * 2.0 * 3.0 * policy_macs, ceiling, impl))
-    for r in rows:
-        print(f"{r['suite']}/{r['case']:<16} {r['impl']:<16} {r['median_s'] * 1e3:10.3f} ms {r['items_per_s']:14.0f} items/s")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(rows, out, indent=2)
-
+    emit(rows, args.json)
 
 if __name__ == "__main__":
     main()

@@ -498,14 +498,20 @@ Recomputed recompute(Context& context, const MetaCase& c, const OnBackend& s, co
   return r;
 }
 
+// One meta-update of the case's samples from theta_0 (the case's own inner step size).
+MetaUpdateReport update(Context& context, const MetaCase& c, const OnBackend& s, MetaUpdateOptions options,
+                        Tensor<float>& theta) {
+  options.inner_lr = c.alpha;
+  theta = on(context.backend(), s.theta);
+  return meta_update(context, c.layout, theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+}
+
 TEST_P(MetaBackends, StepStaysInTheTrustRegionAndImprovesTheSurrogate) {
   const MetaCase c = make_case(test_seed());
   const OnBackend s(backend(), c);
-  MetaUpdateOptions options;
-  options.inner_lr = c.alpha;
-  Tensor<float> theta = on(backend(), s.theta);
-  const MetaUpdateReport report =
-      meta_update(context(), c.layout, theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+  const MetaUpdateOptions options;
+  Tensor<float> theta;
+  const MetaUpdateReport report = update(context(), c, s, options, theta);
   ASSERT_TRUE(report.accepted);
   EXPECT_GT(report.gradient_norm, 0);
   EXPECT_GT(report.surrogate_after, report.surrogate_before);
@@ -527,13 +533,11 @@ TEST_P(MetaBackends, FirstOrderAndSubsampledFisherAlsoStayInTheTrustRegion) {
   const MetaCase c = make_case(test_seed());
   const OnBackend s(backend(), c);
   MetaUpdateOptions options;
-  options.inner_lr = c.alpha;
   options.first_order = true;
   options.fisher_subsample = 0.5;
   options.seed = test_seed();
-  Tensor<float> theta = on(backend(), s.theta);
-  const MetaUpdateReport report =
-      meta_update(context(), c.layout, theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+  Tensor<float> theta;
+  const MetaUpdateReport report = update(context(), c, s, options, theta);
   if (report.accepted) {
     EXPECT_GT(report.surrogate_after, report.surrogate_before);
     EXPECT_LE(recompute(context(), c, s, theta).kl, options.max_kl * 1.001);
@@ -545,11 +549,8 @@ TEST_P(MetaBackends, FirstOrderAndSubsampledFisherAlsoStayInTheTrustRegion) {
 TEST_P(MetaBackends, ZeroGradientKeepsTheta) {
   const MetaCase c = make_case(test_seed(), true);
   const OnBackend s(backend(), c);
-  MetaUpdateOptions options;
-  options.inner_lr = c.alpha;
-  Tensor<float> theta = on(backend(), s.theta);
-  const MetaUpdateReport report =
-      meta_update(context(), c.layout, theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv, options);
+  Tensor<float> theta;
+  const MetaUpdateReport report = update(context(), c, s, {}, theta);
   EXPECT_FALSE(report.accepted);
   EXPECT_EQ(report.step_fraction, 0.0);
   EXPECT_EQ(report.surrogate_after, report.surrogate_before);
@@ -610,15 +611,12 @@ TEST_P(MetaBackends, OperatorsMatchTheDoubleReference) {
 TEST_P(MetaBackends, WholeUpdateMatchesTheCpuBackend) {
   if (backend() == Backend::cpu) GTEST_SKIP() << "compares the CUDA backend with the CPU one";
   const MetaCase c = make_case(test_seed());
-  MetaUpdateOptions options;
-  options.inner_lr = c.alpha;
+  const MetaUpdateOptions options;
   Context cpu_context(Backend::cpu);
   const OnBackend on_cpu(Backend::cpu, c), on_gpu(backend(), c);
-  Tensor<float> theta_cpu = on(Backend::cpu, on_cpu.theta), theta_gpu = on(backend(), on_gpu.theta);
-  const auto r_cpu = meta_update(cpu_context, c.layout, theta_cpu, on_cpu.adapted, on_cpu.pre, on_cpu.pre_adv,
-                                 on_cpu.post, on_cpu.post_adv, options);
-  const auto r_gpu = meta_update(context(), c.layout, theta_gpu, on_gpu.adapted, on_gpu.pre, on_gpu.pre_adv,
-                                 on_gpu.post, on_gpu.post_adv, options);
+  Tensor<float> theta_cpu, theta_gpu;
+  const auto r_cpu = update(cpu_context, c, on_cpu, options, theta_cpu);
+  const auto r_gpu = update(context(), c, on_gpu, options, theta_gpu);
   ASSERT_EQ(r_cpu.accepted, r_gpu.accepted);
   EXPECT_EQ(r_cpu.backtracks, r_gpu.backtracks);
   EXPECT_NEAR(r_gpu.surrogate_before, r_cpu.surrogate_before, 1e-5);
