@@ -24,11 +24,11 @@ struct BenchOptions {
 bool wants(const BenchOptions& o, const char* suite) { return o.suite == suite || o.suite == "all"; }
 
 void print_table(const std::vector<nlohmann::json>& rows) {
-  std::cout << std::left << std::setw(44) << "case" << std::setw(26) << "device" << std::right
+  std::cout << std::left << std::setw(52) << "case" << std::setw(26) << "device" << std::right
             << std::setw(12) << "median ms" << std::setw(16) << "items/s" << std::setw(10)
             << "TFLOP/s" << std::setw(9) << "% peak" << std::setw(10) << "ratio" << "\n";
   for (const auto& r : rows) {
-    std::cout << std::left << std::setw(44) << (r["suite"].get<std::string>() + "/" + r["case"].get<std::string>())
+    std::cout << std::left << std::setw(52) << (r["suite"].get<std::string>() + "/" + r["case"].get<std::string>())
               << std::setw(26) << r["device"].get<std::string>().substr(0, 25) << std::right << std::fixed
               << std::setprecision(3) << std::setw(12) << r["median_s"].get<double>() * 1e3
               << std::setprecision(0) << std::setw(16) << r["items_per_s"].get<double>();

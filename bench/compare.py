@@ -54,14 +54,14 @@ def main():
         result.check_returncode()
         rows += json.load(open(peer_json))
 
-    print(f"\n{'case':<34}{'impl':<18}{'median ms':>11}{'items/s':>15}{'TFLOP/s':>9}{'% peak':>8}{'ours/peer':>11}")
+    print(f"\n{'case':<50}{'impl':<18}{'median ms':>11}{'items/s':>15}{'TFLOP/s':>9}{'% peak':>8}{'ours/peer':>11}")
     for r in rows:
         ratio = ""
         if r["impl"] != "mbmpo":
             mine = [m for m in rows if m["impl"] == "mbmpo" and m["suite"] == r["suite"] and m["peer_case"] == r["case"]]
             if mine:
                 ratio = f"{mine[0]['items_per_s'] / r['items_per_s']:.2f}"
-        print(f"{r['suite'] + '/' + r['case']:<34}{r['impl']:<18}{r['median_s'] * 1e3:>11.3f}"
+        print(f"{r['suite'] + '/' + r['case']:<50}{r['impl']:<18}{r['median_s'] * 1e3:>11.3f}"
               f"{r['items_per_s']:>15.0f}{r.get('tflops', 0):>9.3f}{r.get('pct_peak', 0):>8.1f}{ratio:>11}")
     with open(os.path.join(out, "side_by_side.json"), "w") as f:
         json.dump(rows, f, indent=2)

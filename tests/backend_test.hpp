@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -86,5 +87,26 @@ template <class To, class From>
 std::vector<To> cast(const std::vector<From>& values) {
   return std::vector<To>(values.begin(), values.end());
 }
+
+// A copy of `values` (size at least `size`, zero-padded) that starts `shift` elements past a
+// 64-byte boundary: the CPU code must give the same bits wherever its buffers sit (vectorised
+// code that peels unaligned heads with scalar arithmetic would not).
+template <class T>
+class ShiftedCopy {
+ public:
+  ShiftedCopy(const std::vector<T>& values, int shift, std::size_t size = 0)
+      : storage_(std::max(size, values.size()) + 2 * kAlign / sizeof(T), T(0)) {
+    const std::size_t misalignment = reinterpret_cast<std::uintptr_t>(storage_.data()) % kAlign;
+    data_ = storage_.data() + (kAlign - misalignment) % kAlign / sizeof(T) + shift;
+    std::copy(values.begin(), values.end(), data_);
+  }
+  T* data() { return data_; }
+  std::vector<T> values(std::size_t count) const { return std::vector<T>(data_, data_ + count); }
+
+ private:
+  static constexpr std::size_t kAlign = 64;
+  std::vector<T> storage_;
+  T* data_ = nullptr;
+};
 
 }  // namespace mbmpo::test

@@ -10,19 +10,13 @@
 #include <Eigen/Core>
 #include <cstdint>
 
+#include "host/core/eigen_types.hpp"
 #include "host/models/ensemble_linear_dims.hpp"
 #include "kernels/core/activation.cuh"
 
 namespace mbmpo {
 
 namespace cpu {
-
-template <class T>
-using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using RowVector = Eigen::Matrix<T, 1, Eigen::Dynamic>;
-template <class T>
-using ColVector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
 // pre may be null (inference needs only y); b may be null (no bias: a caller that fuses the bias
 // into its own epilogue).

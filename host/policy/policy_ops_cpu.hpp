@@ -14,6 +14,7 @@
 
 #include "kernels/core/philox.cuh"
 #include "kernels/envs/task_functions.cuh"
+#include "host/policy/policy_batch_cpu.hpp"
 #include "kernels/policy/gaussian_policy.cuh"
 
 // Per-task loops run one task per OpenMP thread when the compiler has OpenMP (not in nvcc's host
@@ -203,77 +204,55 @@ void gae_advantages(const RolloutDims& d, const float* obs, const T* reward, con
   }
 }
 
-// grad[t] = sum_n weight[t][n] * d/dtheta log pi_{theta_t}(act | obs) over task t's samples;
-// params [T or 1][P] (one row shared by all tasks when params_per_task is false).
+// The per-task sums below run one task per thread; each task's samples with weight != 0 go
+// through the policy as matrices (policy_batch_cpu.hpp). params [T or 1][P] (one row shared by
+// all tasks when params_per_task is false), vectors and outputs [T][P].
+template <class T, class TaskSum>
+void per_task_parameter_sum(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
+                            bool params_per_task, const T* obs, const T* act, const T* weight, T* out,
+                            const TaskSum& task_sum) {
+  // Tasks are independent: one per thread, each with its own output row (deterministic).
+  MBMPO_PARALLEL_FOR_TASKS
+  for (int t = 0; t < tasks; ++t) {
+    const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
+    T* o = out + std::int64_t(t) * s.parameter_count;
+    std::fill_n(o, s.parameter_count, T(0));
+    task_sum(t, theta, batch::gather_weighted(s, t * per_task, per_task, obs, act, weight), o);
+  }
+}
+
+// grad[t] = sum_n weight[t][n] * d/dtheta log pi_{theta_t}(act | obs) over task t's samples.
 template <class T>
 void weighted_log_prob_gradient(const PolicyShape& s, int tasks, std::int64_t per_task,
                                 const T* params, bool params_per_task, const T* obs, const T* act,
                                 const T* weight, T* grad) {
-  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
-  MBMPO_PARALLEL_FOR_TASKS
-  for (int t = 0; t < tasks; ++t) {
-    const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
-    T* g = grad + std::int64_t(t) * s.parameter_count;
-    std::fill_n(g, s.parameter_count, T(0));
-    for (std::int64_t n = 0; n < per_task; ++n) {
-      const std::int64_t i = t * per_task + n;
-      if (weight[i] == T(0)) continue;
-      PolicyActivations<T> acts;
-      policy_forward(s, theta, obs + i * s.obs_dim, acts);
-      log_prob_backward(s, theta, obs + i * s.obs_dim, act + i * s.act_dim, acts, weight[i],
-                        [&](int index, T value) { g[index] += value; });
-    }
-  }
-}
-
-// out[t] = sum over task t's samples with weight != 0 of sample(theta_t, v[t], i, add): the
-// per-task parameter sums below (params [T or 1][P], vectors [T][P]), one task per thread.
-template <class T, class Sample>
-void per_task_parameter_sum(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
-                            bool params_per_task, const T* vectors, const T* weight, T* out,
-                            const Sample& sample) {
-  // Tasks are independent: each thread sums its own task's samples in order (deterministic).
-  MBMPO_PARALLEL_FOR_TASKS
-  for (int t = 0; t < tasks; ++t) {
-    const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
-    const T* v = vectors + std::int64_t(t) * s.parameter_count;
-    T* o = out + std::int64_t(t) * s.parameter_count;
-    std::fill_n(o, s.parameter_count, T(0));
-    for (std::int64_t n = 0; n < per_task; ++n) {
-      const std::int64_t i = t * per_task + n;
-      if (weight[i] != T(0)) sample(theta, v, i, [o](int index, T value) { o[index] += value; });
-    }
-  }
+  per_task_parameter_sum(s, tasks, per_task, params, params_per_task, obs, act, weight, grad,
+                         [&](int, const T* theta, const batch::WeightedSamples<T>& x, T* g) {
+                           batch::log_prob_gradient(s, theta, x, g);
+                         });
 }
 
 // out[t] = sum_n weight[t][n] * (d^2 log pi_{theta_t}(act | obs) / dtheta^2) v[t]  (Pearlmutter's
-// R-operator); params [T or 1][P], vectors [T][P].
+// R-operator); vectors [T][P].
 template <class T>
 void log_prob_hessian_vector(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                              bool params_per_task, const T* vectors, const T* obs, const T* act,
                              const T* weight, T* out) {
-  per_task_parameter_sum(s, tasks, per_task, params, params_per_task, vectors, weight, out,
-                         [&](const T* theta, const T* v, std::int64_t i, auto&& add) {
-                           PolicyActivations<T> acts, tangent;
-                           policy_forward(s, theta, obs + i * s.obs_dim, acts);
-                           policy_forward_tangent(s, theta, v, obs + i * s.obs_dim, acts, tangent);
-                           log_prob_hessian_vector(s, theta, v, obs + i * s.obs_dim, act + i * s.act_dim,
-                                                   acts, tangent, weight[i], add);
+  per_task_parameter_sum(s, tasks, per_task, params, params_per_task, obs, act, weight, out,
+                         [&](int t, const T* theta, const batch::WeightedSamples<T>& x, T* o) {
+                           batch::log_prob_hessian_vector(s, theta, vectors + std::int64_t(t) * s.parameter_count, x, o);
                          });
 }
 
 // out[t] = sum_n weight[t][n] * F_{theta_t}(obs_n) v[t], the Fisher-vector product per state;
-// params [T or 1][P], vectors [T][P].
+// vectors [T][P].
 template <class T>
 void fisher_vector_product(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                            bool params_per_task, const T* vectors, const T* obs, const T* weight,
                            T* out) {
-  per_task_parameter_sum(s, tasks, per_task, params, params_per_task, vectors, weight, out,
-                         [&](const T* theta, const T* v, std::int64_t i, auto&& add) {
-                           PolicyActivations<T> acts, tangent;
-                           policy_forward(s, theta, obs + i * s.obs_dim, acts);
-                           policy_forward_tangent(s, theta, v, obs + i * s.obs_dim, acts, tangent);
-                           fisher_vector(s, theta, v, obs + i * s.obs_dim, acts, tangent, weight[i], add);
+  per_task_parameter_sum(s, tasks, per_task, params, params_per_task, obs, static_cast<const T*>(nullptr),
+                         weight, out, [&](int t, const T* theta, const batch::WeightedSamples<T>& x, T* o) {
+                           batch::fisher_vector(s, theta, vectors + std::int64_t(t) * s.parameter_count, x, o);
                          });
 }
 
@@ -281,15 +260,14 @@ void fisher_vector_product(const PolicyShape& s, int tasks, std::int64_t per_tas
 template <class T>
 void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                bool params_per_task, const T* obs, const T* act, T* out) {
-  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+  // Tasks are independent: one per thread.
   MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
+    const RowMatrix<T> mean = batch::means(s, theta, obs, t * per_task, per_task);
     for (std::int64_t n = 0; n < per_task; ++n) {
       const std::int64_t i = t * per_task + n;
-      PolicyActivations<T> acts;
-      policy_forward(s, theta, obs + i * s.obs_dim, acts);
-      out[i] = gaussian_log_prob(s, theta, policy_mean(s, acts), act + i * s.act_dim);
+      out[i] = gaussian_log_prob(s, theta, mean.data() + n * s.act_dim, act + i * s.act_dim);
     }
   }
 }
@@ -298,17 +276,15 @@ void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* 
 template <class T>
 void kl_divergences(const PolicyShape& s, int tasks, std::int64_t per_task, const T* old_params,
                     bool old_per_task, const T* new_params, bool new_per_task, const T* obs, T* out) {
-  // Tasks are independent: one per thread (each sums its own samples in order: deterministic).
+  // Tasks are independent: one per thread.
   MBMPO_PARALLEL_FOR_TASKS
   for (int t = 0; t < tasks; ++t) {
     const T* a = old_params + (old_per_task ? std::int64_t(t) * s.parameter_count : 0);
     const T* b = new_params + (new_per_task ? std::int64_t(t) * s.parameter_count : 0);
+    const RowMatrix<T> mean_a = batch::means(s, a, obs, t * per_task, per_task);
+    const RowMatrix<T> mean_b = batch::means(s, b, obs, t * per_task, per_task);
     for (std::int64_t n = 0; n < per_task; ++n) {
-      const std::int64_t i = t * per_task + n;
-      PolicyActivations<T> fa, fb;
-      policy_forward(s, a, obs + i * s.obs_dim, fa);
-      policy_forward(s, b, obs + i * s.obs_dim, fb);
-      out[i] = gaussian_kl(s, a, policy_mean(s, fa), b, policy_mean(s, fb));
+      out[t * per_task + n] = gaussian_kl(s, a, mean_a.data() + n * s.act_dim, b, mean_b.data() + n * s.act_dim);
     }
   }
 }

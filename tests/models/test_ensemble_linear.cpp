@@ -128,6 +128,32 @@ struct ParityCase {
 
 class EnsembleLinearParity : public test::BackendTest {};
 
+// The CPU layer gives the same bits wherever its buffers sit (see test::ShiftedCopy); sizes of 1
+// take Eigen's matrix-vector paths.
+TEST(EnsembleLinearReference, CpuResultsDoNotDependOnBufferAlignment) {
+  for (const EnsembleLinearDims d : {EnsembleLinearDims{2, 13, 7, 5}, EnsembleLinearDims{3, 1, 9, 1},
+                                     EnsembleLinearDims{2, 11, 1, 6}}) {
+    const LayerData L = random_layer(d, test::test_seed());
+    const auto f = [](const std::vector<double>& values) { return test::cast<float>(values); };
+    const std::size_t xs = L.x.size(), ys = L.dy.size(), vs = L.v.size(), gs = L.g.size();
+    auto run = [&](int shift) {
+      test::ShiftedCopy<float> x(f(L.x), shift), v(f(L.v), shift), g(f(L.g), shift), b(f(L.b), shift),
+          dy(f(L.dy), shift), pre({}, shift, ys), y({}, shift, ys), dx({}, shift, xs), dv({}, shift, vs),
+          dg({}, shift, gs), db({}, shift, gs);
+      cpu::ensemble_linear_forward(d, Activation::tanh, x.data(), v.data(), g.data(), b.data(), pre.data(), y.data());
+      cpu::ensemble_linear_backward(d, Activation::tanh, x.data(), v.data(), g.data(), pre.data(), dy.data(),
+                                    dx.data(), dv.data(), dg.data(), db.data());
+      std::vector<std::vector<float>> out = {y.values(ys), dx.values(xs), dv.values(vs), dg.values(gs),
+                                             db.values(gs)};
+      return out;
+    };
+    const auto expected = run(0);
+    for (int shift = 1; shift < 16; ++shift) {
+      EXPECT_EQ(run(shift), expected) << "shift " << shift << ", rows " << d.rows << ", in " << d.in << ", out " << d.out;
+    }
+  }
+}
+
 std::vector<float> to_float(const std::vector<double>& values) {
   return std::vector<float>(values.begin(), values.end());
 }

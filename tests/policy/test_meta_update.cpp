@@ -125,6 +125,113 @@ TEST(MetaMath, FisherVectorMatchesTheHessianOfTheKl) {
   }
 }
 
+// The CPU ops run the policy as matrix products over a task's samples; the GPU runs the per-sample
+// functions of gaussian_policy.cuh. Here those per-sample functions, run on the host in double,
+// must give the same sums, so the device's math is checked on machines without a GPU too.
+TEST(MetaMath, PerSampleDeviceMathMatchesTheBatchedCpuOps) {
+  print_seed();
+  const PolicyLayout layout(5, 3, {7, 6});
+  const PolicyShape s = policy_shape(layout);
+  const int P = s.parameter_count, tasks = 3;
+  const std::int64_t n = 11;
+  std::vector<double> params;
+  for (int t = 0; t < tasks; ++t) {
+    const auto theta = random_theta(layout, test_seed() + 10 * t);
+    params.insert(params.end(), theta.begin(), theta.end());
+  }
+  params[P + s.log_std_offset + 1] = -20;  // one log-std below the floor
+  const auto obs = random_vector<double>(tasks * n * s.obs_dim, test_seed() + 1, -1.5, 1.5);
+  const auto act = random_vector<double>(tasks * n * s.act_dim, test_seed() + 2, -2, 2);
+  auto weight = random_vector<double>(tasks * n, test_seed() + 3, -1, 1);
+  weight[3] = weight[n + 5] = 0;  // ended steps
+  const auto v = random_vector<double>(tasks * P, test_seed() + 4, -1, 1);
+
+  std::vector<double> grad(tasks * P), hv(tasks * P), fv(tasks * P), logp(tasks * n), kl(tasks * n);
+  cpu::weighted_log_prob_gradient(s, tasks, n, params.data(), true, obs.data(), act.data(), weight.data(), grad.data());
+  cpu::log_prob_hessian_vector(s, tasks, n, params.data(), true, v.data(), obs.data(), act.data(), weight.data(),
+                               hv.data());
+  cpu::fisher_vector_product(s, tasks, n, params.data(), true, v.data(), obs.data(), weight.data(), fv.data());
+  cpu::log_probs(s, tasks, n, params.data(), true, obs.data(), act.data(), logp.data());
+  cpu::kl_divergences(s, tasks, n, params.data(), true, params.data() + P, false, obs.data(), kl.data());
+
+  for (int t = 0; t < tasks; ++t) {
+    const double* theta = params.data() + t * P;
+    const double* vt = v.data() + t * P;
+    std::vector<double> g(P, 0.0), h(P, 0.0), f(P, 0.0);
+    for (std::int64_t k = 0; k < n; ++k) {
+      const std::int64_t i = t * n + k;
+      const double* o = obs.data() + i * s.obs_dim;
+      const double* a = act.data() + i * s.act_dim;
+      PolicyActivations<double> acts, tangent, other;
+      policy_forward(s, theta, o, acts);
+      policy_forward_tangent(s, theta, vt, o, acts, tangent);
+      // (relative: the floored std makes some log-probs and KLs ~1e12)
+      const double log_prob = gaussian_log_prob(s, theta, policy_mean(s, acts), a);
+      EXPECT_NEAR(logp[i], log_prob, 1e-12 * (1 + std::abs(log_prob))) << "sample " << i;
+      policy_forward(s, params.data() + P, o, other);
+      const double divergence = gaussian_kl(s, theta, policy_mean(s, acts), params.data() + P, policy_mean(s, other));
+      EXPECT_NEAR(kl[i], divergence, 1e-12 * (1 + std::abs(divergence))) << "sample " << i;
+      if (weight[i] == 0) continue;
+      log_prob_backward(s, theta, o, a, acts, weight[i], [&](int p, double x) { g[p] += x; });
+      log_prob_hessian_vector(s, theta, vt, o, a, acts, tangent, weight[i], [&](int p, double x) { h[p] += x; });
+      fisher_vector(s, theta, vt, o, acts, tangent, weight[i], [&](int p, double x) { f[p] += x; });
+    }
+    for (int p = 0; p < P; ++p) {
+      ASSERT_NEAR(grad[t * P + p], g[p], 1e-10 * (1 + std::abs(g[p]))) << "gradient, task " << t << " p " << p;
+      ASSERT_NEAR(hv[t * P + p], h[p], 1e-10 * (1 + std::abs(h[p]))) << "Hessian-vector, task " << t << " p " << p;
+      ASSERT_NEAR(fv[t * P + p], f[p], 1e-10 * (1 + std::abs(f[p]))) << "Fisher-vector, task " << t << " p " << p;
+    }
+  }
+  EXPECT_EQ(grad[P + s.log_std_offset + 1], 0.0) << "no gradient below the log-std floor";
+  EXPECT_GT(max_abs(hv), 1e-2);
+  EXPECT_GT(max_abs(fv), 1e-2);
+}
+
+// The CPU ops give bit-identical results wherever their buffers sit in memory: vectorised code
+// that peels unaligned heads would otherwise round differently (FMA in the vector body, separate
+// multiply and add in the scalar head) when the heap hands out other addresses, and a resumed
+// run would no longer reproduce an uninterrupted one (test_train checks that).
+TEST(MetaMath, CpuOpsDoNotDependOnBufferAlignment) {
+  for (int act_dim : {1, 3}) {
+    const PolicyLayout layout(5, act_dim, {9, 1});  // a width-1 layer too: matrix-vector products
+    const PolicyShape s = policy_shape(layout);
+    const int P = s.parameter_count, tasks = 2;
+    const std::int64_t n = 37;
+    const auto params = cast<float>(random_theta(layout, test_seed()));
+    const auto obs = random_vector<float>(tasks * n * s.obs_dim, test_seed() + 1, -1.5, 1.5);
+    const auto act = random_vector<float>(tasks * n * act_dim, test_seed() + 2, -2, 2);
+    const auto weight = random_vector<float>(tasks * n, test_seed() + 3, -1, 1);
+    const auto v = random_vector<float>(tasks * P, test_seed() + 4, -1, 1);
+    auto run = [&](int shift) {
+      test::ShiftedCopy<float> th(params, shift), o(obs, shift), a(act, shift), w(weight, shift), vv(v, shift),
+          grad({}, shift, tasks * P), hv({}, shift, tasks * P), fv({}, shift, tasks * P), logp({}, shift, tasks * n),
+          kl({}, shift, tasks * n);
+      cpu::weighted_log_prob_gradient(s, tasks, n, th.data(), false, o.data(), a.data(), w.data(), grad.data());
+      cpu::log_prob_hessian_vector(s, tasks, n, th.data(), false, vv.data(), o.data(), a.data(), w.data(), hv.data());
+      cpu::fisher_vector_product(s, tasks, n, th.data(), false, vv.data(), o.data(), w.data(), fv.data());
+      cpu::log_probs(s, tasks, n, th.data(), false, o.data(), a.data(), logp.data());
+      cpu::kl_divergences(s, tasks, n, th.data(), false, vv.data(), true, o.data(), kl.data());
+      std::vector<float> all;
+      for (auto* out : {&grad, &hv, &fv}) {
+        const auto values = out->values(tasks * P);
+        all.insert(all.end(), values.begin(), values.end());
+      }
+      for (auto* out : {&logp, &kl}) {
+        const auto values = out->values(tasks * n);
+        all.insert(all.end(), values.begin(), values.end());
+      }
+      return all;
+    };
+    const auto expected = run(0);
+    for (int shift = 1; shift < 16; ++shift) {
+      const auto got = run(shift);
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i], expected[i]) << "act_dim " << act_dim << ", shift " << shift << ", output " << i;
+      }
+    }
+  }
+}
+
 // ---- the whole meta-objective in double --------------------------------------------------------------
 
 // Random pre/post samples for T tasks with some ended steps; adapted_old = theta'(theta0) and the
