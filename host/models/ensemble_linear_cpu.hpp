@@ -8,15 +8,60 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "host/core/eigen_types.hpp"
+#include "host/core/openmp.hpp"
 #include "host/models/ensemble_linear_dims.hpp"
 #include "kernels/core/activation.cuh"
 
 namespace mbmpo {
 
 namespace cpu {
+
+// Element-wise passes run over blocks of rows, one block per OpenMP thread, each vectorised per
+// activation (activate() with its switch per element is what the GPU kernels use, and it would
+// keep the compiler from vectorising here).
+constexpr Eigen::Index kRowsPerBlock = 512;
+
+template <class Fn>
+void for_row_blocks(Eigen::Index rows, const Fn& fn) {
+  MBMPO_PARALLEL_FOR
+  for (Eigen::Index start = 0; start < rows; start += kRowsPerBlock) {
+    fn(start, std::min(kRowsPerBlock, rows - start));
+  }
+}
+
+// y = act(y) in place.
+template <class Block>
+void activate_in_place(Activation act, Block&& y) {
+  using T = typename std::decay_t<Block>::Scalar;
+  switch (act) {
+    case Activation::relu: y = y.cwiseMax(T(0)); break;
+    case Activation::tanh: y = y.array().tanh().matrix(); break;
+    case Activation::swish: y = (y.array() / (T(1) + (-y.array()).exp())).matrix(); break;
+    case Activation::identity: break;
+  }
+}
+
+// dy * act'(pre), element-wise.
+template <class Pre, class Dy>
+auto activation_backward(Activation act, const Pre& pre, const Dy& dy) {
+  using T = typename Pre::Scalar;
+  using Block = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  switch (act) {
+    case Activation::relu: return Block((pre.array() > T(0)).select(dy.array(), T(0)).matrix());
+    case Activation::tanh: return Block((dy.array() * (T(1) - pre.array().tanh().square())).matrix());
+    case Activation::swish: {
+      const Block s = (T(1) / (T(1) + (-pre.array()).exp())).matrix();
+      return Block((dy.array() * s.array() * (T(1) + pre.array() * (T(1) - s.array()))).matrix());
+    }
+    case Activation::identity: break;
+  }
+  return Block(dy);
+}
 
 // pre may be null (inference needs only y); b may be null (no bias: a caller that fuses the bias
 // into its own epilogue).
@@ -33,9 +78,13 @@ void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const 
     const ColVector<T> scale = G.cwiseQuotient(V.rowwise().norm());
     const RowMatrix<T> W = scale.asDiagonal() * V;
     Y.noalias() = X * W.transpose();
-    if (b) Y.rowwise() += Eigen::Map<const RowVector<T>>(b + k * d.out, Index(d.out));
-    if (pre) Eigen::Map<RowMatrix<T>>(pre + k * d.rows * d.out, Index(d.rows), Index(d.out)) = Y;
-    Y = Y.unaryExpr([act](T p) { return activate(act, p); });
+    Eigen::Map<RowMatrix<T>> Pre(pre ? pre + k * d.rows * d.out : nullptr, Index(d.rows), Index(d.out));
+    for_row_blocks(d.rows, [&](Index start, Index n) {
+      auto y_block = Y.middleRows(start, n);
+      if (b) y_block.rowwise() += Eigen::Map<const RowVector<T>>(b + k * d.out, Index(d.out));
+      if (pre) Pre.middleRows(start, n) = y_block;
+      activate_in_place(act, y_block);
+    });
   }
 }
 
@@ -54,8 +103,10 @@ void ensemble_linear_backward(const EnsembleLinearDims& d, Activation act, const
 
     const ColVector<T> norm = V.rowwise().norm();
     const ColVector<T> scale = G.cwiseQuotient(norm);
-    const RowMatrix<T> dP =
-        DY.cwiseProduct(P.unaryExpr([act](T p) { return activation_derivative(act, p); }));
+    RowMatrix<T> dP(d.rows, d.out);
+    for_row_blocks(d.rows, [&](Index start, Index n) {
+      dP.middleRows(start, n) = activation_backward(act, P.middleRows(start, n), DY.middleRows(start, n));
+    });
     const RowMatrix<T> dW = dP.transpose() * X;  // gradient w.r.t. the effective weight W
 
     Eigen::Map<RowVector<T>>(db + k * d.out, Index(d.out)) = dP.colwise().sum();

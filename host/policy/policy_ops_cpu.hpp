@@ -14,16 +14,10 @@
 
 #include "kernels/core/philox.cuh"
 #include "kernels/envs/task_functions.cuh"
+#include "host/core/openmp.hpp"
 #include "host/policy/policy_batch_cpu.hpp"
 #include "kernels/policy/gaussian_policy.cuh"
 
-// Per-task loops run one task per OpenMP thread when the compiler has OpenMP (not in nvcc's host
-// pass of the CUDA files, which never run these loops).
-#if defined(_OPENMP)
-#define MBMPO_PARALLEL_FOR_TASKS _Pragma("omp parallel for schedule(static)")
-#else
-#define MBMPO_PARALLEL_FOR_TASKS
-#endif
 
 namespace mbmpo {
 
@@ -212,7 +206,7 @@ void per_task_parameter_sum(const PolicyShape& s, int tasks, std::int64_t per_ta
                             bool params_per_task, const T* obs, const T* act, const T* weight, T* out,
                             const TaskSum& task_sum) {
   // Tasks are independent: one per thread, each with its own output row (deterministic).
-  MBMPO_PARALLEL_FOR_TASKS
+  MBMPO_PARALLEL_FOR
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
     T* o = out + std::int64_t(t) * s.parameter_count;
@@ -261,7 +255,7 @@ template <class T>
 void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,
                bool params_per_task, const T* obs, const T* act, T* out) {
   // Tasks are independent: one per thread.
-  MBMPO_PARALLEL_FOR_TASKS
+  MBMPO_PARALLEL_FOR
   for (int t = 0; t < tasks; ++t) {
     const T* theta = params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0);
     const RowMatrix<T> mean = batch::means(s, theta, obs, t * per_task, per_task);
@@ -277,7 +271,7 @@ template <class T>
 void kl_divergences(const PolicyShape& s, int tasks, std::int64_t per_task, const T* old_params,
                     bool old_per_task, const T* new_params, bool new_per_task, const T* obs, T* out) {
   // Tasks are independent: one per thread.
-  MBMPO_PARALLEL_FOR_TASKS
+  MBMPO_PARALLEL_FOR
   for (int t = 0; t < tasks; ++t) {
     const T* a = old_params + (old_per_task ? std::int64_t(t) * s.parameter_count : 0);
     const T* b = new_params + (new_per_task ? std::int64_t(t) * s.parameter_count : 0);
