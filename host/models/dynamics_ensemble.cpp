@@ -232,15 +232,10 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
   Tensor<float> dy_a(backend, {K, max_rows, layout_.widest()}), dy_b(backend, {K, max_rows, layout_.widest()});
   Tensor<float> loss_sums(backend, {2, K});  // [train; validation]
 
-  AdamStep adam;
+  AdamStep adam = adam_step_for(layout_);
   adam.beta1 = float(options.adam_beta1);
   adam.beta2 = float(options.adam_beta2);
   adam.epsilon = float(options.adam_epsilon);
-  adam.segment_count = int(layout_.segments().size());
-  for (int s = 0; s < adam.segment_count; ++s) {
-    adam.segment_offset[s] = layout_.segments()[s].offset;
-    adam.segment_per_model[s] = layout_.segments()[s].per_model;
-  }
   std::vector<bool> active(K, true);
 
   auto view = [&](Tensor<float>& t, int rows, int width) -> TensorView<float> {

@@ -42,6 +42,7 @@ struct AdamStep {
   float beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-8f;
   float lr_t[kMaxEnsembleModels] = {};
   unsigned char active[kMaxEnsembleModels] = {};
+  int models = 0;  // every segment holds [models][segment_per_model] parameters
   int segment_count = 0;
   std::int64_t segment_offset[kMaxParameterSegments] = {};
   std::int64_t segment_per_model[kMaxParameterSegments] = {};
@@ -52,6 +53,19 @@ MBMPO_HD_INLINE int parameter_model(const AdamStep& step, std::int64_t index) {
   int s = 0;
   while (s + 1 < step.segment_count && index >= step.segment_offset[s + 1]) ++s;
   return static_cast<int>((index - step.segment_offset[s]) / step.segment_per_model[s]);
+}
+
+// Adam's settings with the parameter segments of `layout` (betas, epsilon, lr_t and active are
+// the caller's).
+inline AdamStep adam_step_for(const EnsembleMlpLayout& layout) {
+  AdamStep step;
+  step.models = layout.models();
+  step.segment_count = int(layout.segments().size());
+  for (int s = 0; s < step.segment_count; ++s) {
+    step.segment_offset[s] = layout.segments()[s].offset;
+    step.segment_per_model[s] = layout.segments()[s].per_model;
+  }
+  return step;
 }
 
 // The key that orders transition slot i of model k in one epoch's shuffle: the model in the top 6
@@ -131,15 +145,25 @@ void denormalize_scatter(const GatherDims& d, const T* y, const T* bias, const T
   }
 }
 
+// One contiguous run of a model's parameters per (segment, model), one run per OpenMP thread:
+// the inner loop has no model lookup and vectorises, and each element is updated by exactly one
+// thread (results do not depend on the thread count).
 template <class T>
-void adam_update(std::int64_t count, const AdamStep& step, T* params, const T* grads, T* m, T* v) {
-  for (std::int64_t i = 0; i < count; ++i) {
-    const int k = parameter_model(step, i);
+void adam_update(std::int64_t /*count: the segments cover it*/, const AdamStep& step, T* params, const T* grads, T* m, T* v) {
+  const int runs = step.segment_count * step.models;
+  MBMPO_PARALLEL_FOR
+  for (int run = 0; run < runs; ++run) {
+    const int segment = run / step.models, k = run % step.models;
     if (!step.active[k]) continue;
-    const T g = grads[i];
-    m[i] = T(step.beta1) * m[i] + (T(1) - T(step.beta1)) * g;
-    v[i] = T(step.beta2) * v[i] + (T(1) - T(step.beta2)) * g * g;
-    params[i] -= T(step.lr_t[k]) * m[i] / (std::sqrt(v[i]) + T(step.epsilon));
+    const std::int64_t per_model = step.segment_per_model[segment];
+    const std::int64_t first = step.segment_offset[segment] + k * per_model;
+    const T beta1 = T(step.beta1), beta2 = T(step.beta2), epsilon = T(step.epsilon), lr = T(step.lr_t[k]);
+    for (std::int64_t i = first; i < first + per_model; ++i) {
+      const T g = grads[i];
+      m[i] = beta1 * m[i] + (T(1) - beta1) * g;
+      v[i] = beta2 * v[i] + (T(1) - beta2) * g * g;
+      params[i] -= lr * m[i] / (std::sqrt(v[i]) + epsilon);
+    }
   }
 }
 

@@ -256,12 +256,7 @@ TEST_P(DynamicsEnsembleBackends, OneEpochMatchesDoubleReference) {
   std::vector<std::int32_t> order(train.size());
   cpu::shuffle_indices(K, 54, options.seed, 0, 0, train.data(), order.data());
   std::vector<double> params = start, grads(params.size()), m(params.size(), 0.0), v(params.size(), 0.0);
-  AdamStep adam;
-  adam.segment_count = int(layout.segments().size());
-  for (int s = 0; s < adam.segment_count; ++s) {
-    adam.segment_offset[s] = layout.segments()[s].offset;
-    adam.segment_per_model[s] = layout.segments()[s].per_model;
-  }
+  AdamStep adam = adam_step_for(layout);
   int step = 0;
   for (int begin = 0; begin < 54; begin += 11) {
     const int rows = std::min(11, 54 - begin);
@@ -432,12 +427,7 @@ TEST(AdamUpdate, LeavesStoppedModelsUntouchedAndMatchesTheFormula) {
   auto params = random_vector<double>(n, 1, -1, 1), grads = random_vector<double>(n, 2, -1, 1);
   std::vector<double> m(n, 0.1), v(n, 0.2);
   const auto before = params;
-  AdamStep step;
-  step.segment_count = int(layout.segments().size());
-  for (int s = 0; s < step.segment_count; ++s) {
-    step.segment_offset[s] = layout.segments()[s].offset;
-    step.segment_per_model[s] = layout.segments()[s].per_model;
-  }
+  AdamStep step = adam_step_for(layout);
   step.active[0] = step.active[2] = 1;
   step.lr_t[0] = step.lr_t[2] = 0.01f;
   cpu::adam_update(n, step, params.data(), grads.data(), m.data(), v.data());
