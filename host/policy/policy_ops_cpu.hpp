@@ -54,34 +54,36 @@ MBMPO_HD_INLINE void baseline_feature_row(const float* obs, int obs_dim, int h, 
 namespace cpu {
 
 // Step h for every trajectory: sample a ~ pi_task(.|s), record (s, a, log pi, valid), and write
-// the action the model sees (clipped to the task's range) to act_env [rows][act_dim].
+// the action the model sees (clipped to the task's range) to act_env [rows][act_dim]. One task per
+// thread; a task's means come from one batched forward pass over its rollouts.
 template <class T>
 void policy_act_step(const PolicyShape& s, const RolloutDims& d, int h, const T* params,
                      const T* state, const T* alive, std::uint64_t seed, std::uint64_t draw,
                      T action_limit, T* obs_out, T* act_out, T* logp_out, T* valid_out, T* act_env) {
-  for (std::int64_t row = 0; row < d.rows(); ++row) {
-    const int task = static_cast<int>(row / d.rollouts);
-    const std::int64_t sample = row * d.horizon + h;
-    const T* o = state + row * d.obs_dim;
-    valid_out[sample] = alive[row];
-    T* a = act_out + sample * d.act_dim;
-    if (alive[row] == T(0)) {  // an ended trajectory: zeros, so stale states never look like data
-      std::fill_n(obs_out + sample * d.obs_dim, d.obs_dim, T(0));
-      std::fill_n(a, d.act_dim, T(0));
-      std::fill_n(act_env + row * d.act_dim, d.act_dim, T(0));
-      logp_out[sample] = T(0);
-      continue;
-    }
-    std::copy_n(o, d.obs_dim, obs_out + sample * d.obs_dim);
+  MBMPO_PARALLEL_FOR
+  for (int task = 0; task < d.tasks; ++task) {
     const T* theta = params + std::int64_t(task) * s.parameter_count;
-    PolicyActivations<T> acts;
-    policy_forward(s, theta, o, acts);
-    const T* mean = policy_mean(s, acts);
-    for (int j = 0; j < d.act_dim; ++j) {
-      a[j] = mean[j] + std::exp(effective_log_std(s, theta, j)) * T(action_noise(seed, draw, d, row, h, j));
-      act_env[row * d.act_dim + j] = std::clamp(a[j], -action_limit, action_limit);
+    const std::int64_t first_row = std::int64_t(task) * d.rollouts;
+    const RowMatrix<T> means = batch::means(s, theta, state, first_row, d.rollouts);
+    for (std::int64_t row = first_row; row < first_row + d.rollouts; ++row) {
+      const std::int64_t sample = row * d.horizon + h;
+      valid_out[sample] = alive[row];
+      T* a = act_out + sample * d.act_dim;
+      if (alive[row] == T(0)) {  // an ended trajectory: zeros, so stale states never look like data
+        std::fill_n(obs_out + sample * d.obs_dim, d.obs_dim, T(0));
+        std::fill_n(a, d.act_dim, T(0));
+        std::fill_n(act_env + row * d.act_dim, d.act_dim, T(0));
+        logp_out[sample] = T(0);
+        continue;
+      }
+      std::copy_n(state + row * d.obs_dim, d.obs_dim, obs_out + sample * d.obs_dim);
+      const T* mean = means.data() + (row - first_row) * d.act_dim;
+      for (int j = 0; j < d.act_dim; ++j) {
+        a[j] = mean[j] + std::exp(effective_log_std(s, theta, j)) * T(action_noise(seed, draw, d, row, h, j));
+        act_env[row * d.act_dim + j] = std::clamp(a[j], -action_limit, action_limit);
+      }
+      logp_out[sample] = gaussian_log_prob(s, theta, mean, a);
     }
-    logp_out[sample] = gaussian_log_prob(s, theta, mean, a);
   }
 }
 
