@@ -11,6 +11,8 @@
 #include <numeric>
 #include <vector>
 
+#include "host/core/error.hpp"
+#include "host/core/openmp.hpp"
 #include "host/models/ensemble_linear_cpu.hpp"
 #include "host/models/ensemble_mlp_layout.hpp"
 #include "kernels/core/philox.cuh"
@@ -150,6 +152,7 @@ void denormalize_scatter(const GatherDims& d, const T* y, const T* bias, const T
 // thread (results do not depend on the thread count).
 template <class T>
 void adam_update(std::int64_t /*count: the segments cover it*/, const AdamStep& step, T* params, const T* grads, T* m, T* v) {
+  MBMPO_CHECK(step.segment_count == 0 || step.models > 0, "adam_update: AdamStep.models is not set (use adam_step_for)");
   const int runs = step.segment_count * step.models;
   MBMPO_PARALLEL_FOR
   for (int run = 0; run < runs; ++run) {
