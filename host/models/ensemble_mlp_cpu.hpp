@@ -151,8 +151,10 @@ void denormalize_scatter(const GatherDims& d, const T* y, const T* bias, const T
 // the inner loop has no model lookup and vectorises, and each element is updated by exactly one
 // thread (results do not depend on the thread count).
 template <class T>
-void adam_update(std::int64_t /*count: the segments cover it*/, const AdamStep& step, T* params, const T* grads, T* m, T* v) {
-  MBMPO_CHECK(step.segment_count == 0 || step.models > 0, "adam_update: AdamStep.models is not set (use adam_step_for)");
+void adam_update(std::int64_t /*count: the segments cover it*/, const AdamStep& step, T* params,
+                 const T* grads, T* m, T* v) {
+  MBMPO_CHECK(step.segment_count == 0 || step.models > 0,
+              "adam_update: AdamStep.models is not set (use adam_step_for)");
   const int runs = step.segment_count * step.models;
   MBMPO_PARALLEL_FOR
   for (int run = 0; run < runs; ++run) {

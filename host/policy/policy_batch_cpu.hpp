@@ -14,14 +14,13 @@
 
 namespace mbmpo::cpu::batch {
 
-
 // One parameter vector (or tangent, or gradient) unpacked into Eigen-owned matrices per layer.
 // Eigen's vectorised products peel unaligned heads with scalar code (separate multiply and add)
 // around an FMA body, so a product's rounding would depend on where a raw buffer happens to sit;
 // on these aligned copies the results are the same wherever the caller's buffers are.
 template <class T>
 struct LayerMatrices {
-  std::vector<RowMatrix<T>> w;       // [out][in] per layer
+  std::vector<RowMatrix<T>> w;  // [out][in] per layer
   std::vector<RowVector<T>> b;  // [out] per layer
 
   static LayerMatrices zeros(const PolicyShape& s) {
@@ -79,7 +78,8 @@ WeightedSamples<T> gather_weighted(const PolicyShape& s, std::int64_t first, std
 
 // h[l] = every layer's output for every row of obs; h[layers - 1] is the mean.
 template <class T>
-void forward(const PolicyShape& s, const LayerMatrices<T>& theta, const RowMatrix<T>& obs, std::vector<RowMatrix<T>>& h) {
+void forward(const PolicyShape& s, const LayerMatrices<T>& theta, const RowMatrix<T>& obs,
+             std::vector<RowMatrix<T>>& h) {
   h.resize(s.layers);
   for (int l = 0; l < s.layers; ++l) {
     h[l].noalias() = (l == 0 ? obs : h[l - 1]) * theta.w[l].transpose();

@@ -236,7 +236,8 @@ void log_prob_hessian_vector(const PolicyShape& s, int tasks, std::int64_t per_t
                              const T* weight, T* out) {
   per_task_parameter_sum(s, tasks, per_task, params, params_per_task, obs, act, weight, out,
                          [&](int t, const T* theta, const batch::WeightedSamples<T>& x, T* o) {
-                           batch::log_prob_hessian_vector(s, theta, vectors + std::int64_t(t) * s.parameter_count, x, o);
+                           const T* v = vectors + std::int64_t(t) * s.parameter_count;
+                           batch::log_prob_hessian_vector(s, theta, v, x, o);
                          });
 }
 

@@ -149,7 +149,8 @@ TEST(EnsembleLinearReference, CpuResultsDoNotDependOnBufferAlignment) {
     };
     const auto expected = run(0);
     for (int shift = 1; shift < 16; ++shift) {
-      EXPECT_EQ(run(shift), expected) << "shift " << shift << ", rows " << d.rows << ", in " << d.in << ", out " << d.out;
+      EXPECT_EQ(run(shift), expected) << "shift " << shift << ", rows " << d.rows << ", in " << d.in
+                                      << ", out " << d.out;
     }
   }
 }
