@@ -21,7 +21,7 @@ namespace mbmpo {
 
 namespace cpu {
 
-// Element-wise passes run over blocks of rows, one block per OpenMP thread, each vectorised per
+// Element-wise passes run over blocks of rows spread across the OpenMP threads, each vectorised per
 // activation (activate() with its switch per element is what the GPU kernels use, and it would
 // keep the compiler from vectorising here).
 constexpr Eigen::Index kRowsPerBlock = 512;
