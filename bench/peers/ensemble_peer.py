@@ -197,19 +197,25 @@ def predict_cases(device, scale, compile_step, ceiling, device_name):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=["model_fit", "predict", "all"], default="all")
+def peer_setup(description, suites, compile_help="also run under torch.compile"):
+    """The command line every peer shares, FP32 settings (TF32 off, like mbmpo's kernels) and the
+    GEMM ceiling measured in this run: returns (args, device, device_name, ceiling)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=suites + ["all"], default="all")
     parser.add_argument("--scale", choices=["small", "paper", "large"], default="paper")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--compile", action="store_true", help="also run under torch.compile")
+    parser.add_argument("--compile", action="store_true", help=compile_help)
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.backends.cuda.matmul.allow_tf32 = False  # FP32 like mbmpo's kernels
+    torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    ceiling = gemm_ceiling(device, args.scale)
+    return args, device, device_name, gemm_ceiling(device, args.scale)
+
+
+def main():
+    args, device, device_name, ceiling = peer_setup(__doc__, ["model_fit", "predict"])
     rows = []
     for compile_step in ([False, True] if args.compile else [False]):
         if args.suite in ("model_fit", "all"):

@@ -14,7 +14,6 @@ The "-first-order" cases drop the inner step's second derivatives. Phase rows
 (-meta_gradient, -cg, -line_search) are host-clock medians after a synchronise. Rows are JSON in
 the schema of `mbmpo bench --json`.
 """
-import argparse
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ try:
 except ImportError:
     print("meta_update_peer: PyTorch is not installed (pip install torch); peer skipped", file=sys.stderr)
     sys.exit(3)
-from ensemble_peer import emit, gemm_ceiling, row, summarize  # noqa: E402
+from ensemble_peer import emit, peer_setup, row, summarize  # noqa: E402
 from rollout_peer import log_prob, make_policy, policy_mean as mean_of  # noqa: E402
 
 OBS, ACT = 17, 6
@@ -125,18 +124,9 @@ class MetaUpdate:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=["meta_update", "all"], default="all")
-    parser.add_argument("--scale", choices=["small", "paper", "large"], default="paper")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--compile", action="store_true", help="accepted for symmetry; the double-backward "
-                        "peer runs eager (torch.compile does not trace double backward)")
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    ceiling = gemm_ceiling(device, args.scale)
+    args, device, device_name, ceiling = peer_setup(
+        __doc__, ["meta_update"],
+        "accepted for symmetry; the double-backward peer runs eager (torch.compile does not trace double backward)")
     policy_macs = sum(a * b for a, b in zip(POLICY[:-1], POLICY[1:]))
     rows = []
     generator = torch.Generator(device=device)

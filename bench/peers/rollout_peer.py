@@ -11,7 +11,6 @@ inner_step/TxMxH  discounted returns, the linear feature baseline by least squar
 Eager, and with --compile the rollout's per-step function under torch.compile ("reduce-overhead":
 CUDA graphs on a GPU) and the inner step's advantage computation under torch.compile. Rows are JSON in the schema of `mbmpo bench --json`.
 """
-import argparse
 import math
 import os
 import sys
@@ -22,7 +21,7 @@ try:
 except ImportError:
     print("rollout_peer: PyTorch is not installed (pip install torch); peer skipped", file=sys.stderr)
     sys.exit(3)
-from ensemble_peer import Ensemble, emit, gemm_ceiling, row, timed, forward_macs  # noqa: E402
+from ensemble_peer import Ensemble, emit, forward_macs, peer_setup, row, timed  # noqa: E402
 
 OBS, ACT, MODELS = 17, 6, 5
 POLICY = [OBS, 32, 32, ACT]
@@ -129,17 +128,7 @@ def inner_step_fn(advantages_fn):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=["rollout", "inner_step", "all"], default="all")
-    parser.add_argument("--scale", choices=["small", "paper", "large"], default="paper")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    ceiling = gemm_ceiling(device, args.scale)
+    args, device, device_name, ceiling = peer_setup(__doc__, ["rollout", "inner_step"])
     policy_macs = sum(a * b for a, b in zip(POLICY[:-1], POLICY[1:]))
     rows = []
     for name, tasks, rollouts, horizon, hidden in scales(args.scale, device):
