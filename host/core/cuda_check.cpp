@@ -8,6 +8,9 @@
 namespace mbmpo {
 
 void throw_cuda_error(cudaError_t status, const char* expression, const char* file, int line) {
+  // A failed call also sets the thread's last error; clear it (where it is not sticky), or the
+  // next kernel launch check would report this failure again under another kernel's name.
+  cudaGetLastError();
   throw Error(detail::concat("CUDA error ", cudaGetErrorName(status), " (", cudaGetErrorString(status),
                              ") in ", expression, " at ", file, ":", line));
 }

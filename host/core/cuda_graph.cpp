@@ -28,6 +28,7 @@ void run_as_cuda_graph(Context& context, const std::function<void()>& body) {
     } catch (...) {
       cudaStreamEndCapture(stream, &graph);  // leave the stream usable, then report the error
       if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();  // the invalidated capture's error is not the one to report
       throw;
     }
     MBMPO_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));

@@ -381,6 +381,7 @@ void DynamicsEnsemble::predict(TensorView<const float> obs, TensorView<const flo
 void DynamicsEnsemble::reserve_predict(const ModelAssignment& assignment) {
   const std::int64_t needed = std::int64_t(layout_.models()) * assignment.rows_per_model * layout_.widest();
   if (predict_a_.numel() < needed) {
+    context_.synchronize();  // an earlier predict may still be reading the buffers being replaced
     predict_a_ = Tensor<float>(context_.backend(), {needed});
     predict_b_ = Tensor<float>(context_.backend(), {needed});
   }

@@ -87,6 +87,8 @@ void imagined_rollout(Context& context, TaskId task, DynamicsEnsemble& models,
   }
 #endif
   steps();
+  // The step buffers above are freed on return; the kernels reading them must be done first.
+  context.synchronize();
 }
 
 }  // namespace mbmpo

@@ -4,11 +4,14 @@
 //   returns / gae kernels      one thread per trajectory, backwards over the horizon
 //   baseline kernels           normal equations in double (one block per task, one thread per
 //                              matrix entry), then a small Cholesky solve per task
+//   advantage normalisation    one block per task; block sums reach every thread through shared
+//                              memory (block_sum_to_all), so every branch after them is uniform
 //   per-task parameter sums    (log-prob gradients, Hessian-vector and Fisher-vector products)
-//                              one block per (task, chunk of samples), a sample per lane; each
+//                              one warp per (task, chunk of samples), a sample per lane; each
 //                              parameter's per-sample terms are summed across the warp by
-//                              shuffles and across warps in shared memory, then chunk partials
-//                              are summed in a fixed order (no global atomics)
+//                              shuffles and added by lane 0 into shared memory, then the chunk
+//                              partials in chunk order (no atomics anywhere: two runs give the
+//                              same bits)
 //   surrogate / KL sums        one block per task, in double
 #include <cub/block/block_reduce.cuh>
 
@@ -209,12 +212,25 @@ __global__ void gae_kernel(RolloutDims d, const float* __restrict__ obs,
 }
 
 constexpr int kReduceThreads = 256;
+// A block-wide sum of `value`, returned to every thread of the block. CUB hands the total to
+// thread 0 only, so it goes through shared memory; the barriers make the call safe to repeat.
+// Every thread of the block must call it (block-uniform control flow).
+template <class T>
+__device__ T block_sum_to_all(T value) {
+  using Reduce = cub::BlockReduce<T, kReduceThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ T total;
+  const T sum = Reduce(temp).Sum(value);
+  if (threadIdx.x == 0) total = sum;
+  __syncthreads();
+  const T result = total;
+  __syncthreads();  // nobody overwrites `total` or `temp` before all have read them
+  return result;
+}
+
 __global__ void normalize_advantages_kernel(RolloutDims d, const float* __restrict__ valid,
                                             bool normalize, float* __restrict__ advantages,
                                             float* __restrict__ valid_count) {
-  using Reduce = cub::BlockReduce<double, kReduceThreads>;
-  __shared__ typename Reduce::TempStorage temp;
-  __shared__ double mean, stddev;
   const int t = blockIdx.x;
   const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
   const std::int64_t base = t * per_task;
@@ -224,33 +240,30 @@ __global__ void normalize_advantages_kernel(RolloutDims d, const float* __restri
     count += 1;
     sum += advantages[base + n];
   }
-  const double total_count = Reduce(temp).Sum(count);
-  __syncthreads();
-  const double total_sum = Reduce(temp).Sum(sum);
-  if (threadIdx.x == 0) {
-    valid_count[t] = static_cast<float>(total_count);
-    mean = total_count > 0 ? total_sum / total_count : 0.0;
-  }
-  __syncthreads();
+  // Both totals reach every thread, so the branch below is uniform across the block.
+  const double total_count = block_sum_to_all(count);
+  const double total_sum = block_sum_to_all(sum);
+  if (threadIdx.x == 0) valid_count[t] = static_cast<float>(total_count);
   if (!normalize || total_count == 0) return;
+  const double mean = total_sum / total_count;
   double sum_sq = 0;
   for (std::int64_t n = threadIdx.x; n < per_task; n += kReduceThreads) {
     if (valid[base + n] == 0.f) continue;
     const double e = advantages[base + n] - mean;
     sum_sq += e * e;
   }
-  __syncthreads();
-  const double total_sq = Reduce(temp).Sum(sum_sq);
-  if (threadIdx.x == 0) stddev = sqrt(total_sq / total_count);
-  __syncthreads();
+  const double stddev = sqrt(block_sum_to_all(sum_sq) / total_count);
   for (std::int64_t n = threadIdx.x; n < per_task; n += kReduceThreads) {
     if (valid[base + n] == 0.f) continue;
     advantages[base + n] = static_cast<float>((advantages[base + n] - mean) / (stddev + 1e-8));
   }
 }
 
-constexpr int kGradThreads = 128;  // 4 warps
-constexpr int kSamplesPerBlock = 1024;
+// One warp per block: its lane 0 owns the block's accumulator, so sums need no atomics and keep
+// a fixed order, and shared memory stays at 3 P floats (the largest policy fits an H100).
+constexpr int kGradThreads = 32;
+constexpr std::int64_t kMinSamplesPerBlock = 256;
+constexpr std::int64_t kMaxChunksPerTask = 1024;  // bounds the partials' memory at large scales
 
 // What one sample contributes to a per-task sum over parameters; each hands its terms to
 // add(index, value) in a fixed order (the same on every lane).
@@ -284,31 +297,37 @@ struct FisherVectorOp {  // weight * F(obs) v
   }
 };
 
-// partial[t][chunk][P] = sum over the chunk's samples of op(sample); the task's parameters and
-// (when given) its vector [T][P] sit in shared memory next to the accumulator.
+// partial[t][chunk][P] = sum over the chunk's samples of op(sample), in a fixed order so that two
+// runs give the same bits: the block is one warp; it walks its chunk 32 samples at a time, and
+// lane 0 adds each parameter's shuffle sum into the accumulator (no atomics). The task's
+// parameters and (when given) its vector [T][P] sit in shared memory next to the accumulator.
+std::size_t sample_sum_shared_bytes(int P, bool with_vectors) {
+  return std::size_t(P) * (with_vectors ? 3 : 2) * sizeof(float);
+}
+
 template <class Op>
-__global__ void sample_sum_kernel(Op op, PolicyShape s, std::int64_t per_task,
+__global__ void sample_sum_kernel(Op op, PolicyShape s, std::int64_t per_task, std::int64_t chunk_size,
                                   const float* __restrict__ params, bool params_per_task,
                                   const float* __restrict__ vectors, const float* __restrict__ obs,
                                   const float* __restrict__ act, const float* __restrict__ weight,
                                   float* __restrict__ partial) {
   extern __shared__ float smem[];
   const int P = s.parameter_count;
+  const int lane = threadIdx.x;
   float* theta = smem;
   float* acc = smem + P;
-  float* vec = smem + 2 * P;
+  float* vec = vectors ? smem + 2 * P : nullptr;
   const int t = blockIdx.y;
-  for (int i = threadIdx.x; i < P; i += blockDim.x) {
+  for (int i = lane; i < P; i += kGradThreads) {
     acc[i] = 0.f;
     if (vectors) vec[i] = vectors[std::int64_t(t) * P + i];
   }
-  load_policy(params + (params_per_task ? std::int64_t(t) * P : 0), P, theta);
-  const int lane = threadIdx.x & 31;
-  const std::int64_t chunk_begin = std::int64_t(blockIdx.x) * kSamplesPerBlock;
-  const std::int64_t chunk_end = min(per_task, chunk_begin + kSamplesPerBlock);
+  load_policy(params + (params_per_task ? std::int64_t(t) * P : 0), P, theta);  // has the barrier
+  const std::int64_t chunk_begin = std::int64_t(blockIdx.x) * chunk_size;
+  const std::int64_t chunk_end = min(per_task, chunk_begin + chunk_size);
   // Every lane runs the same loop (samples past the end get weight 0), so the shuffles below
   // always have the whole warp.
-  for (std::int64_t n0 = chunk_begin + (threadIdx.x - lane); n0 < chunk_end; n0 += kGradThreads) {
+  for (std::int64_t n0 = chunk_begin; n0 < chunk_end; n0 += kGradThreads) {
     const std::int64_t n = n0 + lane;
     const bool in_range = n < chunk_end;
     const std::int64_t i = std::int64_t(t) * per_task + (in_range ? n : chunk_begin);
@@ -317,12 +336,12 @@ __global__ void sample_sum_kernel(Op op, PolicyShape s, std::int64_t per_task,
     op(s, theta, vec, obs + i * s.obs_dim, act ? act + i * s.act_dim : nullptr, w,
        [&](int index, float value) {
          for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
-         if (lane == 0) atomicAdd(&acc[index], value);
+         if (lane == 0) acc[index] += value;
        });
   }
-  __syncthreads();
+  __syncwarp();
   float* out = partial + (std::int64_t(t) * gridDim.x + blockIdx.x) * P;
-  for (int i = threadIdx.x; i < P; i += blockDim.x) out[i] = acc[i];
+  for (int i = lane; i < P; i += kGradThreads) out[i] = acc[i];
 }
 
 // How a per-task sum becomes the output: out[t] = base + factor_t * sum, with base = 0, one
@@ -411,12 +430,24 @@ unsigned blocks_for(std::int64_t n, int threads) { return static_cast<unsigned>(
 template <class Kernel>
 void allow_shared_memory(Kernel kernel, std::size_t bytes) {
   if (bytes > 48 * 1024) {
+    int device = 0, limit = 0;
+    MBMPO_CUDA_CHECK(cudaGetDevice(&device));
+    MBMPO_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    MBMPO_CHECK(bytes <= std::size_t(limit), "the policy is too large for the CUDA policy kernels: they need ",
+                bytes, " bytes of shared memory per block and the device has ", limit,
+                " (use fewer or narrower hidden layers)");
     MBMPO_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   }
 }
 
+// Samples per block: at least 256, more when a task has over 1024 x 256 samples (a multiple of 32).
+std::int64_t chunk_size_for(std::int64_t per_task) {
+  const std::int64_t spread = (per_task + kMaxChunksPerTask - 1) / kMaxChunksPerTask;
+  return std::max(kMinSamplesPerBlock, (spread + 31) / 32 * 32);
+}
 int chunks_for(std::int64_t per_task) {
-  return static_cast<int>(std::max<std::int64_t>(1, (per_task + kSamplesPerBlock - 1) / kSamplesPerBlock));
+  const std::int64_t size = chunk_size_for(per_task);
+  return static_cast<int>(std::max<std::int64_t>(1, (per_task + size - 1) / size));
 }
 
 }  // namespace
@@ -488,10 +519,10 @@ void sample_sum(CudaResources& cuda, Op op, const PolicyShape& s, int tasks, std
   const int chunks = chunks_for(per_task);
   const int P = s.parameter_count;
   DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * P);
-  const std::size_t smem = (vectors ? 3 : 2) * std::size_t(P) * sizeof(float);
+  const std::size_t smem = sample_sum_shared_bytes(P, vectors != nullptr);
   allow_shared_memory(sample_sum_kernel<Op>, smem);
   sample_sum_kernel<Op><<<dim3(chunks, tasks), kGradThreads, smem, cuda.stream>>>(
-      op, s, per_task, params, params_per_task, vectors, obs, act, weight, partial.get());
+      op, s, per_task, chunk_size_for(per_task), params, params_per_task, vectors, obs, act, weight, partial.get());
   MBMPO_KERNEL_CHECK("sample_sum_kernel");
   const std::int64_t total = std::int64_t(tasks) * P;
   finish_sum_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(

@@ -1,13 +1,21 @@
-// Runs the `mbmpo` binary (MBMPO_BINARY, set by CMake) as a user would, for the CLI tests.
+// Runs the `mbmpo` binary as a user would, for the CLI tests: the one CMake built (MBMPO_BINARY),
+// or the one named by the environment variable MBMPO_BINARY, for a build directory that was moved
+// to another machine (scripts/gpu-verify.sh).
 #pragma once
 
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace mbmpo::test {
+
+inline std::string mbmpo_binary() {
+  const char* moved = std::getenv("MBMPO_BINARY");
+  return moved && *moved ? moved : MBMPO_BINARY;
+}
 
 struct CommandResult {
   int exit_code;
@@ -15,7 +23,7 @@ struct CommandResult {
 };
 
 inline CommandResult run_mbmpo(const std::string& arguments) {
-  const std::string command = std::string("\"") + MBMPO_BINARY + "\" " + arguments + " 2>&1";
+  const std::string command = "\"" + mbmpo_binary() + "\" " + arguments + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return {-1, "popen failed"};
   std::string output;

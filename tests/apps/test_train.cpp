@@ -1,7 +1,12 @@
-// `mbmpo train` and `mbmpo eval` as a user runs them: learning on a fast task, resuming after a
-// SIGKILL with the same results, the configuration round trip, and bad input.
+// `mbmpo train` and `mbmpo eval` as a user runs them, on each backend (the `--device` of every
+// command is the test's parameter): learning on a fast task, resuming after a SIGKILL with the
+// same files, two runs with one seed giving the same bits, bad input, the smoke preset; and the
+// configuration round trip and one whole iteration on CUDA against the CPU backend.
 #include <gtest/gtest.h>
 
+#include "backend_test.hpp"
+#include "host/core/safetensors.hpp"
+#include "host/policy/policy_layout.hpp"
 #include "run_mbmpo.hpp"
 #include <signal.h>
 #include <sys/wait.h>
@@ -22,6 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using mbmpo::Backend;
 using mbmpo::test::CommandResult;
 using mbmpo::test::run_mbmpo;
 
@@ -41,8 +47,8 @@ fs::path scratch(const std::string& name) {
 }
 
 // A CI-sized InvertedPendulum run: seconds per iteration on 2 cores.
-const std::string kTiny =
-    "--env inverted_pendulum --device cpu --random-steps 500 --horizon 100 --eval-episodes 3 --models 3 "
+const std::string kTinySettings =
+    "--env inverted_pendulum --random-steps 500 --horizon 100 --eval-episodes 3 --models 3 "
     "--model-hidden 32,32 --model-max-epochs 20 --meta-batch 6 --rollouts-per-task 10 --imagined-horizon 30 "
     "--meta-steps 4 --inner-lr 0.05 --quiet";
 
@@ -69,8 +75,21 @@ double eval_return(const std::string& target) {
   return nlohmann::json::parse(run.output.substr(run.output.find('{'))).at("return_mean").get<double>();
 }
 
-TEST(Train, InvertedPendulumBeatsTheRandomPolicy) {
-  const fs::path dir = scratch("pendulum");
+// The tests below run on each backend: kTiny is the tiny run on this test's device.
+class TrainBackends : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    MBMPO_REQUIRE_BACKEND(GetParam());
+    device = mbmpo::to_string(GetParam());
+    kTiny = kTinySettings + " --device " + device;
+  }
+  // A scratch directory named after the test and the backend.
+  fs::path dir(const std::string& name) const { return scratch(name + "_" + device); }
+  std::string device, kTiny;
+};
+
+TEST_P(TrainBackends, InvertedPendulumBeatsTheRandomPolicy) {
+  const fs::path dir = this->dir("pendulum");
   const CommandResult untrained = run_mbmpo("train " + kTiny + " --iterations 0 --run-dir " + (dir / "untrained").string());
   ASSERT_EQ(untrained.exit_code, 0) << untrained.output;
   const CommandResult trained = run_mbmpo("train " + kTiny + " --iterations 8 --run-dir " + (dir / "trained").string());
@@ -92,14 +111,15 @@ TEST(Train, InvertedPendulumBeatsTheRandomPolicy) {
   }
   EXPECT_LE(progress.back()["meta_kl"].get<double>(), 0.01 + 1e-9);
   // eval of the run directory (its latest checkpoint), with one adaptation step per model.
-  const CommandResult adapted = run_mbmpo("eval --run-dir " + (dir / "trained").string() + " --episodes 3 --adapt");
+  const CommandResult adapted =
+      run_mbmpo("eval --run-dir " + (dir / "trained").string() + " --episodes 3 --adapt --device " + device);
   EXPECT_EQ(adapted.exit_code, 0) << adapted.output;
   EXPECT_NE(adapted.output.find("after one adaptation step"), std::string::npos) << adapted.output;
   fs::remove_all(dir);
 }
 
-TEST(Train, ResumeAfterSigkillGivesTheUninterruptedResult) {
-  const fs::path dir = scratch("resume");
+TEST_P(TrainBackends, ResumeAfterSigkillGivesTheUninterruptedResult) {
+  const fs::path dir = this->dir("resume");
   const std::string full = (dir / "full").string(), killed = (dir / "killed").string();
   ASSERT_EQ(run_mbmpo("train " + kTiny + " --iterations 4 --run-dir " + full).exit_code, 0);
 
@@ -107,13 +127,14 @@ TEST(Train, ResumeAfterSigkillGivesTheUninterruptedResult) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    std::vector<std::string> args = {MBMPO_BINARY, "train"};
+    const std::string binary = mbmpo::test::mbmpo_binary();
+    std::vector<std::string> args = {binary, "train"};
     std::istringstream words(kTiny + " --iterations 4 --run-dir " + killed);
     for (std::string w; words >> w;) args.push_back(w);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(MBMPO_BINARY, argv.data());
+    execv(binary.c_str(), argv.data());
     _exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -146,6 +167,7 @@ TEST(Train, ResumeAfterSigkillGivesTheUninterruptedResult) {
 
 TEST(Train, ConfigFileRoundTripsAndFlagsOverrideIt) {
   const fs::path dir = scratch("config");
+  const std::string kTiny = kTinySettings + " --device cpu";
   ASSERT_EQ(run_mbmpo("train " + kTiny + " --iterations 0 --run-dir " + (dir / "a").string()).exit_code, 0);
   const CommandResult again = run_mbmpo("train --config " + (dir / "a" / "config.toml").string() +
                                         " --run-dir " + (dir / "b").string() + " --quiet");
@@ -162,8 +184,8 @@ TEST(Train, ConfigFileRoundTripsAndFlagsOverrideIt) {
   fs::remove_all(dir);
 }
 
-TEST(Train, BadInputIsNamedWithExitCode2AndWritesNothing) {
-  const fs::path dir = scratch("bad");
+TEST_P(TrainBackends, BadInputIsNamedWithExitCode2AndWritesNothing) {
+  const fs::path dir = this->dir("bad");
   const std::string run = (dir / "run").string();
   auto expect_bad = [&](const std::string& arguments, const std::string& message) {
     const CommandResult result = run_mbmpo(arguments);
@@ -205,10 +227,10 @@ TEST(Train, BadInputIsNamedWithExitCode2AndWritesNothing) {
   fs::remove_all(dir);
 }
 
-TEST(Train, SmokePresetRunsHalfCheetah) {
-  const fs::path dir = scratch("smoke");
+TEST_P(TrainBackends, SmokePresetRunsHalfCheetah) {
+  const fs::path dir = this->dir("smoke");
   const auto start = std::chrono::steady_clock::now();
-  const CommandResult run = run_mbmpo("train --env half_cheetah --preset smoke --device cpu --run-dir " +
+  const CommandResult run = run_mbmpo("train --env half_cheetah --preset smoke --device " + device + " --run-dir " +
                                       (dir / "run").string());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(run.exit_code, 0) << run.output;
@@ -216,6 +238,77 @@ TEST(Train, SmokePresetRunsHalfCheetah) {
   const auto progress = rows(dir / "run");
   ASSERT_EQ(progress.size(), 3u);
   EXPECT_NE(run.output.find("iter 3/3"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Two runs with one seed write the same bits: policy, models (with Adam state), dataset and
+// progress rows (timings aside). On CUDA this needs every reduction in a fixed order.
+TEST_P(TrainBackends, TwoRunsWithOneSeedGiveIdenticalFiles) {
+  const fs::path dir = this->dir("twice");
+  for (const char* name : {"a", "b"}) {
+    const CommandResult run = run_mbmpo("train " + kTiny + " --iterations 2 --run-dir " + (dir / name).string());
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+  }
+  for (const char* file : {"policy.safetensors", "checkpoints/iter-000002/models.safetensors",
+                           "checkpoints/iter-000002/policy.safetensors", "checkpoints/iter-000002/dataset.bin"}) {
+    EXPECT_EQ(read(dir / "a" / file), read(dir / "b" / file)) << file << " differs between two runs";
+  }
+  EXPECT_EQ(without_timings(rows(dir / "a")), without_timings(rows(dir / "b")));
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TrainBackends, ::testing::Values(Backend::cpu, Backend::cuda),
+                         mbmpo::test::backend_param_name);
+
+// One whole iteration on CUDA against the CPU backend, on a task without terminations (swimmer,
+// so imagined returns are smooth in the models' weights) and without early stopping (so both
+// fits run the same epochs). The real data are the same bits on both (random actions on CPU
+// MuJoCo); what differs is float rounding in the GEMMs and sums, grown through 20 epochs of Adam,
+// two imagined rollouts and two meta-steps. Tolerances: validation losses 1e-3 relative, imagined
+// returns 1e-2 relative (+1e-3), theta within 2 % of the size of the step the CPU took.
+TEST(Train, OneIterationOnCudaMatchesTheCpuBackend) {
+  MBMPO_REQUIRE_BACKEND(Backend::cuda);
+  const fs::path dir = scratch("cpu_vs_cuda");
+  const std::string settings =
+      "--env swimmer --random-steps 600 --horizon 100 --eval-episodes 1 --models 2 --model-hidden 48,48 "
+      "--model-max-epochs 20 --model-early-stopping false --meta-batch 4 --rollouts-per-task 8 "
+      "--imagined-horizon 25 --meta-steps 2 --inner-lr 0.05 --quiet";
+  for (const char* device : {"cpu", "cuda"}) {
+    const CommandResult run = run_mbmpo("train " + settings + " --iterations 1 --device " + device +
+                                        " --run-dir " + (dir / device).string());
+    ASSERT_EQ(run.exit_code, 0) << device << "\n" << run.output;
+  }
+  const CommandResult start = run_mbmpo("train " + settings + " --iterations 0 --device cpu --run-dir " +
+                                        (dir / "start").string());
+  ASSERT_EQ(start.exit_code, 0) << start.output;
+
+  const nlohmann::json cpu = rows(dir / "cpu").at(0), cuda = rows(dir / "cuda").at(0);
+  EXPECT_EQ(cpu["real_steps"], cuda["real_steps"]);
+  for (int m = 0; m < 2; ++m) {
+    const std::string key = "model_val_loss_" + std::to_string(m);
+    const double expected = cpu[key].get<double>();
+    EXPECT_NEAR(cuda[key].get<double>(), expected, 1e-3 * std::abs(expected)) << key;
+    EXPECT_EQ(cpu["model_epochs_" + std::to_string(m)], cuda["model_epochs_" + std::to_string(m)]);
+  }
+  for (const char* key : {"imagined_return_pre", "imagined_return_post"}) {
+    const double expected = cpu[key].get<double>();
+    EXPECT_NEAR(cuda[key].get<double>(), expected, 1e-2 * std::abs(expected) + 1e-3) << key;
+  }
+  EXPECT_EQ(cpu["step_accepted_fraction"], cuda["step_accepted_fraction"]);
+  const std::int64_t P = mbmpo::PolicyLayout(8, 2, {32, 32}).parameter_count();  // swimmer's policy
+  auto theta = [&](const char* run) {
+    return mbmpo::Safetensors::load((dir / run / "policy.safetensors").string()).f32("theta", {P});
+  };
+  const std::vector<float> theta0 = theta("start"), on_cpu = theta("cpu"), on_cuda = theta("cuda");
+  ASSERT_EQ(on_cpu.size(), on_cuda.size());
+  double step = 0, difference = 0;
+  for (std::size_t p = 0; p < on_cpu.size(); ++p) {
+    step = std::max(step, std::abs(double(on_cpu[p]) - theta0[p]));
+    difference = std::max(difference, std::abs(double(on_cuda[p]) - on_cpu[p]));
+  }
+  std::printf("theta: largest CPU step %.3g, largest CPU-CUDA difference %.3g\n", step, difference);
+  EXPECT_GT(step, 0.0) << "the CPU run took no step: the comparison would prove nothing";
+  EXPECT_LE(difference, 0.02 * step + 1e-6);
   fs::remove_all(dir);
 }
 

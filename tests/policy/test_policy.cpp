@@ -413,6 +413,66 @@ TEST_P(PolicyBackends, BaselineAndGaeMatchDenseLeastSquaresAndPlainLoops) {
   }
 }
 
+// Normalisation when most of a task's samples have ended: in task 0 only the first step or three
+// of each trajectory is valid (most threads of a CUDA block see no valid sample), task 1 has no
+// valid sample at all, task 2 is full. Every block-wide sum must reach every thread, or the
+// kernel's branches diverge around its barriers (undefined results or a hang).
+TEST_P(PolicyBackends, NormalisationWithSparseAndEmptyTasks) {
+  const RolloutDims d{3, 40, 50, 4, 2};  // 2000 samples per task, more than a block's threads
+  Trajectories t = random_trajectories(backend(), d, test_seed());
+  auto valid = t.valid.to_host(), reward = t.reward.to_host();
+  std::mt19937_64 rng(test_seed() + 7);
+  std::vector<float> expected_count(d.tasks, 0.f);
+  for (std::int64_t row = 0; row < d.rows(); ++row) {
+    const int task = int(row / d.rollouts);
+    const int length = task == 0 ? 1 + int(rng() % 3) : task == 1 ? 0 : d.horizon;
+    for (int h = 0; h < d.horizon; ++h) {
+      const std::int64_t i = row * d.horizon + h;
+      valid[i] = h < length ? 1.f : 0.f;
+      if (h >= length) reward[i] = 0.f;
+    }
+    expected_count[task] += float(length);
+  }
+  t.valid.copy_from_host(valid);
+  t.reward.copy_from_host(reward);
+  AdvantageOptions options;
+  Advantages adv(backend(), d);
+  adv.advantages.poison();
+  adv.valid_count.poison();
+  compute_advantages(context(), t, options, adv);
+  const auto advantages = adv.advantages.to_host(), count = adv.valid_count.to_host();
+  EXPECT_EQ(count, expected_count);
+  const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  for (int task = 0; task < d.tasks; ++task) {
+    double n = 0, sum = 0, sum_sq = 0;
+    for (std::int64_t i = task * per_task; i < (task + 1) * per_task; ++i) {
+      ASSERT_TRUE(std::isfinite(advantages[i])) << "sample " << i;
+      if (!valid[i]) {
+        ASSERT_EQ(advantages[i], 0.f) << "sample " << i;
+        continue;
+      }
+      n += 1;
+      sum += advantages[i];
+      sum_sq += double(advantages[i]) * advantages[i];
+    }
+    if (task == 1) continue;
+    EXPECT_NEAR(sum / n, 0.0, 1e-4) << "task " << task;
+    EXPECT_NEAR(sum_sq / n, 1.0, 1e-3) << "task " << task;
+  }
+  if (backend() == Backend::cuda) {  // and the same values as the CPU reference
+    Context cpu_context(Backend::cpu);
+    Trajectories on_cpu = random_trajectories(Backend::cpu, d, test_seed());
+    on_cpu.valid.copy_from_host(valid);
+    on_cpu.reward.copy_from_host(reward);
+    Advantages cpu_adv(Backend::cpu, d);
+    compute_advantages(cpu_context, on_cpu, options, cpu_adv);
+    const auto expected = cpu_adv.advantages.to_host();
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      ASSERT_NEAR(advantages[i], expected[i], 1e-3 * (1 + std::abs(expected[i]))) << "sample " << i;
+    }
+  }
+}
+
 TEST_P(PolicyBackends, InnerStepMatchesDoubleReference) {
   const RolloutDims d{4, 11, 29, 17, 6};
   Trajectories t = random_trajectories(backend(), d, test_seed());

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the checkout root, after scripts/gpu-bundle.sh built build-gpu/ elsewhere:
+#   bash scripts/gpu-bench.sh OUTDIR
+# Runs, most important first, within MBMPO_BENCH_SECONDS (default 530 s):
+#   1. every kernel suite on CUDA at the paper scale next to its PyTorch peer (eager, and
+#      torch.compile with CUDA graphs), with the cuBLAS FP32 GEMM and copy ceilings measured in the
+#      same run (bench/compare.py);
+#   2. three iterations of `mbmpo train --env half_cheetah` at the paper's defaults, with the
+#      seconds of every phase;
+#   3. the same suites at the large scale.
+# Writes OUTDIR/bench.md (the tables, the training rows, and what did not fit in the time),
+# OUTDIR/bench.json (every row), OUTDIR/train-progress.csv and OUTDIR/bench-logs.tar.gz.
+# Exit 2 when there is no GPU or no bundle. MBMPO_PYTHON names a Python with PyTorch (default python3).
+set -uo pipefail
+script=gpu-bench
+out=${1:?usage: gpu-bench.sh OUTDIR}
+budget=${MBMPO_BENCH_SECONDS:-530}
+python=${MBMPO_PYTHON:-python3}
+source "$(dirname "$0")/gpu-common.sh"
+table="$out/bench.md"
+binary="$root/$build/apps/mbmpo"
+note() { echo "$*" | tee -a "$table"; }
+
+{
+  echo "# gpu-bench: commit $(cat "$build/bundle-commit.txt" 2>/dev/null), $(date -u +%FT%TZ)"
+  echo
+  echo "device: $(nvidia-smi -L | head -1)"
+  echo "driver/CUDA: $(nvidia-smi | grep -oE 'Driver Version: [0-9.]+ +CUDA Version: [0-9.]+' | head -1)"
+  echo "PyTorch: $("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>&1 | tail -1)"
+  echo
+} > "$table"
+
+suites=(predict rollout inner_step meta_update model_fit)
+compare_scale() {  # scale, seconds it may use at most
+  local scale=$1 cap=$2 suite seconds
+  for suite in "${suites[@]}"; do
+    seconds=$(( $(left) < cap ? $(left) : cap ))
+    if [ "$seconds" -lt 30 ]; then
+      note "- $scale/$suite: not run (time)"
+      continue
+    fi
+    mkdir -p "$logs/$scale"
+    timeout "$seconds" "$python" bench/compare.py --binary "$binary" --suite "$suite" --scale "$scale" \
+      --device cuda --python "$python" --compile --out "$logs/$scale/$suite" > "$logs/$scale/$suite.txt" 2>&1
+    local code=$?
+    [ $code -eq 0 ] || note "- $scale/$suite: exit $code$([ $code -eq 124 ] && echo ' (time)'), see bench-logs"
+  done
+  {
+    echo
+    echo "## $scale scale (ours/peer above 1: mbmpo faster; % peak against the ceilings measured in the run)"
+    echo '```'
+    for suite in "${suites[@]}"; do
+      sed -n '/^case /,/^rows kept/p' "$logs/$scale/$suite.txt" 2>/dev/null | grep -v '^rows kept'
+      grep -h '^ceilings on' "$logs/$scale/$suite.txt" 2>/dev/null | head -1
+    done
+    echo '```'
+  } >> "$table"
+}
+
+# 1. The paper scale, every suite.
+compare_scale paper 150
+
+# 2. Three paper-default iterations of half_cheetah (the dataset is not yet full: 8k-16k real steps).
+run_dir="$logs/train-half_cheetah"
+seconds=$(( $(left) < 240 ? $(left) : 240 ))
+if [ "$seconds" -ge 60 ]; then
+  timeout "$seconds" "$binary" train --env half_cheetah --device cuda --iterations 3 --run-dir "$run_dir" \
+    > "$logs/train.txt" 2>&1
+  code=$?
+  {
+    echo
+    echo "## mbmpo train --env half_cheetah --device cuda --iterations 3 (paper defaults), exit $code$([ $code -eq 124 ] && echo ' (time)')"
+    echo '```'
+    grep -E '^iter ' "$logs/train.txt"
+    echo '```'
+  } >> "$table"
+  [ -f "$run_dir/progress.csv" ] && cp "$run_dir/progress.csv" "$out/train-progress.csv"
+else
+  note "- train: not run (time)"
+fi
+
+# 3. The large scale, with what time is left.
+compare_scale large 200
+
+# Every row in one file.
+"$python" - "$logs" "$out/bench.json" <<'EOF'
+import glob, json, os, sys
+rows = []
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*", "*", "*.json"))):
+    if os.path.basename(path) == "side_by_side.json":
+        continue
+    try:
+        rows += json.load(open(path))
+    except (OSError, ValueError):
+        pass
+json.dump(rows, open(sys.argv[2], "w"), indent=1)
+EOF
+note ""
+note "gpu-bench: done in $(( $(date +%s) - start )) s"
+tar -czf "$out/bench-logs.tar.gz" -C "$logs" .
+rm -rf "$logs"
