@@ -94,6 +94,15 @@ void Environment::reset(std::uint64_t seed, std::uint64_t episode, float* observ
   observe(observation);
 }
 
+void Environment::set_state(const double* qpos, const double* qvel, float* observation) {
+  const mjModel* m = model_->get();
+  mj_resetData(m, data_);
+  std::copy(qpos, qpos + m->nq, data_->qpos);
+  std::copy(qvel, qvel + m->nv, data_->qvel);
+  mj_forward(m, data_);
+  observe(observation);
+}
+
 void Environment::observe(float* observation) const {
   const mjModel* m = model_->get();
   int o = 0;

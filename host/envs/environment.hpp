@@ -53,6 +53,10 @@ class Environment {
   // Starts an episode: qpos0/qvel0 plus the task's reset noise, drawn from the Philox stream of
   // (seed, episode) so an episode is the same whichever thread runs it. Writes the observation.
   void reset(std::uint64_t seed, std::uint64_t episode, float* observation);
+  // Puts the simulation in the state (qpos: nq values, qvel: nv) as a fresh mjData would hold it
+  // (mj_resetData, the state, mj_forward: no solver warm start or kinematics left from earlier
+  // steps), so the next step depends only on the state and the action. Writes the observation.
+  void set_state(const double* qpos, const double* qvel, float* observation);
   // Clips the action to the task's range and advances frame_skip physics steps. A NaN or infinite
   // action is an InputError; an unstable simulation is an Error.
   StepResult step(const float* action, float* observation);
