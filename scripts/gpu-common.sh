@@ -21,7 +21,7 @@ if [ "$built_at" != "$root" ]; then
   echo "$root" > "$build/bundle-root.txt"
 fi
 export LD_LIBRARY_PATH="$root/$build/runtime-libs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export MBMPO_BINARY="$root/$build/apps/mbmpo"
+export MBMPO_BINARY="$root/$build/apps/mbmpo" MBMPO_TEST_DATA_DIR="$root/tests"
 mkdir -p "$out"
 logs=$(mktemp -d)
 nvidia-smi > "$logs/nvidia-smi.txt" 2>&1

@@ -43,7 +43,7 @@ fi
 # The libraries' own test binaries first; test_train and test_cli run the CLI as a child process
 # (followed with --target-processes all) and take longest, so they come last.
 binaries=(test_core test_philox test_ensemble_linear test_dynamics_ensemble test_policy test_meta_update
-          test_determinism test_dataset test_environment test_sampler test_cli test_train)
+          test_determinism test_dataset test_environment test_gymnasium_parity test_sampler test_cli test_train)
 filter='*/cuda:*Cuda*:*CUDA*'
 run_tool() {  # tool: every binary's CUDA cases in turn, within the time left
   local tool=$1 binary log result

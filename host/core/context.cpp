@@ -1,6 +1,9 @@
 #include "host/core/context.hpp"
 
 #include "host/core/error.hpp"
+#include "host/core/memory.hpp"
+
+#include <cstdint>
 
 #ifdef MBMPO_WITH_CUDA
 #include "host/core/cuda_check.hpp"
@@ -27,14 +30,29 @@ Context::Context(Backend backend) : backend_(backend) {
     MBMPO_CUBLAS_CHECK(status);
   }
   MBMPO_CUBLAS_CHECK(cublasSetStream(cuda_->cublas, cuda_->stream));
+  constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
+  cuda_->cublas_workspace = memory::allocate(Backend::cuda, kCublasWorkspaceBytes);
+  MBMPO_CUBLAS_CHECK(cublasSetWorkspace(cuda_->cublas, cuda_->cublas_workspace, kCublasWorkspaceBytes));
   // Plain FP32 unless a caller opts into TF32 for a particular product.
   MBMPO_CUBLAS_CHECK(cublasSetMathMode(cuda_->cublas, CUBLAS_DEFAULT_MATH));
+  // Stream-ordered scratch (cudaMallocAsync) comes from the device's default pool: let the pool
+  // keep what it has, instead of returning it to the driver at every synchronisation (threshold 0)
+  // and mapping it again at the next allocation.
+  int device = 0;
+  MBMPO_CUDA_CHECK(cudaGetDevice(&device));
+  cudaMemPool_t pool = nullptr;
+  MBMPO_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  std::uint64_t keep = UINT64_MAX;
+  MBMPO_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
 #endif
 }
 
 Context::~Context() {
 #ifdef MBMPO_WITH_CUDA
   if (cuda_) {
+    cudaStreamSynchronize(cuda_->stream);
+    memory::release(Backend::cuda, cuda_->sum_scratch);
+    memory::release(Backend::cuda, cuda_->cublas_workspace);
     cublasDestroy(cuda_->cublas);
     cudaStreamDestroy(cuda_->stream);
   }

@@ -9,6 +9,15 @@ namespace mbmpo {
 struct CudaResources {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
+  // A device buffer kept for the context's life: the partial sums of the per-task parameter sums
+  // (kernels/policy/policy_ops.cu). It grows only outside graph capture, so a recorded CG
+  // iteration holds no allocation node; stream order keeps its users apart.
+  float* sum_scratch = nullptr;
+  std::size_t sum_scratch_floats = 0;
+  // cuBLAS's workspace, owned here (32 MiB, NVIDIA's size for Hopper): without one, cuBLAS
+  // allocates with cudaMallocAsync while a graph records, which puts memory nodes in the graph
+  // (and a new allocation in every recording).
+  void* cublas_workspace = nullptr;
 };
 
 }  // namespace mbmpo

@@ -1,8 +1,11 @@
 #include "host/core/cuda_graph.hpp"
 
+#include "host/core/error.hpp"
+
+#ifdef MBMPO_WITH_CUDA
 #include "host/core/cuda_check.hpp"
 #include "host/core/cuda_context.hpp"
-#include "host/core/error.hpp"
+#endif
 
 namespace mbmpo {
 namespace {
@@ -16,8 +19,16 @@ struct CaptureFlag {
 
 bool stream_capture_active() { return capturing; }
 
-void run_as_cuda_graph(Context& context, const std::function<void()>& body) {
-  MBMPO_CHECK(context.backend() == Backend::cuda, "run_as_cuda_graph: not a CUDA context");
+CudaGraph::~CudaGraph() {
+#ifdef MBMPO_WITH_CUDA
+  // A launch still in flight completes; the executable graph is freed after it.
+  if (exec_) cudaGraphExecDestroy(exec_);
+#endif
+}
+
+void CudaGraph::run(Context& context, const std::function<void()>& body) {
+  MBMPO_CHECK(context.backend() == Backend::cuda, "CudaGraph: not a CUDA context");
+#ifdef MBMPO_WITH_CUDA
   cudaStream_t stream = context.cuda().stream;
   cudaGraph_t graph = nullptr;
   {
@@ -33,15 +44,27 @@ void run_as_cuda_graph(Context& context, const std::function<void()>& body) {
     }
     MBMPO_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
   }
-  cudaGraphExec_t exec = nullptr;
-  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+  if (exec_) {
+    cudaGraphExecUpdateResultInfo info{};
+    if (cudaGraphExecUpdate(exec_, graph, &info) != cudaSuccess) {
+      cudaGetLastError();  // a refused update is expected when the topology changed
+      cudaGraphExecDestroy(exec_);
+      exec_ = nullptr;
+    }
+  }
+  if (!exec_) {
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    if (instantiated != cudaSuccess) cudaGraphDestroy(graph);
+    MBMPO_CUDA_CHECK(instantiated);
+    exec_ = exec;
+    ++instantiations_;
+  }
   cudaGraphDestroy(graph);
-  MBMPO_CUDA_CHECK(instantiated);
-  cudaError_t status = cudaGraphLaunch(exec, stream);
-  // One wait per graph (not per step): the executable graph is released only once it has run.
-  if (status == cudaSuccess) status = cudaStreamSynchronize(stream);
-  cudaGraphExecDestroy(exec);
-  MBMPO_CUDA_CHECK(status);
+  MBMPO_CUDA_CHECK(cudaGraphLaunch(exec_, stream));
+#else
+  (void)body;
+#endif
 }
 
 }  // namespace mbmpo

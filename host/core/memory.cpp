@@ -1,5 +1,6 @@
 #include "host/core/memory.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -21,10 +22,16 @@ namespace {
 }
 // Host buffers are 64-byte aligned for vectorised CPU code.
 constexpr std::size_t kHostAlignment = 64;
+std::atomic<std::int64_t> allocations[2];  // by backend: cpu, cuda
 }  // namespace
+
+std::int64_t allocation_count(Backend backend) {
+  return allocations[backend == Backend::cpu ? 0 : 1].load();
+}
 
 void* allocate(Backend backend, std::size_t bytes) {
   if (bytes == 0) return nullptr;
+  ++allocations[backend == Backend::cpu ? 0 : 1];
   if (backend == Backend::cpu) {
     const std::size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
     void* pointer = std::aligned_alloc(kHostAlignment, rounded);

@@ -97,15 +97,6 @@ void check_options(const ModelFitOptions& o) {
   MBMPO_CHECK_INPUT(o.validation_chunk_rows > 0, "model fit: validation chunk must be positive");
 }
 
-// Views of one layer inside a flat [parameter_count] vector.
-EnsembleLinearParams layer_params(const EnsembleMlpLayout& layout, const EnsembleMlpLayer& layer,
-                                  Backend backend, const float* params) {
-  const std::int64_t k = layout.models();
-  return {{backend, params + layer.v_offset, {k, layer.out, layer.in}},
-          {backend, params + layer.g_offset, {k, layer.out}},
-          {backend, params + layer.b_offset, {k, layer.out}}};
-}
-
 EnsembleLinearGrads layer_grads(const EnsembleMlpLayout& layout, const EnsembleMlpLayer& layer,
                                 Backend backend, float* grads) {
   const std::int64_t k = layout.models();
@@ -144,6 +135,12 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
     std::fill_n(init.begin() + layer.g_offset, std::int64_t(layout_.models()) * layer.out, 1.f);
   }
   params_ = Tensor<float>::from_host(backend, {count}, init);
+  std::int64_t weight_count = 0;
+  for (const EnsembleMlpLayer& layer : layout_.layers()) {
+    weight_offsets_.push_back(weight_count);
+    weight_count += std::int64_t(layout_.models()) * layer.out * layer.in;
+  }
+  weights_ = Tensor<float>(backend, {weight_count});
   grads_ = Tensor<float>(backend, {count});
   adam_m_ = Tensor<float>(backend, {count});
   adam_v_ = Tensor<float>(backend, {count});
@@ -156,6 +153,31 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
   std::fill_n(identity.begin() + in, in, 1.f);
   std::fill_n(identity.begin() + 2 * in + obs_dim, obs_dim, 1.f);
   normalization_ = Tensor<float>::from_host(backend, {std::int64_t(identity.size())}, identity);
+}
+
+EnsembleLinearParams DynamicsEnsemble::layer_params(std::size_t l, bool with_weights) const {
+  const EnsembleMlpLayer& layer = layout_.layers()[l];
+  const Backend backend = context_.backend();
+  const std::int64_t k = layout_.models();
+  const float* params = params_.data();
+  EnsembleLinearParams p{{backend, params + layer.v_offset, {k, layer.out, layer.in}},
+                         {backend, params + layer.g_offset, {k, layer.out}},
+                         {backend, params + layer.b_offset, {k, layer.out}},
+                         {backend, nullptr, {k, layer.out, layer.in}}};
+  if (with_weights) {
+    MBMPO_CHECK(weights_current_, "dynamics ensemble: effective weights used while stale");
+    p.w.data = weights_.data() + weight_offsets_[l];
+  }
+  return p;
+}
+
+void DynamicsEnsemble::refresh_weights() {
+  const Backend backend = context_.backend();
+  for (std::size_t l = 0; l < layout_.layers().size(); ++l) {
+    const EnsembleLinearParams p = layer_params(l, false);
+    ensemble_weight_norm(context_, p, {backend, weights_.data() + weight_offsets_[l], p.v.shape});
+  }
+  weights_current_ = true;
 }
 
 NormalizerView<float> DynamicsEnsemble::normalizer_view() const {
@@ -241,12 +263,12 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
   auto view = [&](Tensor<float>& t, int rows, int width) -> TensorView<float> {
     return {backend, t.data(), {K, rows, width}};
   };
-  // Forward through all layers for `rows` rows of x, keeping pre-activations.
+  // Forward through all layers for `rows` rows of x, keeping pre-activations; the effective weights
+  // must be current (refresh_weights after each parameter update, shared with the backward pass).
   auto forward = [&](int rows) {
     const float* input = x.data();
     for (std::size_t l = 0; l < layers.size(); ++l) {
-      ensemble_linear_forward(context_, layers[l].activation,
-                              layer_params(layout_, layers[l], backend, params_.data()),
+      ensemble_linear_forward(context_, layers[l].activation, layer_params(l, true),
                               TensorView<const float>{backend, input, {K, rows, layers[l].in}},
                               view(pre[l], rows, layers[l].out), view(out[l], rows, layers[l].out));
       input = out[l].data();
@@ -274,14 +296,14 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
       const GatherDims dims{K, rows, obs_dim_, act_dim_, n_train};
       gather_normalize(context_, dims, obs.data(), act.data(), delta.data(), order.data() + begin,
                        norm, x.data(), target.data());
+      refresh_weights();  // once per minibatch: its forward and backward share W
       forward(rows);
       mse_loss_grad(context_, K, rows, obs_dim_, out.back().data(), target.data(), dy_a.data(),
                     loss_sums.data());
       for (std::size_t l = layers.size(); l-- > 0;) {
         const float* input = l == 0 ? x.data() : out[l - 1].data();
         TensorView<float> dx{backend, l == 0 ? nullptr : dy_b.data(), {K, rows, layers[l].in}};
-        ensemble_linear_backward(context_, layers[l].activation,
-                                 layer_params(layout_, layers[l], backend, params_.data()),
+        ensemble_linear_backward(context_, layers[l].activation, layer_params(l, true),
                                  TensorView<const float>{backend, input, {K, rows, layers[l].in}},
                                  view(pre[l], rows, layers[l].out),
                                  TensorView<const float>{backend, dy_a.data(), {K, rows, layers[l].out}},
@@ -297,8 +319,10 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
       }
       adam_update(context_, layout_.parameter_count(), adam, params_.data(), grads_.data(),
                   adam_m_.data(), adam_v_.data());
+      weights_current_ = false;
       report.flops += 2.0 * K * rows * (3 * macs_per_row - first_layer_macs);
     }
+    if (!weights_current_) refresh_weights();
     for (std::int64_t begin = 0; begin < n_val; begin += chunk) {
       const int rows = static_cast<int>(std::min<std::int64_t>(chunk, n_val - begin));
       const GatherDims dims{K, rows, obs_dim_, act_dim_, n_val};
@@ -378,7 +402,8 @@ void DynamicsEnsemble::predict(TensorView<const float> obs, TensorView<const flo
   run_predict(obs.data, act.data, assignment, next_obs.data);
 }
 
-void DynamicsEnsemble::reserve_predict(const ModelAssignment& assignment) {
+void DynamicsEnsemble::prepare_predict(const ModelAssignment& assignment) {
+  if (!weights_current_) refresh_weights();
   const std::int64_t needed = std::int64_t(layout_.models()) * assignment.rows_per_model * layout_.widest();
   if (predict_a_.numel() < needed) {
     context_.synchronize();  // an earlier predict may still be reading the buffers being replaced
@@ -392,7 +417,7 @@ void DynamicsEnsemble::run_predict(const float* obs, const float* act,
   const Backend backend = context_.backend();
   const int K = layout_.models(), rows = assignment.rows_per_model;
   if (rows == 0) return;
-  reserve_predict(assignment);
+  prepare_predict(assignment);
   const GatherDims dims{K, rows, obs_dim_, act_dim_, rows};
   const NormalizerView<float> norm = normalizer_view();
   gather_normalize(context_, dims, obs, act, nullptr, assignment.indices.data(), norm,
@@ -402,7 +427,7 @@ void DynamicsEnsemble::run_predict(const float* obs, const float* act,
   float* output = predict_b_.data();
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const bool last = l + 1 == layers.size();
-    EnsembleLinearParams p = layer_params(layout_, layers[l], backend, params_.data());
+    EnsembleLinearParams p = layer_params(l, true);
     if (last) p.b.data = nullptr;  // the bias is added in the fused de-normalisation below
     ensemble_linear_forward(context_, layers[l].activation, p,
                             TensorView<const float>{backend, input, {K, rows, layers[l].in}},
@@ -511,6 +536,7 @@ void DynamicsEnsemble::load(const std::string& path) {
     fits_done_ = static_cast<std::uint64_t>(fits_done);
   }
   params_.copy_from_host(params);
+  weights_current_ = false;
   normalization_.copy_from_host(norm);
 }
 

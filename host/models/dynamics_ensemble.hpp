@@ -13,6 +13,7 @@
 #include "host/core/tensor.hpp"
 #include "host/data/dataset.hpp"
 #include "host/models/ensemble_mlp_cpu.hpp"
+#include "host/models/ensemble_linear.hpp"
 #include "host/models/ensemble_mlp_layout.hpp"
 
 namespace mbmpo {
@@ -82,13 +83,18 @@ class DynamicsEnsemble {
                const ModelAssignment& assignment, TensorView<float> next_obs);
   // Rows [k*R, (k+1)*R) use model k. obs [K*R][obs_dim].
   ModelAssignment grouped_assignment(int rows_per_model) const;
-  // Allocates predict's workspace for this assignment now, so that later predict calls allocate
-  // nothing (required while a CUDA graph records them).
-  void reserve_predict(const ModelAssignment& assignment);
+  // Allocates predict's workspace for this assignment and brings the effective weights
+  // (g v / ||v||, kept between calls) up to date now, so that later predict calls do neither: a
+  // rollout computes the weights once, not at every step (and nothing allocates while a CUDA
+  // graph records the steps).
+  void prepare_predict(const ModelAssignment& assignment);
 
   // Host copies of the state, for tests and checkpoints.
   std::vector<float> parameters() const { return params_.to_host(); }
-  void set_parameters(const std::vector<float>& values) { params_.copy_from_host(values); }
+  void set_parameters(const std::vector<float>& values) {
+    params_.copy_from_host(values);
+    weights_current_ = false;
+  }
   void set_normalization(const DatasetStats& stats);
   std::vector<float> normalization() const { return normalization_.to_host(); }
   std::uint64_t fits_done() const { return fits_done_; }
@@ -103,6 +109,9 @@ class DynamicsEnsemble {
   void run_predict(const float* obs, const float* act, const ModelAssignment& assignment,
                    float* next_obs);
   NormalizerView<float> normalizer_view() const;
+  // Layer l's parameters, with its effective weights when `with_weights` (then they must be current).
+  EnsembleLinearParams layer_params(std::size_t l, bool with_weights) const;
+  void refresh_weights();  // W of every layer from params_: one launch per layer
 
   Context& context_;
   int obs_dim_, act_dim_;
@@ -111,6 +120,12 @@ class DynamicsEnsemble {
   Tensor<float> params_, grads_, adam_m_, adam_v_;
   std::vector<std::int64_t> adam_steps_;  // per model: Adam's bias correction uses its own count
   Tensor<float> normalization_;           // [input_mean | input_std | delta_mean | delta_std]
+  // Effective weights of every layer ([K][out][in] each, back to back), valid while
+  // weights_current_: recomputed once per minibatch in the fit and once per parameter change for
+  // prediction, never per step.
+  Tensor<float> weights_;
+  std::vector<std::int64_t> weight_offsets_;
+  bool weights_current_ = false;
   std::uint64_t fits_done_ = 0;
   // Predict workspace, grown on demand: two ping-pong activation buffers.
   Tensor<float> predict_a_, predict_b_;

@@ -25,12 +25,26 @@ EnsembleLinearDims ensemble_linear_dims(const EnsembleLinearParams& params,
   expect_shape(x, {d.models, d.rows, d.in}, backend, "ensemble linear input x");
   expect_shape(params.g, {d.models, d.out}, backend, "ensemble linear gain g");
   if (params.b.data) expect_shape(params.b, {d.models, d.out}, backend, "ensemble linear bias b");
+  if (params.w.data) expect_shape(params.w, {d.models, d.out, d.in}, backend, "ensemble linear effective weights w");
   // cuBLAS takes 32-bit sizes; keep both backends to the same limits.
   constexpr std::int64_t kMaxInt = std::numeric_limits<int>::max();
   MBMPO_CHECK(d.models * d.rows * std::max(d.in, d.out) <= kMaxInt,
               "ensemble linear: tensor of ", d.models, " x ", d.rows, " x ",
               std::max(d.in, d.out), " elements is too large (limit 2^31-1)");
   return d;
+}
+
+void ensemble_weight_norm(Context& context, const EnsembleLinearParams& params, TensorView<float> w) {
+  const EnsembleLinearDims d{params.v.dim(0), 0, params.v.dim(2), params.v.dim(1)};
+  expect_shape(params.g, {d.models, d.out}, context.backend(), "ensemble linear gain g");
+  expect_shape(w, {d.models, d.out, d.in}, context.backend(), "ensemble linear effective weights w");
+  if (context.backend() == Backend::cpu) {
+    cpu::ensemble_weight_norm(d, params.v.data, params.g.data, w.data);
+    return;
+  }
+#ifdef MBMPO_WITH_CUDA
+  cuda::ensemble_weight_norm(context.cuda(), d, params.v.data, params.g.data, w.data);
+#endif
 }
 
 void ensemble_linear_forward(Context& context, Activation act, const EnsembleLinearParams& params,
@@ -43,13 +57,13 @@ void ensemble_linear_forward(Context& context, Activation act, const EnsembleLin
   if (pre.data) expect_shape(pre, {d.models, d.rows, d.out}, context.backend(), "ensemble linear pre-activation");
 
   if (context.backend() == Backend::cpu) {
-    cpu::ensemble_linear_forward(d, act, x.data, params.v.data, params.g.data, params.b.data,
-                                 pre.data, y.data);
+    cpu::ensemble_linear_forward(d, act, x.data, params.v.data, params.g.data, params.w.data,
+                                 params.b.data, pre.data, y.data);
     return;
   }
 #ifdef MBMPO_WITH_CUDA
   cuda::ensemble_linear_forward(context.cuda(), d, act, x.data, params.v.data, params.g.data,
-                                params.b.data, pre.data, y.data);
+                                params.w.data, params.b.data, pre.data, y.data);
 #endif
 }
 
@@ -70,13 +84,13 @@ void ensemble_linear_backward(Context& context, Activation act, const EnsembleLi
   expect_shape(grads.b, {d.models, d.out}, backend, "ensemble linear gradient db");
 
   if (backend == Backend::cpu) {
-    cpu::ensemble_linear_backward(d, act, x.data, params.v.data, params.g.data, pre.data, dy.data,
-                                  dx.data, grads.v.data, grads.g.data, grads.b.data);
+    cpu::ensemble_linear_backward(d, act, x.data, params.v.data, params.g.data, params.w.data, pre.data,
+                                  dy.data, dx.data, grads.v.data, grads.g.data, grads.b.data);
     return;
   }
 #ifdef MBMPO_WITH_CUDA
   cuda::ensemble_linear_backward(context.cuda(), d, act, x.data, params.v.data, params.g.data,
-                                 pre.data, dy.data, dx.data, grads.v.data, grads.g.data,
+                                 params.w.data, pre.data, dy.data, dx.data, grads.v.data, grads.g.data,
                                  grads.b.data);
 #endif
 }

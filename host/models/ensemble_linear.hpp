@@ -12,6 +12,9 @@ struct EnsembleLinearParams {
   TensorView<const float> v;  // [K][out][in] direction
   TensorView<const float> g;  // [K][out] gain
   TensorView<const float> b;  // [K][out] bias; null data in forward = no bias
+  // [K][out][in] effective weights g v / ||v|| from ensemble_weight_norm, when the caller keeps
+  // them over several calls; null data: computed from v and g in each call.
+  TensorView<const float> w;
 };
 
 struct EnsembleLinearGrads {
@@ -23,6 +26,9 @@ struct EnsembleLinearGrads {
 // Reads the layer's sizes from the parameter and input shapes and checks that they agree.
 EnsembleLinearDims ensemble_linear_dims(const EnsembleLinearParams& params,
                                         const TensorView<const float>& x);
+
+// w [K][out][in] = diag(g / ||v rows||) v, the effective weights of params.
+void ensemble_weight_norm(Context& context, const EnsembleLinearParams& params, TensorView<float> w);
 
 // x: [K][rows][in]; pre (optional: pass a view with null data) and y: [K][rows][out].
 void ensemble_linear_forward(Context& context, Activation act, const EnsembleLinearParams& params,

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "host/core/eigen_types.hpp"
 #include "host/core/openmp.hpp"
@@ -63,20 +64,43 @@ auto activation_backward(Activation act, const Pre& pre, const Dy& dy) {
   return Block(dy);
 }
 
-// pre may be null (inference needs only y); b may be null (no bias: a caller that fuses the bias
-// into its own epilogue).
+// The optional pointers below may be passed as nullptr: they take their type from the others.
 template <class T>
-void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const T* x, const T* v,
-                             const T* g, const T* b, T* pre, T* y) {
+struct NotDeducedType {
+  using type = T;
+};
+template <class T>
+using NotDeduced = typename NotDeducedType<T>::type;
+
+// w[k] = diag(g[k] / ||v[k] rows||) v[k]: the effective weights, computed once wherever the
+// parameters stay fixed over several products (a rollout, a minibatch's forward and backward).
+template <class T>
+void ensemble_weight_norm(const EnsembleLinearDims& d, const T* v, const T* g, T* w) {
   using Eigen::Index;
   for (std::int64_t k = 0; k < d.models; ++k) {
-    Eigen::Map<const RowMatrix<T>> X(x + k * d.rows * d.in, Index(d.rows), Index(d.in));
     Eigen::Map<const RowMatrix<T>> V(v + k * d.out * d.in, Index(d.out), Index(d.in));
     Eigen::Map<const ColVector<T>> G(g + k * d.out, Index(d.out));
-    Eigen::Map<RowMatrix<T>> Y(y + k * d.rows * d.out, Index(d.rows), Index(d.out));
-
     const ColVector<T> scale = G.cwiseQuotient(V.rowwise().norm());
-    const RowMatrix<T> W = scale.asDiagonal() * V;
+    Eigen::Map<RowMatrix<T>>(w + k * d.out * d.in, Index(d.out), Index(d.in)) = scale.asDiagonal() * V;
+  }
+}
+
+// pre may be null (inference needs only y); b may be null (no bias: a caller that fuses the bias
+// into its own epilogue); w may be null (then it is computed from v and g here).
+template <class T>
+void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const T* x, const T* v,
+                             const T* g, const NotDeduced<T>* w, const NotDeduced<T>* b, T* pre, T* y) {
+  using Eigen::Index;
+  std::vector<T> own_w;
+  if (!w) {
+    own_w.resize(std::size_t(d.models * d.out * d.in));
+    ensemble_weight_norm(d, v, g, own_w.data());
+    w = own_w.data();
+  }
+  for (std::int64_t k = 0; k < d.models; ++k) {
+    Eigen::Map<const RowMatrix<T>> X(x + k * d.rows * d.in, Index(d.rows), Index(d.in));
+    Eigen::Map<const RowMatrix<T>> W(w + k * d.out * d.in, Index(d.out), Index(d.in));
+    Eigen::Map<RowMatrix<T>> Y(y + k * d.rows * d.out, Index(d.rows), Index(d.out));
     Y.noalias() = X * W.transpose();
     Eigen::Map<RowMatrix<T>> Pre(pre ? pre + k * d.rows * d.out : nullptr, Index(d.rows), Index(d.out));
     for_row_blocks(d.rows, [&](Index start, Index n) {
@@ -89,10 +113,11 @@ void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const 
 }
 
 // Gradients of a loss L given dy = dL/dy. Outputs are overwritten, not accumulated. dx may be null
-// (the first layer of a network needs no input gradient).
+// (the first layer of a network needs no input gradient); w as in the forward pass.
 template <class T>
 void ensemble_linear_backward(const EnsembleLinearDims& d, Activation act, const T* x, const T* v,
-                              const T* g, const T* pre, const T* dy, T* dx, T* dv, T* dg, T* db) {
+                              const T* g, const NotDeduced<T>* w, const T* pre, const T* dy, T* dx, T* dv,
+                              T* dg, T* db) {
   using Eigen::Index;
   for (std::int64_t k = 0; k < d.models; ++k) {
     Eigen::Map<const RowMatrix<T>> X(x + k * d.rows * d.in, Index(d.rows), Index(d.in));
@@ -110,9 +135,12 @@ void ensemble_linear_backward(const EnsembleLinearDims& d, Activation act, const
     const RowMatrix<T> dW = dP.transpose() * X;  // gradient w.r.t. the effective weight W
 
     Eigen::Map<RowVector<T>>(db + k * d.out, Index(d.out)) = dP.colwise().sum();
-    if (dx) {
+    if (dx && w) {
       Eigen::Map<RowMatrix<T>>(dx + k * d.rows * d.in, Index(d.rows), Index(d.in)).noalias() =
-          dP * (scale.asDiagonal() * V);
+          dP * Eigen::Map<const RowMatrix<T>>(w + k * d.out * d.in, Index(d.out), Index(d.in));
+    } else if (dx) {
+      Eigen::Map<RowMatrix<T>>(dx + k * d.rows * d.in, Index(d.rows), Index(d.in)).noalias() =
+          dP * RowMatrix<T>(scale.asDiagonal() * V);
     }
     // W_ij = g_i v_ij / n_i  =>  dg_i = <dW_i, v_i> / n_i,
     //                            dv_ij = (g_i / n_i) (dW_ij - v_ij dg_i / n_i).

@@ -208,7 +208,7 @@ void mlp_forward(const EnsembleMlpLayout& layout, const T* params, const T* x, i
     acts.out[l].resize(n);
     const bool no_bias = skip_last_bias && l + 1 == layers.size();
     ensemble_linear_forward<T>({layout.models(), rows, layer.in, layer.out}, layer.activation,
-                               input, params + layer.v_offset, params + layer.g_offset,
+                               input, params + layer.v_offset, params + layer.g_offset, nullptr,
                                no_bias ? nullptr : params + layer.b_offset,
                                acts.pre[l].data(), acts.out[l].data());
     input = acts.out[l].data();
@@ -227,7 +227,7 @@ void mlp_backward(const EnsembleMlpLayout& layout, const T* params, const T* x, 
     const T* input = l == 0 ? x : acts.out[l - 1].data();
     if (l > 0) dx.assign(std::size_t(layout.models()) * rows * layer.in, T(0));
     ensemble_linear_backward<T>({layout.models(), rows, layer.in, layer.out}, layer.activation,
-                                input, params + layer.v_offset, params + layer.g_offset,
+                                input, params + layer.v_offset, params + layer.g_offset, nullptr,
                                 acts.pre[l].data(), dy.data(), l > 0 ? dx.data() : nullptr,
                                 grads + layer.v_offset, grads + layer.g_offset,
                                 grads + layer.b_offset);

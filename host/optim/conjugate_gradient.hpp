@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "host/core/context.hpp"
@@ -31,7 +32,25 @@ struct ConjugateGradientReport {
 
 using LinearOperator = std::function<void(const float* p, float* ap)>;
 
-// x [B][n] (overwritten; the solve starts from 0), b [B][n].
+// A solver for systems of one shape that keeps its device state and its CUDA graph between
+// solves, so that a solve (one per meta-step) allocates nothing and instantiates no new graph.
+class ConjugateGradientSolver {
+ public:
+  ConjugateGradientSolver(Context& context, int systems, std::int64_t n);
+  ~ConjugateGradientSolver();
+  ConjugateGradientSolver(const ConjugateGradientSolver&) = delete;
+  ConjugateGradientSolver& operator=(const ConjugateGradientSolver&) = delete;
+
+  // x [B][n] (overwritten; the solve starts from 0), b [B][n].
+  ConjugateGradientReport solve(const LinearOperator& apply, TensorView<const float> b,
+                                TensorView<float> x, const ConjugateGradientOptions& options);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One solve with a solver of its own.
 ConjugateGradientReport conjugate_gradient(Context& context, const LinearOperator& apply,
                                            TensorView<const float> b, TensorView<float> x,
                                            const ConjugateGradientOptions& options);

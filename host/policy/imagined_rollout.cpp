@@ -2,8 +2,9 @@
 
 #include "host/core/nvtx.hpp"
 
-#ifdef MBMPO_WITH_CUDA
 #include "host/core/cuda_graph.hpp"
+
+#ifdef MBMPO_WITH_CUDA
 #include "kernels/policy/policy_ops_cuda.hpp"
 #endif
 
@@ -24,14 +25,47 @@ TensorView<const float> Trajectories::act_by_task() const {
   return {act.backend(), act.data(), {dims.tasks, std::int64_t(dims.rollouts) * dims.horizon, dims.act_dim}};
 }
 
-void imagined_rollout(Context& context, TaskId task, DynamicsEnsemble& models,
-                      const PolicyLayout& layout, TensorView<const float> params,
-                      TensorView<const float> start_obs, const RolloutOptions& options,
-                      Trajectories& out) {
+struct ImaginedRollout::Impl {
+  Impl(Context& c, const RolloutDims& d)
+      : context(c),
+        state(c.backend(), {d.rows(), d.obs_dim}),
+        next(c.backend(), {d.rows(), d.obs_dim}),
+        act_env(c.backend(), {d.rows(), d.act_dim}),
+        alive(c.backend(), {d.rows()}),
+        all_alive(std::size_t(d.rows()), 1.f) {}
+  Context& context;
+  Tensor<float> state, next, act_env, alive;
+  std::vector<float> all_alive;  // the alive flags' starting value, uploaded each run
+  ModelAssignment assignment;
+  const DynamicsEnsemble* assigned_for = nullptr;
+  CudaGraph graph;
+};
+
+ImaginedRollout::ImaginedRollout(Context& context, const RolloutDims& d)
+    : impl_(std::make_unique<Impl>(context, d)), dims_(d) {}
+
+ImaginedRollout::~ImaginedRollout() {
+  // Work still queued reads the buffers freed here.
+  try {
+    impl_->context.synchronize();
+  } catch (...) {
+  }
+}
+
+int ImaginedRollout::graph_instantiations() const { return impl_->graph.instantiations(); }
+
+void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLayout& layout,
+                          TensorView<const float> params, TensorView<const float> start_obs,
+                          const RolloutOptions& options, Trajectories& out) {
   MBMPO_NVTX_RANGE("imagined_rollout");
+  Impl& w = *impl_;
+  Context& context = w.context;
   const Backend backend = context.backend();
-  const RolloutDims& d = out.dims;
+  const RolloutDims& d = dims_;
   const TaskConstants constants = task_constants(task);
+  MBMPO_CHECK(out.dims.tasks == d.tasks && out.dims.rollouts == d.rollouts && out.dims.horizon == d.horizon &&
+                  out.dims.obs_dim == d.obs_dim && out.dims.act_dim == d.act_dim,
+              "imagined rollout: the output buffers were made for another shape than the rollout's");
   MBMPO_CHECK(d.obs_dim == constants.obs_dim && d.act_dim == constants.act_dim &&
                   layout.obs_dim() == d.obs_dim && layout.act_dim() == d.act_dim &&
                   models.obs_dim() == d.obs_dim && models.act_dim() == d.act_dim,
@@ -41,54 +75,59 @@ void imagined_rollout(Context& context, TaskId task, DynamicsEnsemble& models,
   MBMPO_CHECK(out.obs.backend() == backend, "imagined rollout: buffers on another backend");
   if (d.rows() == 0 || d.horizon == 0) return;
 
-  // Row (t, m) uses model t mod K.
-  std::vector<int> model_of_row(static_cast<std::size_t>(d.rows()));
-  for (std::int64_t row = 0; row < d.rows(); ++row) model_of_row[row] = int((row / d.rollouts) % models.models());
-  const ModelAssignment assignment = models.assign(model_of_row);
-  models.reserve_predict(assignment);
-
-  Tensor<float> state(backend, {d.rows(), d.obs_dim}), next(backend, {d.rows(), d.obs_dim});
-  Tensor<float> act_env(backend, {d.rows(), d.act_dim});
-  state.copy_elements_from(start_obs);
-  auto alive = Tensor<float>::from_host(backend, {d.rows()}, std::vector<float>(d.rows(), 1.f));
+  // Row (t, m) uses model t mod K; the assignment is made once per ensemble.
+  if (w.assigned_for != &models || w.assignment.models != models.models()) {
+    std::vector<int> model_of_row(static_cast<std::size_t>(d.rows()));
+    for (std::int64_t row = 0; row < d.rows(); ++row) model_of_row[row] = int((row / d.rollouts) % models.models());
+    w.assignment = models.assign(model_of_row);
+    w.assigned_for = &models;
+  }
+  models.prepare_predict(w.assignment);  // the effective weights once, outside the graph
+  w.state.copy_elements_from(start_obs);
+  w.alive.copy_from_host(w.all_alive);
   const PolicyShape shape = policy_shape(layout);
 
   auto steps = [&] {
-    float* current = state.data();
-    float* predicted = next.data();
+    float* current = w.state.data();
+    float* predicted = w.next.data();
     for (int h = 0; h < d.horizon; ++h) {
       TensorView<const float> s{backend, current, {d.rows(), d.obs_dim}};
-      TensorView<const float> a{backend, act_env.data(), {d.rows(), d.act_dim}};
+      TensorView<const float> a{backend, w.act_env.data(), {d.rows(), d.act_dim}};
       TensorView<float> s_next{backend, predicted, {d.rows(), d.obs_dim}};
       if (backend == Backend::cpu) {
-        cpu::policy_act_step(shape, d, h, params.data, current, alive.data(), options.seed, options.draw,
+        cpu::policy_act_step(shape, d, h, params.data, current, w.alive.data(), options.seed, options.draw,
                              constants.action_limit, out.obs.data(), out.act.data(), out.logp.data(),
-                             out.valid.data(), act_env.data());
-        models.predict(s, a, assignment, s_next);
-        cpu::reward_done_step(task, d, h, current, act_env.data(), predicted,
-                              alive.data(), out.reward.data());
+                             out.valid.data(), w.act_env.data());
+        models.predict(s, a, w.assignment, s_next);
+        cpu::reward_done_step(task, d, h, current, w.act_env.data(), predicted,
+                              w.alive.data(), out.reward.data());
       } else {
 #ifdef MBMPO_WITH_CUDA
-        cuda::policy_act_step(context.cuda(), shape, d, h, params.data, current, alive.data(), options.seed,
+        cuda::policy_act_step(context.cuda(), shape, d, h, params.data, current, w.alive.data(), options.seed,
                               options.draw, constants.action_limit, out.obs.data(), out.act.data(),
-                              out.logp.data(), out.valid.data(), act_env.data());
-        models.predict(s, a, assignment, s_next);
-        cuda::reward_done_step(context.cuda(), task, d, h, current, act_env.data(), predicted,
-                               alive.data(), out.reward.data());
+                              out.logp.data(), out.valid.data(), w.act_env.data());
+        models.predict(s, a, w.assignment, s_next);
+        cuda::reward_done_step(context.cuda(), task, d, h, current, w.act_env.data(), predicted,
+                               w.alive.data(), out.reward.data());
 #endif
       }
       std::swap(current, predicted);
     }
   };
-#ifdef MBMPO_WITH_CUDA
   if (backend == Backend::cuda && options.cuda_graph) {
-    run_as_cuda_graph(context, steps);
-    return;
+    w.graph.run(context, steps);
+  } else {
+    steps();
   }
-#endif
-  steps();
-  // The step buffers above are freed on return; the kernels reading them must be done first.
-  context.synchronize();
+}
+
+void imagined_rollout(Context& context, TaskId task, DynamicsEnsemble& models,
+                      const PolicyLayout& layout, TensorView<const float> params,
+                      TensorView<const float> start_obs, const RolloutOptions& options,
+                      Trajectories& out) {
+  ImaginedRollout rollout(context, out.dims);
+  rollout.run(task, models, layout, params, start_obs, options, out);
+  context.synchronize();  // the rollout's buffers are freed on return
 }
 
 }  // namespace mbmpo

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "host/core/context.hpp"
 #include "host/core/tensor.hpp"
@@ -40,5 +41,28 @@ void imagined_rollout(Context& context, TaskId task, DynamicsEnsemble& models,
                       const PolicyLayout& layout, TensorView<const float> params,
                       TensorView<const float> start_obs, const RolloutOptions& options,
                       Trajectories& out);
+
+// The same rollout, by an object that keeps its step buffers, its model assignment and its CUDA
+// graph between calls of one shape (every meta-step of a training run): after the first call, a
+// rollout allocates nothing and instantiates no new graph (the graph is re-recorded and updated
+// in place). On CUDA, run() returns with the work queued on the context's stream.
+class ImaginedRollout {
+ public:
+  ImaginedRollout(Context& context, const RolloutDims& dims);
+  ~ImaginedRollout();
+  ImaginedRollout(const ImaginedRollout&) = delete;
+  ImaginedRollout& operator=(const ImaginedRollout&) = delete;
+
+  void run(TaskId task, DynamicsEnsemble& models, const PolicyLayout& layout,
+           TensorView<const float> params, TensorView<const float> start_obs,
+           const RolloutOptions& options, Trajectories& out);
+  const RolloutDims& dims() const { return dims_; }
+  int graph_instantiations() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  RolloutDims dims_;
+};
 
 }  // namespace mbmpo

@@ -11,6 +11,7 @@
 #ifdef MBMPO_WITH_CUDA
 #include "host/core/cuda_check.hpp"
 #include "host/core/cuda_context.hpp"
+#include "kernels/core/broadcast_rows_cuda.hpp"
 #include "kernels/policy/policy_ops_cuda.hpp"
 #endif
 
@@ -47,19 +48,13 @@ double dot(const std::vector<float>& a, const std::vector<float>& b) {
 // backend pointers.
 class ObjectiveOps {
  public:
-  ObjectiveOps(Context& context, const PolicyLayout& layout, const MetaProblem<float>& problem,
-                const float* theta_old, const float* adapted_old)
-      : context_(context),
-        m_(problem),
-        theta_old_(theta_old),
-        adapted_old_(adapted_old),
-        P_(layout.parameter_count()) {
+  // Workspace for T tasks of `post_per_task` post-update samples and P parameters.
+  ObjectiveOps(Context& context, const PolicyLayout& layout, int tasks, std::int64_t pre_per_task,
+               std::int64_t post_per_task)
+      : context_(context), P_(layout.parameter_count()) {
     const Backend backend = context.backend();
-    const std::int64_t T = m_.tasks, N = m_.post_per_task;
+    const std::int64_t T = tasks, N = post_per_task;
     logp_old_ = Tensor<float>(backend, {T, N});
-    if (backend == Backend::cpu) {
-      cpu::log_probs(m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs, m_.post_act, logp_old_.data());
-    }
 #ifdef MBMPO_WITH_CUDA
     if (backend == Backend::cuda) {
       tiled_ = Tensor<float>(backend, {T, P_});
@@ -69,8 +64,33 @@ class ObjectiveOps {
       logp_ = Tensor<float>(backend, {T, N});
       kl_ = Tensor<float>(backend, {T, N});
       terms_ = Tensor<double>(backend, {T, 2});
+      // The CG graph records J v and F v: their scratch must exist before.
+      const PolicyShape shape = policy_shape(layout);
+      cuda::reserve_sample_sums(context.cuda(), shape, tasks, pre_per_task);
+      cuda::reserve_sample_sums(context.cuda(), shape, tasks, post_per_task);
+    }
+#else
+    (void)pre_per_task;
+#endif
+    post_count_host_.resize(std::size_t(T));
+  }
+
+  // The problem around theta_old [P] and the adapted parameters [T][P] the post-update samples
+  // were drawn with (same sizes as the workspace).
+  void bind(const MetaProblem<float>& problem, const float* theta_old, const float* adapted_old) {
+    m_ = problem;
+    theta_old_ = theta_old;
+    adapted_old_ = adapted_old;
+    const std::int64_t N = m_.post_per_task;
+    if (context_.backend() == Backend::cpu) {
+      cpu::log_probs(m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs, m_.post_act, logp_old_.data());
+    }
+#ifdef MBMPO_WITH_CUDA
+    if (context_.backend() == Backend::cuda) {
       cuda::log_probs(context_.cuda(), m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs,
                       m_.post_act, logp_old_.data());
+      memory::copy(Backend::cpu, post_count_host_.data(), Backend::cuda, m_.post_count,
+                   m_.tasks * sizeof(float));
     }
 #endif
     m_.post_logp_old = logp_old_.data();
@@ -84,10 +104,7 @@ class ObjectiveOps {
     }
 #ifdef MBMPO_WITH_CUDA
     CudaResources& cuda = context_.cuda();
-    for (int t = 0; t < m_.tasks; ++t) {
-      MBMPO_CUDA_CHECK(cudaMemcpyAsync(tiled_.data() + t * P_, v, P_ * sizeof(float),
-                                       cudaMemcpyDeviceToDevice, cuda.stream));
-    }
+    cuda::broadcast_rows(cuda, m_.tasks, P_, v, tiled_.data());
     const float* jv = jacobian(tiled_.data(), a_.data());
     cuda::fisher_vector_product(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, jv,
                                 m_.post_obs, m_.fisher_weight, m_.fisher_count, b_.data());
@@ -127,11 +144,6 @@ class ObjectiveOps {
     cuda::surrogate_kl_terms(cuda, m_.tasks, N, m_.post_advantage, m_.post_valid, logp_.data(),
                              logp_old_.data(), kl_.data(), terms_.data());
     const std::vector<double> terms = terms_.to_host();
-    if (post_count_host_.empty()) {
-      post_count_host_ = std::vector<float>(m_.tasks);
-      memory::copy(Backend::cpu, post_count_host_.data(), Backend::cuda, m_.post_count,
-                   m_.tasks * sizeof(float));
-    }
     for (int t = 0; t < m_.tasks; ++t) {
       const double inverse = post_count_host_[t] > 0 ? 1.0 / post_count_host_[t] : 0.0;
       result.surrogate += terms[2 * t] * inverse;
@@ -169,8 +181,8 @@ class ObjectiveOps {
 
   Context& context_;
   MetaProblem<float> m_;
-  const float* theta_old_;
-  const float* adapted_old_;
+  const float* theta_old_ = nullptr;
+  const float* adapted_old_ = nullptr;
   std::int64_t P_;
   Tensor<float> logp_old_, tiled_, a_, b_, candidate_adapted_, logp_, kl_;
   Tensor<double> terms_;
@@ -192,29 +204,55 @@ void check_samples(const Trajectories& samples, const Advantages& advantages, co
 }  // namespace
 
 struct MetaObjective::Impl {
+  Impl(Context& c, const PolicyLayout& l, const MetaUpdateOptions& o, int tasks, std::int64_t pre_per_task,
+       std::int64_t post_per_task)
+      : context(c),
+        layout(l),
+        options(o),
+        P(l.parameter_count()),
+        theta_old(c.backend(), {P}),
+        gradient(c.backend(), {1, P}),
+        direction(c.backend(), {1, P}),
+        curvature(c.backend(), {P}),
+        ops(c, l, tasks, pre_per_task, post_per_task),
+        cg(c, 1, P) {
+    if (o.fisher_subsample < 1) {
+      fisher_weight = Tensor<float>(c.backend(), {tasks, post_per_task});
+      fisher_count = Tensor<float>(c.backend(), {tasks});
+    }
+  }
   Context& context;
+  PolicyLayout layout;
   MetaUpdateOptions options;
   std::int64_t P;
-  Tensor<float> theta_old, fisher_weight, fisher_count;
-  std::unique_ptr<ObjectiveOps> ops;
+  RolloutDims pre_dims, post_dims;
+  Tensor<float> theta_old, fisher_weight, fisher_count, gradient, direction, curvature;
+  std::vector<float> fisher_weight_host, fisher_count_host;
+  ObjectiveOps ops;
+  ConjugateGradientSolver cg;
 
-  Impl(Context& c, const MetaUpdateOptions& o) : context(c), options(o) {}
+  void bind(TensorView<const float> theta, TensorView<const float> adapted, const Trajectories& pre,
+            const Advantages& pre_advantages, const Trajectories& post, const Advantages& post_advantages,
+            std::uint64_t draw);
 };
 
-MetaObjective::MetaObjective(Context& context, const PolicyLayout& layout, TensorView<const float> theta,
-                             TensorView<const float> adapted, const Trajectories& pre,
-                             const Advantages& pre_advantages, const Trajectories& post,
-                             const Advantages& post_advantages, const MetaUpdateOptions& options)
-    : impl_(std::make_unique<Impl>(context, options)) {
-  validate(options);
+void MetaObjective::Impl::bind(TensorView<const float> theta, TensorView<const float> adapted,
+                               const Trajectories& pre, const Advantages& pre_advantages,
+                               const Trajectories& post, const Advantages& post_advantages,
+                               std::uint64_t draw) {
   const Backend backend = context.backend();
-  const std::int64_t P = layout.parameter_count();
   const int T = pre.dims.tasks;
   MBMPO_CHECK(T > 0, "meta update: no tasks");
   expect_shape(theta, {P}, backend, "meta update theta");
   expect_shape(adapted, {T, P}, backend, "meta update adapted parameters");
   check_samples(pre, pre_advantages, layout, T, backend, "pre-update");
   check_samples(post, post_advantages, layout, T, backend, "post-update");
+  auto same = [](const RolloutDims& a, const RolloutDims& b) {
+    return a.tasks == b.tasks && a.rollouts == b.rollouts && a.horizon == b.horizon;
+  };
+  MBMPO_CHECK(same(pre.dims, pre_dims) && same(post.dims, post_dims),
+              "meta update: the samples have another shape than the meta-objective's workspace");
+  options.draw = draw;
 
   MetaProblem<float> m;
   m.shape = policy_shape(layout);
@@ -237,54 +275,75 @@ MetaObjective::MetaObjective(Context& context, const PolicyLayout& layout, Tenso
 
   // A subsample of the post-update states for the Fisher products: each valid state is kept with
   // probability fisher_subsample (Philox keyed by seed and draw, the same on both backends).
-  Impl& s = *impl_;
   if (options.fisher_subsample < 1) {
-    std::vector<float> weight = post.valid.to_host(), count(T, 0.f);
-    for (std::int64_t i = 0; i < std::int64_t(weight.size()); ++i) {
-      if (weight[i] == 0.f) continue;
-      weight[i] = uniform_at(options.seed, options.draw, std::uint64_t(i)) < options.fisher_subsample ? 1.f : 0.f;
-      count[i / m.post_per_task] += weight[i];
+    fisher_weight_host = post.valid.to_host();
+    fisher_count_host.assign(std::size_t(T), 0.f);
+    for (std::int64_t i = 0; i < std::int64_t(fisher_weight_host.size()); ++i) {
+      float& weight = fisher_weight_host[i];
+      if (weight == 0.f) continue;
+      weight = uniform_at(options.seed, options.draw, std::uint64_t(i)) < options.fisher_subsample ? 1.f : 0.f;
+      fisher_count_host[i / m.post_per_task] += weight;
     }
-    s.fisher_weight = Tensor<float>::from_host(backend, {T, m.post_per_task}, weight);
-    s.fisher_count = Tensor<float>::from_host(backend, {T}, count);
-    m.fisher_weight = s.fisher_weight.data();
-    m.fisher_count = s.fisher_count.data();
+    fisher_weight.copy_from_host(fisher_weight_host);
+    fisher_count.copy_from_host(fisher_count_host);
+    m.fisher_weight = fisher_weight.data();
+    m.fisher_count = fisher_count.data();
   }
-  s.P = P;
-  s.theta_old = Tensor<float>(backend, {P});
-  s.theta_old.copy_elements_from(theta);
-  s.ops = std::make_unique<ObjectiveOps>(context, layout, m, s.theta_old.data(), adapted.data);
+  theta_old.copy_elements_from(theta);
+  ops.bind(m, theta_old.data(), adapted.data);
+}
+
+MetaObjective::MetaObjective(Context& context, const PolicyLayout& layout, TensorView<const float> theta,
+                             TensorView<const float> adapted, const Trajectories& pre,
+                             const Advantages& pre_advantages, const Trajectories& post,
+                             const Advantages& post_advantages, const MetaUpdateOptions& options) {
+  validate(options);
+  impl_ = std::make_unique<Impl>(context, layout, options, pre.dims.tasks,
+                                 std::int64_t(pre.dims.rollouts) * pre.dims.horizon,
+                                 std::int64_t(post.dims.rollouts) * post.dims.horizon);
+  impl_->pre_dims = pre.dims;
+  impl_->post_dims = post.dims;
+  impl_->bind(theta, adapted, pre, pre_advantages, post, post_advantages, options.draw);
+}
+
+void MetaObjective::rebind(TensorView<const float> theta, TensorView<const float> adapted,
+                           const Trajectories& pre, const Advantages& pre_advantages,
+                           const Trajectories& post, const Advantages& post_advantages,
+                           std::uint64_t draw) {
+  impl_->bind(theta, adapted, pre, pre_advantages, post, post_advantages, draw);
 }
 
 MetaObjective::~MetaObjective() = default;
 
 void MetaObjective::gradient(TensorView<float> out) {
   expect_shape(out, {impl_->P}, impl_->context.backend(), "meta gradient");
-  impl_->ops->gradient(out.data);
+  impl_->ops.gradient(out.data);
 }
 
 void MetaObjective::curvature(TensorView<const float> v, TensorView<float> out) {
   expect_shape(v, {impl_->P}, impl_->context.backend(), "curvature-vector input");
   expect_shape(out, {impl_->P}, impl_->context.backend(), "curvature-vector output");
-  impl_->ops->curvature(v.data, out.data, float(impl_->options.damping));
+  impl_->ops.curvature(v.data, out.data, float(impl_->options.damping));
 }
 
 cpu::SurrogateAndKl MetaObjective::evaluate(TensorView<const float> theta) {
   expect_shape(theta, {impl_->P}, impl_->context.backend(), "meta objective theta");
-  return impl_->ops->evaluate(theta.data);
+  return impl_->ops.evaluate(theta.data);
 }
 
 MetaUpdateReport MetaObjective::update(TensorView<float> theta) {
   Context& context = impl_->context;
   const MetaUpdateOptions& options = impl_->options;
-  ObjectiveOps& objective = *impl_->ops;
+  ObjectiveOps& objective = impl_->ops;
   const Backend backend = context.backend();
   const std::int64_t P = impl_->P;
   expect_shape(theta, {P}, backend, "meta update theta");
   const float* theta_old = impl_->theta_old.data();
 
   MetaUpdateReport report;
-  Tensor<float> gradient(backend, {1, P}), direction(backend, {1, P}), curvature(backend, {P});
+  Tensor<float>& gradient = impl_->gradient;
+  Tensor<float>& direction = impl_->direction;
+  Tensor<float>& curvature = impl_->curvature;
   auto start = Clock::now();
   {
     MBMPO_NVTX_RANGE("meta_gradient");
@@ -300,8 +359,8 @@ MetaUpdateReport MetaObjective::update(TensorView<float> theta) {
   cg.residual_tolerance = options.cg_residual_tolerance;
   cg.cuda_graph = options.cuda_graph;
   const float damping = float(options.damping);
-  const ConjugateGradientReport solve = conjugate_gradient(
-      context, [&](const float* p, float* ap) { objective.curvature(p, ap, damping); }, gradient.view(),
+  const ConjugateGradientReport solve = impl_->cg.solve(
+      [&](const float* p, float* ap) { objective.curvature(p, ap, damping); }, gradient.view(),
       direction.view(), cg);
   objective.curvature(direction.data(), curvature.data(), damping);
   const std::vector<float> x = direction.to_host(), ax = curvature.to_host();

@@ -61,6 +61,11 @@ class MetaObjective {
                 const Advantages& pre_advantages, const Trajectories& post,
                 const Advantages& post_advantages, const MetaUpdateOptions& options);
   ~MetaObjective();
+  // The same objective around new samples of the same shape (the next meta-step), reusing the
+  // workspace: nothing is allocated. draw keys the Fisher subsample.
+  void rebind(TensorView<const float> theta, TensorView<const float> adapted, const Trajectories& pre,
+              const Advantages& pre_advantages, const Trajectories& post, const Advantages& post_advantages,
+              std::uint64_t draw);
   MetaObjective(const MetaObjective&) = delete;
   MetaObjective& operator=(const MetaObjective&) = delete;
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "host/core/atomic_file.hpp"
+#include "host/core/broadcast_rows.hpp"
 #include "host/core/error.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
@@ -182,14 +183,6 @@ double mean_trajectory_return(const Trajectories& t) {
   return sum / double(std::max<std::int64_t>(1, t.dims.rows()));
 }
 
-// Copies theta [P] into every row of params [T][P].
-void tile(const Tensor<float>& theta, Tensor<float>& params) {
-  const std::int64_t P = theta.numel();
-  for (std::int64_t t = 0; t < params.dim(0); ++t) {
-    memory::copy(params.backend(), params.data() + t * P, theta.backend(), theta.data(), P * sizeof(float));
-  }
-}
-
 const char* const kPhases[] = {"collect", "fit_models", "rollout_pre", "inner_step", "rollout_post",
                                "meta_gradient", "cg", "line_search", "eval_wait", "checkpoint"};
 
@@ -257,7 +250,7 @@ struct Trainer::State {
         theta(Tensor<float>::from_host(c.backend(), {layout.parameter_count()},
                                        initial_policy_parameters(layout, cfg.seed, cfg.init_std))),
         adapted(c.backend(), {cfg.meta_batch, layout.parameter_count()}) {
-    tile(theta, adapted);
+    broadcast_rows(context, theta, adapted);
   }
 
   fs::path checkpoints() const { return run_dir / "checkpoints"; }
@@ -426,7 +419,8 @@ Trainer::~Trainer() = default;
 int Trainer::iterations_done() const { return state_->iterations_done; }
 std::int64_t Trainer::real_steps() const { return state_->real_steps; }
 
-void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& on_row) {
+void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& on_row,
+                  const std::function<void(int iteration, int meta_step)>& on_meta_step) {
   State& s = *state_;
   const TrainConfig& c = s.config;
   Context& context = s.context;
@@ -435,9 +429,14 @@ void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& 
   const std::int64_t P = s.layout.parameter_count();
   const MetaUpdateOptions base_meta = meta_update_options(c);
   const AdvantageOptions advantage = advantage_options(c);
+  // Everything a meta-step works in, allocated once: after the first meta-step, meta-steps
+  // allocate nothing and record no new CUDA graph.
   Trajectories pre(backend, dims), post(backend, dims);
   Advantages pre_adv(backend, dims), post_adv(backend, dims);
   Tensor<float> tiled(backend, {dims.tasks, P});
+  Tensor<float> start(backend, {dims.tasks, dims.rollouts, dims.obs_dim});
+  ImaginedRollout rollouts(context, dims);
+  std::unique_ptr<MetaObjective> objective;
 
   while (s.iterations_done < c.iterations) {
     const int iteration = s.iterations_done;
@@ -474,15 +473,13 @@ void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& 
       RolloutOptions rollout;
       rollout.seed = c.seed;
       rollout.cuda_graph = c.cuda_graph;
-      Tensor<float> start;
       timed("rollout_pre", [&] {
         MBMPO_NVTX_RANGE("rollout_pre");
-        start = Tensor<float>::from_host(backend, {dims.tasks, dims.rollouts, dims.obs_dim},
-                                         sample_start_states(s.mujoco, int(dims.rows()), c.seed ^ 0x5eedull,
-                                                             k * std::uint64_t(dims.rows())));
-        tile(s.theta, tiled);
+        start.copy_from_host(sample_start_states(s.mujoco, int(dims.rows()), c.seed ^ 0x5eedull,
+                                                 k * std::uint64_t(dims.rows())));
+        broadcast_rows(context, s.theta, tiled);
         rollout.draw = 2 * k;
-        imagined_rollout(context, s.task.id, s.models, s.layout, tiled, start, rollout, pre);
+        rollouts.run(s.task.id, s.models, s.layout, tiled, start, rollout, pre);
       });
       timed("inner_step", [&] {
         compute_advantages(context, pre, advantage, pre_adv);
@@ -491,15 +488,24 @@ void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& 
       timed("rollout_post", [&] {
         MBMPO_NVTX_RANGE("rollout_post");
         rollout.draw = 2 * k + 1;
-        imagined_rollout(context, s.task.id, s.models, s.layout, s.adapted, start, rollout, post);
+        rollouts.run(s.task.id, s.models, s.layout, s.adapted, start, rollout, post);
         compute_advantages(context, post, advantage, post_adv);
       });
       imagined_pre += mean_trajectory_return(pre) / c.meta_steps;
       imagined_post += mean_trajectory_return(post) / c.meta_steps;
-      MetaUpdateOptions meta = base_meta;
-      meta.draw = k;
-      const MetaUpdateReport report =
-          meta_update(context, s.layout, s.theta, s.adapted, pre, pre_adv, post, post_adv, meta);
+      if (!objective) {
+        MetaUpdateOptions meta = base_meta;
+        meta.draw = k;
+        objective = std::make_unique<MetaObjective>(context, s.layout, s.theta, s.adapted, pre, pre_adv, post,
+                                                    post_adv, meta);
+      } else {
+        objective->rebind(s.theta, s.adapted, pre, pre_adv, post, post_adv, k);
+      }
+      const MetaUpdateReport report = objective->update(s.theta);
+      if (on_meta_step) {
+        context.synchronize();
+        on_meta_step(iteration, step);
+      }
       seconds["meta_gradient"] += report.seconds_meta_gradient;
       seconds["cg"] += report.seconds_cg;
       seconds["line_search"] += report.seconds_line_search;

@@ -38,7 +38,10 @@ class Trainer {
 
   // Runs iterations until config.iterations are done; after each, on_row gets its progress row
   // (already written to progress.csv/.jsonl, with the checkpoint after it), columns in order.
-  void run(const std::function<void(const nlohmann::ordered_json& row)>& on_row);
+  // on_meta_step (optional) is called after each meta-step with (iteration, meta-step), once its
+  // work has finished: tests use it to watch what a meta-step allocates.
+  void run(const std::function<void(const nlohmann::ordered_json& row)>& on_row,
+           const std::function<void(int iteration, int meta_step)>& on_meta_step = {});
   int iterations_done() const;
   std::int64_t real_steps() const;
 

@@ -1,8 +1,11 @@
 // CUDA backend of the weight-normalised ensemble linear layer. All K models advance together:
 // each step below is one launch (or one strided-batched cuBLAS call) for every model.
 //
-// forward:  W = diag(g/||V||) V          (weight_norm_kernel, one block per output unit)
-//           pre = x W^T                  (cublasSgemmStridedBatched over K)
+// weights:  W = diag(g/||V||) V          (weight_norm_kernel, one block per output unit), once per
+//                                        set of parameters: a caller that keeps the parameters
+//                                        over several calls (a rollout, a minibatch's forward and
+//                                        backward) passes W in; otherwise it is computed per call
+// forward:  pre = x W^T                  (cublasSgemmStridedBatched over K)
 //           pre += b, y = act(pre)       (bias_activation_kernel)
 // backward: dP = dy * act'(pre)          (activation_backward_kernel)
 //           dW = dP^T x                  (cuBLAS, written into dv)
@@ -125,22 +128,29 @@ void launch_weight_norm(cudaStream_t stream, const EnsembleLinearDims& d, const 
 
 }  // namespace
 
+void ensemble_weight_norm(CudaResources& cuda, const EnsembleLinearDims& d, const float* v,
+                          const float* g, float* w) {
+  if (d.models * d.out == 0) return;
+  launch_weight_norm(cuda.stream, d, v, g, w);
+}
+
 void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
-                             const float* x, const float* v, const float* g, const float* b,
-                             float* pre, float* y) {
+                             const float* x, const float* v, const float* g, const float* given_w,
+                             const float* b, float* pre, float* y) {
   const int rows = static_cast<int>(d.rows), in = static_cast<int>(d.in),
             out = static_cast<int>(d.out);
   const std::int64_t total = d.models * d.rows * d.out;
   if (total == 0) return;
-  DeviceScratch<float> w(cuda.stream, static_cast<std::size_t>(d.models * d.out * d.in));
-  launch_weight_norm(cuda.stream, d, v, g, w.get());
+  DeviceScratch<float> own_w(cuda.stream, given_w ? 0 : static_cast<std::size_t>(d.models * d.out * d.in));
+  if (!given_w) launch_weight_norm(cuda.stream, d, v, g, own_w.get());
+  const float* w = given_w ? given_w : own_w.get();
 
   // Row-major pre[k] (rows x out) is column-major (out x rows) = W[k] x[k]^T, where the row-major
   // W[k] (out x in) is a column-major (in x out) matrix used transposed.
   float* product = pre ? pre : y;
   const float one = 1.f, zero = 0.f;
   MBMPO_CUBLAS_CHECK(cublasSgemmStridedBatched(
-      cuda.cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w.get(), in, d.out * d.in, x, in,
+      cuda.cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w, in, d.out * d.in, x, in,
       d.rows * d.in, &zero, product, out, d.rows * d.out, static_cast<int>(d.models)));
 
   if (!b && !pre && act == Activation::identity) return;  // the product already is y
@@ -150,8 +160,9 @@ void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, A
 }
 
 void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
-                              const float* x, const float* v, const float* g, const float* pre,
-                              const float* dy, float* dx, float* dv, float* dg, float* db) {
+                              const float* x, const float* v, const float* g, const float* given_w,
+                              const float* pre, const float* dy, float* dx, float* dv, float* dg,
+                              float* db) {
   const int rows = static_cast<int>(d.rows), in = static_cast<int>(d.in),
             out = static_cast<int>(d.out), models = static_cast<int>(d.models);
   const std::int64_t total = d.models * d.rows * d.out;
@@ -171,11 +182,12 @@ void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, 
       out, d.rows * d.out, &zero, dv, in, d.out * d.in, models));
 
   if (dx && d.rows > 0) {
-    DeviceScratch<float> w(cuda.stream, static_cast<std::size_t>(d.models * d.out * d.in));
-    launch_weight_norm(cuda.stream, d, v, g, w.get());
+    DeviceScratch<float> own_w(cuda.stream, given_w ? 0 : static_cast<std::size_t>(d.models * d.out * d.in));
+    if (!given_w) launch_weight_norm(cuda.stream, d, v, g, own_w.get());
+    const float* w = given_w ? given_w : own_w.get();
     // dx[k] (row-major rows x in) is column-major (in x rows) = W[k]-as-stored (in x out) dP[k]^T.
     MBMPO_CUBLAS_CHECK(cublasSgemmStridedBatched(
-        cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w.get(), in, d.out * d.in,
+        cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w, in, d.out * d.in,
         dpre.get(), out, d.rows * d.out, &zero, dx, in, d.rows * d.in, models));
   }
 

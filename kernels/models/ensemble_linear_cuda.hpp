@@ -8,12 +8,18 @@
 
 namespace mbmpo::cuda {
 
+// w = diag(g / ||v rows||) v for all K models.
+void ensemble_weight_norm(CudaResources& cuda, const EnsembleLinearDims& d, const float* v,
+                          const float* g, float* w);
+
+// w: the effective weights from ensemble_weight_norm, or null (then computed into scratch here).
 void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
-                             const float* x, const float* v, const float* g, const float* b,
-                             float* pre, float* y);
+                             const float* x, const float* v, const float* g, const float* w,
+                             const float* b, float* pre, float* y);
 
 void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
-                              const float* x, const float* v, const float* g, const float* pre,
-                              const float* dy, float* dx, float* dv, float* dg, float* db);
+                              const float* x, const float* v, const float* g, const float* w,
+                              const float* pre, const float* dy, float* dx, float* dv, float* dg,
+                              float* db);
 
 }  // namespace mbmpo::cuda

@@ -16,6 +16,8 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "host/core/cuda_context.hpp"
+#include "host/core/cuda_graph.hpp"
+#include "host/core/memory.hpp"
 #include "kernels/core/device_scratch.cuh"
 #include "kernels/core/launch.cuh"
 #include "kernels/policy/policy_ops_cuda.hpp"
@@ -509,8 +511,22 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
   MBMPO_KERNEL_CHECK("normalize_advantages_kernel");
 }
 
+void reserve_sample_sums(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task) {
+  const std::size_t floats = std::size_t(tasks) * chunks_for(per_task) * s.parameter_count;
+  if (floats <= cuda.sum_scratch_floats) return;
+  MBMPO_CHECK(!stream_capture_active(), "policy sums: their scratch must be reserved (reserve_sample_sums) "
+              "before a CUDA graph records them");
+  MBMPO_CUDA_CHECK(cudaStreamSynchronize(cuda.stream));  // earlier sums may still use the old buffer
+  memory::release(Backend::cuda, cuda.sum_scratch);
+  cuda.sum_scratch = nullptr;
+  cuda.sum_scratch_floats = 0;
+  cuda.sum_scratch = static_cast<float*>(memory::allocate(Backend::cuda, floats * sizeof(float)));
+  cuda.sum_scratch_floats = floats;
+}
+
 namespace {
-// The chunk partials of op over every task's samples, then the finish.
+// The chunk partials of op over every task's samples (in the context's kept scratch), then the
+// finish.
 template <class Op>
 void sample_sum(CudaResources& cuda, Op op, const PolicyShape& s, int tasks, std::int64_t per_task,
                 const float* params, bool params_per_task, const float* vectors, const float* obs,
@@ -518,15 +534,16 @@ void sample_sum(CudaResources& cuda, Op op, const PolicyShape& s, int tasks, std
   if (tasks == 0) return;
   const int chunks = chunks_for(per_task);
   const int P = s.parameter_count;
-  DeviceScratch<float> partial(cuda.stream, std::size_t(tasks) * chunks * P);
+  reserve_sample_sums(cuda, s, tasks, per_task);
+  float* partial = cuda.sum_scratch;
   const std::size_t smem = sample_sum_shared_bytes(P, vectors != nullptr);
   allow_shared_memory(sample_sum_kernel<Op>, smem);
   sample_sum_kernel<Op><<<dim3(chunks, tasks), kGradThreads, smem, cuda.stream>>>(
-      op, s, per_task, chunk_size_for(per_task), params, params_per_task, vectors, obs, act, weight, partial.get());
+      op, s, per_task, chunk_size_for(per_task), params, params_per_task, vectors, obs, act, weight, partial);
   MBMPO_KERNEL_CHECK("sample_sum_kernel");
   const std::int64_t total = std::int64_t(tasks) * P;
   finish_sum_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
-      tasks, chunks, P, partial.get(), finish, out);
+      tasks, chunks, P, partial, finish, out);
   MBMPO_KERNEL_CHECK("finish_sum_kernel");
 }
 

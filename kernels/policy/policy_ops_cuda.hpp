@@ -30,6 +30,11 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
                     float discount, float gae_lambda, float obs_clip, bool normalize,
                     float* advantages, float* valid_count);
 
+// Grows the context's kept scratch for the per-task parameter sums below (gradients, J v, F v) over
+// `tasks` x `per_task` samples, so that they allocate nothing afterwards, also while a CUDA graph
+// records them. The sums call it themselves; call it first where a graph will record them.
+void reserve_sample_sums(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task);
+
 // grad[t] = sum_n weight[t][n] d/dtheta log pi; then, when step_params is given,
 // step_out[t] = step_params + step_size * grad[t] / count[t] instead of writing grad.
 void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,

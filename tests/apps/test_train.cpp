@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "backend_test.hpp"
+#include "host/core/memory.hpp"
 #include "host/core/safetensors.hpp"
+#include "host/train/trainer.hpp"
 #include "host/policy/policy_layout.hpp"
 #include "run_mbmpo.hpp"
 #include <signal.h>
@@ -254,6 +256,44 @@ TEST_P(TrainBackends, TwoRunsWithOneSeedGiveIdenticalFiles) {
     EXPECT_EQ(read(dir / "a" / file), read(dir / "b" / file)) << file << " differs between two runs";
   }
   EXPECT_EQ(without_timings(rows(dir / "a")), without_timings(rows(dir / "b")));
+  fs::remove_all(dir);
+}
+
+// After a meta-step has run, later meta-steps of the same iteration allocate no buffer (the memory
+// layer counts every Tensor allocation, host and device): rollouts, advantages, the inner step and
+// the meta-update work in buffers the trainer, the rollout runner and the meta-objective keep.
+TEST_P(TrainBackends, MetaStepsAfterTheFirstAllocateNothing) {
+  const fs::path dir = this->dir("allocations");
+  mbmpo::TrainConfig config;
+  config.env = "inverted_pendulum";
+  config.device = device;
+  config.iterations = 2;
+  config.random_steps = 400;
+  config.horizon = 100;
+  config.eval_episodes = 2;
+  config.models = 3;
+  config.model_hidden = {32, 32};
+  config.model_max_epochs = 5;
+  config.meta_batch = 6;
+  config.rollouts_per_task = 10;
+  config.imagined_horizon = 30;
+  config.meta_steps = 4;
+  config.inner_lr = 0.05;
+  config.fisher_subsample = 0.5;  // its weights are kept too
+  mbmpo::Context context(GetParam());
+  mbmpo::Trainer trainer(context, config, (dir / "run").string(), false);
+  std::vector<std::vector<std::int64_t>> counts(config.iterations);
+  trainer.run({}, [&](int iteration, int) {
+    counts.at(iteration).push_back(mbmpo::memory::allocation_count(GetParam()));
+  });
+  for (int iteration = 0; iteration < config.iterations; ++iteration) {
+    ASSERT_EQ(counts[iteration].size(), std::size_t(config.meta_steps));
+    for (int step = 1; step < config.meta_steps; ++step) {
+      EXPECT_EQ(counts[iteration][step], counts[iteration][0])
+          << "meta-step " << step << " of iteration " << iteration << " allocated "
+          << counts[iteration][step] - counts[iteration][step - 1] << " buffer(s)";
+    }
+  }
   fs::remove_all(dir);
 }
 

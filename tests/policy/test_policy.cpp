@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "backend_test.hpp"
+#include "host/core/memory.hpp"
 #include "host/envs/environment.hpp"
 #include "host/envs/sampler.hpp"
 #include "host/envs/task.hpp"
@@ -301,6 +302,43 @@ TEST_P(PolicyBackends, HopperRolloutWithTerminationsMatchesDoubleReference) {
 
 TEST_P(PolicyBackends, RolloutWithoutCudaGraphIsTheSame) {
   check_rollout_against_reference(context(), {"hopper", 3, 9, 25}, false);
+}
+
+// A rollout runner kept between calls (as the trainer keeps it) gives the same bits as a fresh
+// rollout, allocates nothing after its first call and, on CUDA, records its graph again without
+// instantiating a new one (the update in place takes the new draw and parameters).
+TEST_P(PolicyBackends, KeptRolloutRunnerMatchesAndReusesItsBuffersAndGraph) {
+  const TaskSpec& spec = task_spec("hopper");
+  const RolloutDims d{3, 7, 19, spec.obs_dim, spec.act_dim};
+  DynamicsEnsemble models = smooth_models(context(), d.obs_dim, d.act_dim, test_seed());
+  const PolicyLayout layout(d.obs_dim, d.act_dim, {32, 32});
+  std::vector<float> params;
+  for (int t = 0; t < d.tasks; ++t) {
+    auto p = initial_policy_parameters(layout, test_seed() + t, 0.7);
+    params.insert(params.end(), p.begin(), p.end());
+  }
+  const auto params_t = Tensor<float>::from_host(backend(), {d.tasks, layout.parameter_count()}, params);
+  const auto start = Tensor<float>::from_host(backend(), {d.tasks, d.rollouts, d.obs_dim},
+                                              sample_start_states(MujocoModel::load(spec), int(d.rows()), test_seed(), 0));
+  ImaginedRollout runner(context(), d);
+  Trajectories kept(backend(), d), fresh(backend(), d);
+  std::int64_t allocations = 0;
+  for (std::uint64_t draw = 0; draw < 3; ++draw) {
+    RolloutOptions options;
+    options.seed = test_seed();
+    options.draw = draw;
+    for (Tensor<float>* t : {&kept.obs, &kept.act, &kept.reward, &kept.valid, &kept.logp}) t->poison();
+    if (draw == 2) allocations = memory::allocation_count(backend());
+    runner.run(spec.id, models, layout, params_t, start, options, kept);
+    if (draw == 2) EXPECT_EQ(memory::allocation_count(backend()), allocations) << "the kept runner allocated";
+    imagined_rollout(context(), spec.id, models, layout, params_t, start, options, fresh);
+    EXPECT_EQ(kept.obs.to_host(), fresh.obs.to_host()) << "draw " << draw;
+    EXPECT_EQ(kept.act.to_host(), fresh.act.to_host()) << "draw " << draw;
+    EXPECT_EQ(kept.reward.to_host(), fresh.reward.to_host()) << "draw " << draw;
+    EXPECT_EQ(kept.valid.to_host(), fresh.valid.to_host()) << "draw " << draw;
+    EXPECT_EQ(kept.logp.to_host(), fresh.logp.to_host()) << "draw " << draw;
+  }
+  EXPECT_EQ(runner.graph_instantiations(), backend() == Backend::cuda ? 1 : 0);
 }
 
 // Trajectories with random contents and endings, built on the host.

@@ -1,0 +1,13 @@
+// CUDA launcher behind host/core/broadcast_rows.hpp.
+#pragma once
+
+#include <cstdint>
+
+#include "host/core/context.hpp"
+
+namespace mbmpo::cuda {
+
+// rows [T][P] = row [P] in every row; device pointers.
+void broadcast_rows(CudaResources& cuda, std::int64_t T, std::int64_t P, const float* row, float* rows);
+
+}  // namespace mbmpo::cuda
