@@ -26,7 +26,8 @@ bool wants(const BenchOptions& o, const char* suite) { return o.suite == suite |
 void print_table(const std::vector<nlohmann::json>& rows) {
   std::cout << std::left << std::setw(52) << "case" << std::setw(26) << "device" << std::right
             << std::setw(12) << "median ms" << std::setw(16) << "items/s" << std::setw(10)
-            << "TFLOP/s" << std::setw(9) << "% peak" << std::setw(10) << "ratio" << "\n";
+            << "TFLOP/s" << std::setw(9) << "% peak" << std::setw(9) << "GB/s" << std::setw(10) << "% roofl"
+            << std::setw(10) << "ratio" << "\n";
   for (const auto& r : rows) {
     std::cout << std::left << std::setw(52) << (r["suite"].get<std::string>() + "/" + r["case"].get<std::string>())
               << std::setw(26) << r["device"].get<std::string>().substr(0, 25) << std::right << std::fixed
@@ -37,6 +38,16 @@ void print_table(const std::vector<nlohmann::json>& rows) {
                 << std::setw(9) << r["pct_peak"].get<double>();
     } else {
       std::cout << std::setw(19) << "";
+    }
+    if (r.contains("gb_per_s")) {
+      std::cout << std::setprecision(1) << std::setw(9) << r["gb_per_s"].get<double>();
+    } else {
+      std::cout << std::setw(9) << "";
+    }
+    if (r.contains("pct_roofline")) {
+      std::cout << std::setprecision(1) << std::setw(10) << r["pct_roofline"].get<double>();
+    } else {
+      std::cout << std::setw(10) << "";
     }
     if (r.contains("ratio_vs_mj_step_loop"))
       std::cout << std::setprecision(2) << std::setw(10) << r["ratio_vs_mj_step_loop"].get<double>();

@@ -193,6 +193,7 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
   hyper(train, "model-max-epochs", c.model_max_epochs, "Epochs per fit at most");
   hyper(train, "model-validation", c.model_validation, "Validation fraction per model");
   hyper(train, "model-early-stopping", c.model_early_stopping, "Per-model early stopping (true/false)");
+  hyper(train, "tf32", c.tf32, "CUDA: the ensemble's products on tensor cores in TF32, FP32 accumulation (true/false)");
   hyper(train, "meta-batch", c.meta_batch, "Tasks per meta-step (task t uses model t mod K)");
   hyper(train, "rollouts-per-task", c.rollouts_per_task, "Imagined rollouts per task");
   hyper(train, "imagined-horizon", c.imagined_horizon, "Imagined rollout length");

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "bench/bench_timer.hpp"
 
 #include <Eigen/Core>
@@ -41,11 +42,18 @@ Timing time_on(Context& context, int repeats, const std::function<void()>& body)
 #endif
 }
 
-nlohmann::json with_flops(nlohmann::json row, double flops_per_run, const Ceiling& ceiling) {
-  const double tflops = flops_per_run / row["median_s"].get<double>() / 1e12;
+nlohmann::json with_cost(nlohmann::json row, double flops_per_run, double bytes_per_run, const Ceiling& ceiling) {
+  const double seconds = row["median_s"].get<double>();
+  const double tflops = flops_per_run / seconds / 1e12, gb_per_s = bytes_per_run / seconds / 1e9;
+  row["flops"] = flops_per_run;
   row["tflops"] = tflops;
   row["pct_peak"] = 100.0 * tflops / ceiling.gemm_tflops;
   row["peak_case"] = ceiling.gemm_case;
+  row["bytes"] = bytes_per_run;
+  row["gb_per_s"] = gb_per_s;
+  row["pct_bandwidth"] = 100.0 * gb_per_s / ceiling.copy_gb_per_s;
+  const double floor_s = std::max(flops_per_run / (ceiling.gemm_tflops * 1e12), bytes_per_run / (ceiling.copy_gb_per_s * 1e9));
+  row["pct_roofline"] = 100.0 * floor_s / seconds;
   return row;
 }
 

@@ -22,8 +22,12 @@ struct Ceiling {
 };
 Ceiling measure_ceiling(Context& context, const std::string& scale);
 
-// Adds tflops (counted FLOPs per run / median time) and pct_peak (against the GEMM ceiling).
-nlohmann::json with_flops(nlohmann::json row, double flops_per_run, const Ceiling& ceiling);
+// Adds the counted cost of one run and where it stands against the ceilings measured in the same
+// run: flops and tflops, pct_peak (FLOP rate against the GEMM ceiling), bytes (the data a run must
+// move at least: inputs read and outputs written once) and gb_per_s, pct_bandwidth (against the
+// copy ceiling), and pct_roofline = max(flops / GEMM ceiling, bytes / copy ceiling) / median time:
+// the fraction of the hardware floor reached (100 = at the floor).
+nlohmann::json with_cost(nlohmann::json row, double flops_per_run, double bytes_per_run, const Ceiling& ceiling);
 
 // "cpu" or the GPU's name, for the rows' device field.
 std::string device_label(Context& context);

@@ -64,7 +64,15 @@ std::vector<nlohmann::json> run_model_fit_suite(Context& context, const std::str
   nlohmann::json r = row("model_fit", "fit_2_epochs_" + std::to_string(transitions), device_label(context),
                          scale, t, passes);
   r["items"] = "sample-passes (training rows x models x epochs)";
-  return {with_flops(r, report.flops, ceiling)};
+  // Bytes: every minibatch step reads and writes the parameters, gradients and Adam moments
+  // (4 reads + 3 writes of 4 bytes per parameter), and each epoch reads each model's training and
+  // validation rows (inputs and targets) once.
+  const auto& layout = ensemble.layout();
+  const double steps = double(options.max_epochs) * std::ceil(double(report.train_rows) / options.batch_size);
+  const double row_bytes = 4.0 * (layout.input_dim() + kObs);
+  const double bytes = steps * 28.0 * double(layout.parameter_count()) +
+                       double(options.max_epochs) * kModels * double(report.train_rows + report.validation_rows) * row_bytes;
+  return {with_cost(r, report.flops, bytes, ceiling)};
 }
 
 std::vector<nlohmann::json> run_predict_suite(Context& context, const std::string& scale,
@@ -83,9 +91,11 @@ std::vector<nlohmann::json> run_predict_suite(Context& context, const std::strin
     const int repeats = small ? 3 : (context.backend() == Backend::cpu ? 3 : 20);
     const Timing t = time_on(context, repeats, [&] { ensemble.predict(obs, act, assignment, next); });
     const double flops = 2.0 * double(ensemble.layout().forward_macs_per_row()) * n;
+    // Bytes: the rows' observations and actions in, next observations out, the weights once.
+    const double bytes = 4.0 * (double(n) * (2 * kObs + kAct) + double(ensemble.layout().parameter_count()));
     nlohmann::json r = row("predict", "rows_" + std::to_string(n), device_label(context), scale, t, n);
     r["items"] = "rows";
-    rows.push_back(with_flops(r, flops, ceiling));
+    rows.push_back(with_cost(r, flops, bytes, ceiling));
   }
   return rows;
 }

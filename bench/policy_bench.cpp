@@ -71,21 +71,24 @@ std::vector<nlohmann::json> run_rollout_suite(Context& context, const std::strin
     Problem p = make_problem(context, scale, s.dims);
     const double steps = double(s.dims.samples());
     const double flops = steps * 2.0 * double(p.models.layout().forward_macs_per_row() + p.layout.forward_macs());
+    // Bytes: each step's state read and next state written, and the trajectory it records
+    // (observation, action, reward, validity, log-prob); weights stay in cache across steps.
+    const double bytes = steps * 4.0 * (3.0 * s.dims.obs_dim + s.dims.act_dim + 3.0);
     const int repeats = context.backend() == Backend::cpu ? 3 : 10;
     for (bool graph : {true, false}) {
       if (context.backend() == Backend::cpu && !graph) continue;  // the flag means nothing there
       RolloutOptions options;
       options.cuda_graph = graph;
       std::uint64_t draw = 0;
+      ImaginedRollout runner(context, s.dims);  // kept between rollouts, as the trainer keeps it
       const Timing t = time_on(context, repeats, [&] {
         options.draw = draw++;
-        imagined_rollout(context, TaskId::half_cheetah, p.models, p.layout, p.params, p.start, options,
-                         p.trajectories);
+        runner.run(TaskId::half_cheetah, p.models, p.layout, p.params, p.start, options, p.trajectories);
       });
       const std::string name = s.name + (context.backend() == Backend::cuda ? (graph ? "/graph" : "/stream") : "");
       nlohmann::json r = row("rollout", name, device_label(context), scale, t, steps);
       r["items"] = "imagined steps";
-      rows.push_back(with_flops(r, flops, ceiling));
+      rows.push_back(with_cost(r, flops, bytes, ceiling));
     }
   }
   return rows;
@@ -106,9 +109,12 @@ std::vector<nlohmann::json> run_inner_step_suite(Context& context, const std::st
     const double samples = double(s.dims.samples());
     // Per sample: the policy forward and its backward (about twice the forward) in the gradient.
     const double flops = samples * 2.0 * 3.0 * double(p.layout.forward_macs());
+    // Bytes: the samples (observation, action, reward, validity) read for the baseline, the
+    // advantages and the gradient, and the advantages and returns written.
+    const double bytes = samples * 4.0 * (s.dims.obs_dim + s.dims.act_dim + 4.0);
     nlohmann::json r = row("inner_step", s.name, device_label(context), scale, t, samples);
     r["items"] = "samples (advantages + inner step)";
-    rows.push_back(with_flops(r, flops, ceiling));
+    rows.push_back(with_cost(r, flops, bytes, ceiling));
   }
   return rows;
 }
@@ -174,26 +180,34 @@ std::vector<nlohmann::json> run_meta_update_suite(Context& context, const std::s
       const double hv = first_order ? 0.0 : 8.0;
       const double gradient_units = 3 + 3 + 3 + hv, cg_units = 11 * (2 * hv + 5), search_units = 6.0 * r.backtracks;
       const double flops_per_unit = samples * 2.0 * double(layout.forward_macs());
+      // Bytes: one pass over one batch of samples (observation, action, advantage, validity) per
+      // pass the update makes: gradient 4 (surrogate on pre and post, post gradient, J on pre),
+      // each A v 3 (J, F, J; first order: F alone), each line-search candidate 2.
+      const double pass_bytes = samples * 4.0 * (d.obs_dim + d.act_dim + 2.0);
+      const double gradient_passes = first_order ? 3 : 4, av_passes = first_order ? 1 : 3;
+      auto bytes_of = [&](double passes) { return passes * pass_bytes; };
       const std::string name = s.name + (first_order ? "-first-order" : "");
       nlohmann::json whole = row("meta_update", name, device_label(context), scale, t, 1.0);
       whole["items"] = "meta-updates";
       whole["backtracks"] = r.backtracks;
       whole["accepted"] = r.accepted;
       whole["kl"] = r.kl;
-      rows.push_back(with_flops(whole, (gradient_units + cg_units + search_units) * flops_per_unit, ceiling));
+      const double search_passes = 2.0 * r.backtracks, cg_passes = 11 * av_passes;
+      rows.push_back(with_cost(whole, (gradient_units + cg_units + search_units) * flops_per_unit,
+                               bytes_of(gradient_passes + cg_passes + search_passes), ceiling));
       // The phases, as the update measured them (host clock after a synchronise), medians.
-      auto phase = [&](const char* phase_name, double MetaUpdateReport::*field, double units) {
+      auto phase = [&](const char* phase_name, double MetaUpdateReport::*field, double units, double passes) {
         std::vector<double> seconds;
         for (std::size_t i = 1; i < reports.size(); ++i) seconds.push_back(reports[i].*field);  // skip warm-up
         if (seconds.empty()) seconds.push_back(reports[0].*field);
         nlohmann::json p = row("meta_update", name + "-" + phase_name, device_label(context), scale,
                                summarize(seconds), 1.0);
         p["items"] = "phases";
-        rows.push_back(with_flops(p, units * flops_per_unit, ceiling));
+        rows.push_back(with_cost(p, units * flops_per_unit, bytes_of(passes), ceiling));
       };
-      phase("meta_gradient", &MetaUpdateReport::seconds_meta_gradient, gradient_units);
-      phase("cg", &MetaUpdateReport::seconds_cg, cg_units);
-      phase("line_search", &MetaUpdateReport::seconds_line_search, search_units);
+      phase("meta_gradient", &MetaUpdateReport::seconds_meta_gradient, gradient_units, gradient_passes);
+      phase("cg", &MetaUpdateReport::seconds_cg, cg_units, cg_passes);
+      phase("line_search", &MetaUpdateReport::seconds_line_search, search_units, search_passes);
     }
   }
   return rows;

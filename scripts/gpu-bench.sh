@@ -7,7 +7,9 @@
 #      same run (bench/compare.py);
 #   2. three iterations of `mbmpo train --env half_cheetah` at the paper's defaults, with the
 #      seconds of every phase;
-#   3. the same suites at the large scale.
+#   3. Nsight Compute (--set basic, CSV) over one paper-scale meta-update and a rollout's first
+#      kernels: duration, achieved occupancy, DRAM throughput and FP32 FLOP rate per kernel;
+#   4. the same suites at the large scale.
 # Writes OUTDIR/bench.md (the tables, the training rows, and what did not fit in the time),
 # OUTDIR/bench.json (every row), OUTDIR/train-progress.csv and OUTDIR/bench-logs.tar.gz.
 # Exit 2 when there is no GPU or no bundle. MBMPO_PYTHON names a Python with PyTorch (default python3).
@@ -79,7 +81,53 @@ else
   note "- train: not run (time)"
 fi
 
-# 3. The large scale, with what time is left.
+# 3. Nsight Compute on the kernels of one paper-scale meta-update and of a paper-scale rollout's
+#    first steps: per kernel, duration, achieved occupancy, DRAM throughput and FP32 FLOP rate.
+ncu_metrics=gpu__time_duration.sum,sm__warps_active.avg.pct_of_peak_sustained_active,dram__throughput.avg.pct_of_peak_sustained_elapsed,smsp__sass_thread_inst_executed_op_ffma_pred_on.sum,smsp__sass_thread_inst_executed_op_fadd_pred_on.sum,smsp__sass_thread_inst_executed_op_fmul_pred_on.sum
+if command -v ncu >/dev/null && [ "$(left)" -ge 120 ]; then
+  for target in "meta_update 400" "rollout 120"; do
+    set -- $target
+    timeout "$(( $(left) < 150 ? $(left) - 30 : 120 ))" ncu --set basic --metrics "$ncu_metrics" --csv --page raw \
+      --launch-count "$2" "$binary" bench --suite "$1" --scale paper --device cuda > "$logs/ncu-$1.csv" 2> "$logs/ncu-$1.log"
+  done
+  {
+    echo
+    echo "## Nsight Compute (ncu --set basic): one paper-scale meta-update, a paper-scale rollout's first kernels"
+    echo '```'
+    "$python" - "$logs"/ncu-*.csv <<'EOF_NCU'
+import csv, sys
+from collections import defaultdict
+rows = defaultdict(lambda: [0, 0.0, 0.0, 0.0, 0.0])  # launches, ns, occupancy %, dram %, flops
+for path in sys.argv[1:]:
+    lines = [l for l in open(path) if l.startswith('"')]
+    if not lines:
+        continue
+    reader = csv.DictReader(lines)
+    for r in reader:
+        try:
+            name = r["Kernel Name"][:60]
+            ns = float(r["gpu__time_duration.sum"].replace(",", ""))
+        except (KeyError, ValueError):
+            continue  # the units row
+        num = lambda k: float(r.get(k, "0").replace(",", "") or 0)
+        flops = 2 * num("smsp__sass_thread_inst_executed_op_ffma_pred_on.sum") + \
+            num("smsp__sass_thread_inst_executed_op_fadd_pred_on.sum") + num("smsp__sass_thread_inst_executed_op_fmul_pred_on.sum")
+        a = rows[name]
+        a[0] += 1; a[1] += ns
+        a[2] += num("sm__warps_active.avg.pct_of_peak_sustained_active") * ns
+        a[3] += num("dram__throughput.avg.pct_of_peak_sustained_elapsed") * ns
+        a[4] += flops
+print(f"{'kernel':<62}{'launches':>9}{'total us':>11}{'occupancy %':>12}{'DRAM %':>8}{'TFLOP/s':>9}")
+for name, (n, ns, occ, dram, flops) in sorted(rows.items(), key=lambda kv: -kv[1][1]):
+    print(f"{name:<62}{n:>9}{ns / 1e3:>11.1f}{occ / ns:>12.1f}{dram / ns:>8.1f}{flops / ns / 1e3:>9.3f}")
+EOF_NCU
+    echo '```'
+  } >> "$table" 2>&1
+else
+  note "- ncu: not run ($(command -v ncu >/dev/null && echo time || echo 'ncu not found'))"
+fi
+
+# 4. The large scale, with what time is left.
 compare_scale large 200
 
 # Every row in one file.

@@ -164,6 +164,7 @@ EnsembleLinearParams DynamicsEnsemble::layer_params(std::size_t l, bool with_wei
                          {backend, params + layer.g_offset, {k, layer.out}},
                          {backend, params + layer.b_offset, {k, layer.out}},
                          {backend, nullptr, {k, layer.out, layer.in}}};
+  p.tf32 = config_.tf32;
   if (with_weights) {
     MBMPO_CHECK(weights_current_, "dynamics ensemble: effective weights used while stale");
     p.w.data = weights_.data() + weight_offsets_[l];

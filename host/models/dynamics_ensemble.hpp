@@ -24,6 +24,9 @@ struct DynamicsEnsembleConfig {
   Activation activation = Activation::relu;
   double normalization_eps = 1e-10;
   double next_obs_clip = 1000.0;
+  // CUDA: the layers' products on tensor cores in TF32 with FP32 accumulation (fit and predict);
+  // its error against FP32 is bounded by tests (README). The CPU backend ignores it.
+  bool tf32 = false;
 };
 
 struct ModelFitOptions {

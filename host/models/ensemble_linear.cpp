@@ -63,7 +63,7 @@ void ensemble_linear_forward(Context& context, Activation act, const EnsembleLin
   }
 #ifdef MBMPO_WITH_CUDA
   cuda::ensemble_linear_forward(context.cuda(), d, act, x.data, params.v.data, params.g.data,
-                                params.w.data, params.b.data, pre.data, y.data);
+                                params.w.data, params.b.data, pre.data, y.data, params.tf32);
 #endif
 }
 
@@ -91,7 +91,7 @@ void ensemble_linear_backward(Context& context, Activation act, const EnsembleLi
 #ifdef MBMPO_WITH_CUDA
   cuda::ensemble_linear_backward(context.cuda(), d, act, x.data, params.v.data, params.g.data,
                                  params.w.data, pre.data, dy.data, dx.data, grads.v.data, grads.g.data,
-                                 grads.b.data);
+                                 grads.b.data, params.tf32);
 #endif
 }
 

@@ -15,6 +15,9 @@ struct EnsembleLinearParams {
   // [K][out][in] effective weights g v / ||v|| from ensemble_weight_norm, when the caller keeps
   // them over several calls; null data: computed from v and g in each call.
   TensorView<const float> w;
+  // CUDA: run the products on tensor cores in TF32 (10-bit mantissa inputs, FP32 accumulation);
+  // the CPU backend computes in full precision either way.
+  bool tf32 = false;
 };
 
 struct EnsembleLinearGrads {

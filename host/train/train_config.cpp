@@ -72,6 +72,7 @@ DynamicsEnsembleConfig model_config(const TrainConfig& c) {
   m.activation = c.model_activation == "tanh" ? Activation::tanh
                  : c.model_activation == "swish" ? Activation::swish
                                                  : Activation::relu;
+  m.tf32 = c.tf32;
   return m;
 }
 

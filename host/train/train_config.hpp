@@ -32,6 +32,7 @@ struct TrainConfig {
   int model_max_epochs = 500;
   double model_validation = 0.2;
   bool model_early_stopping = true;
+  bool tf32 = false;             // CUDA: the ensemble's GEMMs in TF32 (FP32 accumulation)
   // Meta-learning.
   int meta_batch = 20;           // tasks per meta-step (task t uses model t mod K)
   int rollouts_per_task = 50;

@@ -81,6 +81,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
           {"model_max_epochs", c.model_max_epochs},
           {"model_validation", c.model_validation},
           {"model_early_stopping", c.model_early_stopping},
+          {"tf32", c.tf32},
           {"meta_batch", c.meta_batch},
           {"rollouts_per_task", c.rollouts_per_task},
           {"imagined_horizon", c.imagined_horizon},
@@ -122,6 +123,7 @@ TrainConfig config_from_json(const nlohmann::json& j) {
   get("model_max_epochs", c.model_max_epochs);
   get("model_validation", c.model_validation);
   get("model_early_stopping", c.model_early_stopping);
+  get("tf32", c.tf32);
   get("meta_batch", c.meta_batch);
   get("rollouts_per_task", c.rollouts_per_task);
   get("imagined_horizon", c.imagined_horizon);

@@ -119,6 +119,21 @@ __global__ void weight_norm_backward_kernel(const float* __restrict__ v,
   }
 }
 
+// C[k] = alpha op(A[k]) op(B[k]) + beta C[k] for every model k, column-major as cuBLAS takes it;
+// FP32, or TF32 tensor-core products with FP32 accumulation when tf32.
+cublasStatus_t batched_gemm(bool tf32, cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb, int m,
+                            int n, int k, const float* alpha, const float* a, int lda, long long stride_a,
+                            const float* b, int ldb, long long stride_b, const float* beta, float* c, int ldc,
+                            long long stride_c, int batch) {
+  if (!tf32) {
+    return cublasSgemmStridedBatched(handle, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
+                                     ldc, stride_c, batch);
+  }
+  return cublasGemmStridedBatchedEx(handle, ta, tb, m, n, k, alpha, a, CUDA_R_32F, lda, stride_a, b, CUDA_R_32F,
+                                    ldb, stride_b, beta, c, CUDA_R_32F, ldc, stride_c, batch,
+                                    CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+}
+
 void launch_weight_norm(cudaStream_t stream, const EnsembleLinearDims& d, const float* v,
                         const float* g, float* w) {
   weight_norm_kernel<<<static_cast<unsigned>(d.models * d.out), kRowThreads, 0, stream>>>(
@@ -136,7 +151,7 @@ void ensemble_weight_norm(CudaResources& cuda, const EnsembleLinearDims& d, cons
 
 void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
                              const float* x, const float* v, const float* g, const float* given_w,
-                             const float* b, float* pre, float* y) {
+                             const float* b, float* pre, float* y, bool tf32) {
   const int rows = static_cast<int>(d.rows), in = static_cast<int>(d.in),
             out = static_cast<int>(d.out);
   const std::int64_t total = d.models * d.rows * d.out;
@@ -149,8 +164,8 @@ void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, A
   // W[k] (out x in) is a column-major (in x out) matrix used transposed.
   float* product = pre ? pre : y;
   const float one = 1.f, zero = 0.f;
-  MBMPO_CUBLAS_CHECK(cublasSgemmStridedBatched(
-      cuda.cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w, in, d.out * d.in, x, in,
+  MBMPO_CUBLAS_CHECK(batched_gemm(
+      tf32, cuda.cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w, in, d.out * d.in, x, in,
       d.rows * d.in, &zero, product, out, d.rows * d.out, static_cast<int>(d.models)));
 
   if (!b && !pre && act == Activation::identity) return;  // the product already is y
@@ -162,7 +177,7 @@ void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, A
 void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
                               const float* x, const float* v, const float* g, const float* given_w,
                               const float* pre, const float* dy, float* dx, float* dv, float* dg,
-                              float* db) {
+                              float* db, bool tf32) {
   const int rows = static_cast<int>(d.rows), in = static_cast<int>(d.in),
             out = static_cast<int>(d.out), models = static_cast<int>(d.models);
   const std::int64_t total = d.models * d.rows * d.out;
@@ -177,8 +192,8 @@ void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, 
 
   // dW[k] (row-major out x in) is column-major (in x out) = x[k]^T-as-stored (in x rows) times
   // dP[k]^T (rows x out). With rows = 0 cuBLAS writes beta*C = 0, the right gradient.
-  MBMPO_CUBLAS_CHECK(cublasSgemmStridedBatched(
-      cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, &one, x, in, d.rows * d.in, dpre.get(),
+  MBMPO_CUBLAS_CHECK(batched_gemm(
+      tf32, cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, &one, x, in, d.rows * d.in, dpre.get(),
       out, d.rows * d.out, &zero, dv, in, d.out * d.in, models));
 
   if (dx && d.rows > 0) {
@@ -186,8 +201,8 @@ void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, 
     if (!given_w) launch_weight_norm(cuda.stream, d, v, g, own_w.get());
     const float* w = given_w ? given_w : own_w.get();
     // dx[k] (row-major rows x in) is column-major (in x rows) = W[k]-as-stored (in x out) dP[k]^T.
-    MBMPO_CUBLAS_CHECK(cublasSgemmStridedBatched(
-        cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w, in, d.out * d.in,
+    MBMPO_CUBLAS_CHECK(batched_gemm(
+        tf32, cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w, in, d.out * d.in,
         dpre.get(), out, d.rows * d.out, &zero, dx, in, d.rows * d.in, models));
   }
 

@@ -15,11 +15,11 @@ void ensemble_weight_norm(CudaResources& cuda, const EnsembleLinearDims& d, cons
 // w: the effective weights from ensemble_weight_norm, or null (then computed into scratch here).
 void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
                              const float* x, const float* v, const float* g, const float* w,
-                             const float* b, float* pre, float* y);
+                             const float* b, float* pre, float* y, bool tf32 = false);
 
 void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, Activation act,
                               const float* x, const float* v, const float* g, const float* w,
                               const float* pre, const float* dy, float* dx, float* dv, float* dg,
-                              float* db);
+                              float* db, bool tf32 = false);
 
 }  // namespace mbmpo::cuda

@@ -1,9 +1,14 @@
 // CUDA backend of the policy-side operations of a meta-step (contracts: policy_ops_cpu.hpp).
-//   policy_act_step_kernel     one thread per trajectory, the task's policy in shared memory
+//   policy_act_step_kernel     one thread per trajectory, a warp per block, the task's policy in
+//                              shared memory
 //   reward_done_step_kernel    one thread per trajectory, the task's device reward/termination
-//   returns / gae kernels      one thread per trajectory, backwards over the horizon
-//   baseline kernels           normal equations in double (one block per task, one thread per
-//                              matrix entry), then a small Cholesky solve per task
+//   returns / gae kernels      a warp of 32 trajectories per block, backwards over the horizon
+//                              through 32 x 32 shared-memory tiles (coalesced reads and writes);
+//                              the baseline's values first, a thread per sample
+//   baseline                   normal equations in double as a Gram matrix: feature rows of a
+//                              chunk of samples (baseline_rows_kernel), then
+//                              normal[t] += rows[t]^T rows[t] (cublasDgemmStridedBatched over
+//                              tasks, chunk after chunk); then a small Cholesky solve per task
 //   advantage normalisation    one block per task; block sums reach every thread through shared
 //                              memory (block_sum_to_all), so every branch after them is uniform
 //   per-task parameter sums    (log-prob gradients, Hessian-vector and Fisher-vector products)
@@ -26,6 +31,8 @@ namespace mbmpo::cuda {
 namespace {
 
 constexpr int kRowThreads = 128;
+constexpr int kActThreads = 32;
+constexpr std::int64_t kBaselineChunk = 4096;  // samples per task per Gram-matrix product
 
 // Copies one policy's parameters into shared memory; every thread of the block takes part.
 __device__ void load_policy(const float* __restrict__ theta, int count, float* smem) {
@@ -84,16 +91,42 @@ __global__ void reward_done_step_kernel(TaskId task, RolloutDims d, int h,
   if (task_done(task, next)) alive[row] = 0.f;
 }
 
+// Backward recurrences over trajectories, one warp of 32 trajectories per block: 32 x 32 tiles of
+// the [rows][H] arrays pass through shared memory, so every global read and write covers a row's
+// consecutive steps (coalesced, where one thread per row would read with a stride of H), and each
+// lane then walks its own trajectory's steps in the tile, last to first.
+constexpr int kTile = 32;
+
+// returns[i] = reward[i] + discount * returns[i + 1] while the trajectory runs, 0 after its end.
 __global__ void returns_kernel(RolloutDims d, const float* __restrict__ reward,
                                const float* __restrict__ valid, float discount,
                                float* __restrict__ returns) {
-  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (row >= d.rows()) return;
+  __shared__ float r_tile[kTile][kTile + 1], v_tile[kTile][kTile + 1];
+  const int lane = threadIdx.x;
+  const std::int64_t row0 = std::int64_t(blockIdx.x) * kTile;
+  const int rows = static_cast<int>(min(std::int64_t(kTile), d.rows() - row0));
   float running = 0.f;
-  for (int h = d.horizon - 1; h >= 0; --h) {
-    const std::int64_t i = row * d.horizon + h;
-    running = valid[i] != 0.f ? reward[i] + discount * running : 0.f;
-    returns[i] = running;
+  for (int end = d.horizon; end > 0; end -= kTile) {
+    const int h0 = max(0, end - kTile), width = end - h0;
+    for (int r = 0; r < rows; ++r) {
+      if (lane < width) {
+        const std::int64_t i = (row0 + r) * d.horizon + h0 + lane;
+        r_tile[r][lane] = reward[i];
+        v_tile[r][lane] = valid[i];
+      }
+    }
+    __syncwarp();
+    if (lane < rows) {
+      for (int j = width - 1; j >= 0; --j) {
+        running = v_tile[lane][j] != 0.f ? r_tile[lane][j] + discount * running : 0.f;
+        r_tile[lane][j] = running;
+      }
+    }
+    __syncwarp();
+    for (int r = 0; r < rows; ++r) {
+      if (lane < width) returns[(row0 + r) * d.horizon + h0 + lane] = r_tile[r][lane];
+    }
+    __syncwarp();
   }
 }
 
@@ -116,29 +149,28 @@ __device__ double feature(const RolloutDims& d, const float* obs, const float* r
   return 1.0;
 }
 
-// normal[t] = [X^T X | X^T y] over task t's valid samples, as an (F+1) x (F+1) matrix: entry
-// (i, j), i >= j, summed by one thread over all samples.
-__global__ void normal_equations_kernel(RolloutDims d, const float* __restrict__ obs,
-                                        const float* __restrict__ returns,
-                                        const float* __restrict__ valid, float obs_clip,
-                                        double* __restrict__ normal) {
+// rows[t][r][k] = feature k of task t's sample begin + r (k == F: the return), 0 for a sample that
+// is not valid or past the task's end: the [samples x (F+1)] matrix whose Gram matrix holds the
+// normal equations.
+__global__ void baseline_rows_kernel(RolloutDims d, const float* __restrict__ obs,
+                                     const float* __restrict__ returns, const float* __restrict__ valid,
+                                     float obs_clip, std::int64_t begin, int chunk, double* __restrict__ rows) {
   const int F1 = 2 * d.obs_dim + 5;
-  const int t = blockIdx.y;
-  const int entry = blockIdx.x * blockDim.x + threadIdx.x;
-  if (entry >= F1 * F1) return;
-  const int i = entry / F1, j = entry % F1;
-  if (j > i) return;
   const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
-  double sum = 0;
-  for (std::int64_t n = 0; n < per_task; ++n) {
-    const std::int64_t s = t * per_task + n;
-    if (valid[s] == 0.f) continue;
-    const int h = static_cast<int>(n % d.horizon);
-    sum += feature(d, obs, returns, s, h, i, obs_clip) * feature(d, obs, returns, s, h, j, obs_clip);
+  const std::int64_t total = std::int64_t(d.tasks) * chunk * F1;
+  for (std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; idx < total;
+       idx += std::int64_t(gridDim.x) * blockDim.x) {
+    const int k = static_cast<int>(idx % F1);
+    const std::int64_t r = (idx / F1) % chunk;
+    const std::int64_t t = idx / (std::int64_t(F1) * chunk);
+    const std::int64_t n = begin + r;
+    double value = 0;
+    if (n < per_task) {
+      const std::int64_t s = t * per_task + n;
+      if (valid[s] != 0.f) value = feature(d, obs, returns, s, static_cast<int>(n % d.horizon), k, obs_clip);
+    }
+    rows[idx] = value;
   }
-  double* m = normal + std::int64_t(t) * F1 * F1;
-  m[i * F1 + j] = sum;
-  m[j * F1 + i] = sum;
 }
 
 // One thread per task: Cholesky of X^T X + ridge I (ridge grown 10x up to 5 tries, as rllab),
@@ -187,29 +219,65 @@ __global__ void baseline_solve_kernel(int tasks, int F, double ridge, const doub
   for (int r = 0; r < F; ++r) w[r] = 0;
 }
 
-__global__ void gae_kernel(RolloutDims d, const float* __restrict__ obs,
-                           const float* __restrict__ reward, const float* __restrict__ valid,
-                           const double* __restrict__ coefficients, float discount,
-                           float gae_lambda, float obs_clip, float* __restrict__ advantages) {
-  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (row >= d.rows()) return;
+// values[i] = the baseline's value features(i) . w of each valid sample (0 otherwise), a thread
+// per sample: neighbouring threads read neighbouring observations.
+__global__ void baseline_values_kernel(RolloutDims d, const float* __restrict__ obs,
+                                       const float* __restrict__ valid,
+                                       const double* __restrict__ coefficients, float obs_clip,
+                                       float* __restrict__ values) {
   const int F = 2 * d.obs_dim + 4;
-  const double* w = coefficients + (row / d.rollouts) * F;
-  float next_value = 0.f, running = 0.f;
-  for (int h = d.horizon - 1; h >= 0; --h) {
-    const std::int64_t i = row * d.horizon + h;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < d.samples();
+       i += std::int64_t(gridDim.x) * blockDim.x) {
     if (valid[i] == 0.f) {
-      advantages[i] = 0.f;
-      next_value = running = 0.f;
+      values[i] = 0.f;
       continue;
     }
+    const double* w = coefficients + (i / (std::int64_t(d.rollouts) * d.horizon)) * F;
     double v = 0;
-    for (int k = 0; k < F; ++k) v += feature(d, obs, nullptr, i, h, k, obs_clip) * w[k];
-    const float value = static_cast<float>(v);
-    const float delta = reward[i] + discount * next_value - value;
-    running = delta + discount * gae_lambda * running;
-    advantages[i] = running;
-    next_value = value;
+    for (int k = 0; k < F; ++k) v += feature(d, obs, nullptr, i, static_cast<int>(i % d.horizon), k, obs_clip) * w[k];
+    values[i] = static_cast<float>(v);
+  }
+}
+
+// GAE(discount, lambda) over each trajectory with the values above, tiled as returns_kernel.
+__global__ void gae_kernel(RolloutDims d, const float* __restrict__ reward,
+                           const float* __restrict__ valid, const float* __restrict__ values,
+                           float discount, float gae_lambda, float* __restrict__ advantages) {
+  __shared__ float r_tile[kTile][kTile + 1], v_tile[kTile][kTile + 1], value_tile[kTile][kTile + 1];
+  const int lane = threadIdx.x;
+  const std::int64_t row0 = std::int64_t(blockIdx.x) * kTile;
+  const int rows = static_cast<int>(min(std::int64_t(kTile), d.rows() - row0));
+  float next_value = 0.f, running = 0.f;
+  for (int end = d.horizon; end > 0; end -= kTile) {
+    const int h0 = max(0, end - kTile), width = end - h0;
+    for (int r = 0; r < rows; ++r) {
+      if (lane < width) {
+        const std::int64_t i = (row0 + r) * d.horizon + h0 + lane;
+        r_tile[r][lane] = reward[i];
+        v_tile[r][lane] = valid[i];
+        value_tile[r][lane] = values[i];
+      }
+    }
+    __syncwarp();
+    if (lane < rows) {
+      for (int j = width - 1; j >= 0; --j) {
+        if (v_tile[lane][j] == 0.f) {
+          r_tile[lane][j] = 0.f;
+          next_value = running = 0.f;
+          continue;
+        }
+        const float value = value_tile[lane][j];
+        const float delta = r_tile[lane][j] + discount * next_value - value;
+        running = delta + discount * gae_lambda * running;
+        r_tile[lane][j] = running;
+        next_value = value;
+      }
+    }
+    __syncwarp();
+    for (int r = 0; r < rows; ++r) {
+      if (lane < width) advantages[(row0 + r) * d.horizon + h0 + lane] = r_tile[r][lane];
+    }
+    __syncwarp();
   }
 }
 
@@ -461,7 +529,9 @@ void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDim
   if (d.rows() == 0) return;
   const std::size_t smem = std::size_t(s.parameter_count) * sizeof(float);
   allow_shared_memory(policy_act_step_kernel, smem);
-  policy_act_step_kernel<<<dim3(blocks_for(d.rollouts, kRowThreads), d.tasks), kRowThreads, smem, cuda.stream>>>(
+  // One warp per block: at paper scale (50 rollouts a task) 2 blocks per task with 50 of 64 threads
+  // busy, instead of one block per task with 50 of 128.
+  policy_act_step_kernel<<<dim3(blocks_for(d.rollouts, kActThreads), d.tasks), kActThreads, smem, cuda.stream>>>(
       s, d, h, params, state, alive, seed, draw, action_limit, obs_out, act_out, logp_out, valid_out, act_env);
   MBMPO_KERNEL_CHECK("policy_act_step_kernel");
 }
@@ -478,7 +548,7 @@ void reward_done_step(CudaResources& cuda, TaskId task, const RolloutDims& d, in
 void discounted_returns(CudaResources& cuda, const RolloutDims& d, const float* reward,
                         const float* valid, float discount, float* returns) {
   if (d.rows() == 0) return;
-  returns_kernel<<<blocks_for(d.rows(), kRowThreads), kRowThreads, 0, cuda.stream>>>(d, reward, valid, discount, returns);
+  returns_kernel<<<blocks_for(d.rows(), kTile), kTile, 0, cuda.stream>>>(d, reward, valid, discount, returns);
   MBMPO_KERNEL_CHECK("returns_kernel");
 }
 
@@ -487,11 +557,25 @@ void fit_linear_baseline(CudaResources& cuda, const RolloutDims& d, const float*
                          double* coefficients) {
   if (d.tasks == 0) return;
   const int F = 2 * d.obs_dim + 4, F1 = F + 1;
+  const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  const int chunk = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(per_task, kBaselineChunk)));
   DeviceScratch<double> normal(cuda.stream, std::size_t(d.tasks) * F1 * F1);
   DeviceScratch<double> work(cuda.stream, std::size_t(d.tasks) * F * F);
-  normal_equations_kernel<<<dim3(blocks_for(F1 * F1, kReduceThreads), d.tasks), kReduceThreads, 0, cuda.stream>>>(
-      d, obs, returns, valid, obs_clip, normal.get());
-  MBMPO_KERNEL_CHECK("normal_equations_kernel");
+  DeviceScratch<double> rows(cuda.stream, std::size_t(d.tasks) * chunk * F1);
+  // Row-major rows[t] (chunk x F1) is column-major A (F1 x chunk), lda F1; normal[t] = A A^T
+  // (symmetric, so its layout does not matter). Chunks are added in order: deterministic.
+  const double one = 1.0, zero = 0.0;
+  if (per_task == 0) MBMPO_CUDA_CHECK(cudaMemsetAsync(normal.get(), 0, sizeof(double) * d.tasks * F1 * F1, cuda.stream));
+  for (std::int64_t begin = 0; begin < per_task; begin += chunk) {
+    const std::int64_t total = std::int64_t(d.tasks) * chunk * F1;
+    baseline_rows_kernel<<<elementwise_blocks(total), kElementwiseThreads, 0, cuda.stream>>>(
+        d, obs, returns, valid, obs_clip, begin, chunk, rows.get());
+    MBMPO_KERNEL_CHECK("baseline_rows_kernel");
+    MBMPO_CUBLAS_CHECK(cublasDgemmStridedBatched(cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_T, F1, F1, chunk, &one,
+                                                 rows.get(), F1, std::int64_t(chunk) * F1, rows.get(), F1,
+                                                 std::int64_t(chunk) * F1, begin == 0 ? &zero : &one,
+                                                 normal.get(), F1, std::int64_t(F1) * F1, d.tasks));
+  }
   baseline_solve_kernel<<<blocks_for(d.tasks, 32), 32, 0, cuda.stream>>>(d.tasks, F, ridge, normal.get(),
                                                                           work.get(), coefficients);
   MBMPO_KERNEL_CHECK("baseline_solve_kernel");
@@ -503,8 +587,12 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
                     float* advantages, float* valid_count) {
   if (d.tasks == 0) return;
   if (d.rows() > 0) {
-    gae_kernel<<<blocks_for(d.rows(), kRowThreads), kRowThreads, 0, cuda.stream>>>(
-        d, obs, reward, valid, coefficients, discount, gae_lambda, obs_clip, advantages);
+    DeviceScratch<float> values(cuda.stream, static_cast<std::size_t>(d.samples()));
+    baseline_values_kernel<<<elementwise_blocks(d.samples()), kElementwiseThreads, 0, cuda.stream>>>(
+        d, obs, valid, coefficients, obs_clip, values.get());
+    MBMPO_KERNEL_CHECK("baseline_values_kernel");
+    gae_kernel<<<blocks_for(d.rows(), kTile), kTile, 0, cuda.stream>>>(d, reward, valid, values.get(), discount,
+                                                                      gae_lambda, advantages);
     MBMPO_KERNEL_CHECK("gae_kernel");
   }
   normalize_advantages_kernel<<<d.tasks, kReduceThreads, 0, cuda.stream>>>(d, valid, normalize, advantages, valid_count);

@@ -325,6 +325,54 @@ TEST_P(DynamicsEnsembleBackends, LearnsADampedPendulum) {
   EXPECT_LT(error, 0.02 * spread);
 }
 
+// TF32 tensor-core products (CUDA) against FP32, on the same initial weights and data: the fit's
+// validation losses stay within 5 % of FP32's at every epoch (30 epochs of the paper's 512-wide
+// models), and predictions of the fitted models agree to 1 % of the largest delta. On the CPU the
+// flag changes nothing (same bits; a small model keeps the check quick).
+TEST_P(DynamicsEnsembleBackends, Tf32StaysCloseToFp32) {
+  const bool cuda = backend() == Backend::cuda;
+  const Dataset data = pendulum_dataset(3000, test_seed());
+  auto config = small_config(2, cuda ? std::vector<int>{512, 512} : std::vector<int>{48, 48}, Activation::relu);
+  ModelFitOptions options;
+  options.max_epochs = cuda ? 30 : 4;
+  options.batch_size = 250;
+  options.early_stopping = false;
+  options.seed = test_seed();
+  DynamicsEnsemble fp32(context(), 2, 1, config, test_seed());
+  config.tf32 = true;
+  DynamicsEnsemble tf32(context(), 2, 1, config, test_seed());
+  const ModelFitReport a = fp32.fit(data, options), b = tf32.fit(data, options);
+  for (std::size_t e = 0; e < a.validation_history.size(); ++e) {
+    for (int k = 0; k < 2; ++k) {
+      const double expected = a.validation_history[e][k];
+      EXPECT_NEAR(b.validation_history[e][k], expected, 0.05 * expected) << "epoch " << e << " model " << k;
+    }
+  }
+  const int n = 500;
+  std::vector<float> obs, act;
+  for (int i = 0; i < n; ++i) {
+    obs.insert(obs.end(), data.obs(i), data.obs(i) + 2);
+    act.push_back(data.act(i)[0]);
+  }
+  const auto obs_t = Tensor<float>::from_host(backend(), {n, 2}, obs);
+  const auto act_t = Tensor<float>::from_host(backend(), {n, 1}, act);
+  Tensor<float> next_a(backend(), {n, 2}), next_b(backend(), {n, 2});
+  const ModelAssignment assignment = fp32.assign(std::vector<int>(n, 0));
+  fp32.predict(obs_t, act_t, assignment, next_a);
+  tf32.predict(obs_t, act_t, tf32.assign(std::vector<int>(n, 0)), next_b);
+  const auto pa = next_a.to_host(), pb = next_b.to_host();
+  double spread = 0, worst = 0;
+  for (int i = 0; i < n * 2; ++i) {
+    spread = std::max(spread, double(std::abs(pa[i] - obs[i])));
+    worst = std::max(worst, double(std::abs(pa[i] - pb[i])));
+  }
+  std::printf("tf32 vs fp32: largest prediction difference %.3g, largest delta %.3g\n", worst, spread);
+  EXPECT_LE(worst, 0.01 * spread);
+  if (backend() == Backend::cpu) {
+    EXPECT_EQ(pa, pb);
+  }
+}
+
 TEST_P(DynamicsEnsembleBackends, EarlyStoppingStopsAModelThatOverfits) {
   // 40 noise transitions and a wide model: validation loss rises as it memorises the noise.
   const Dataset data = noise_dataset(3, 2, 40, test_seed());

@@ -198,7 +198,7 @@ void run_parity(Context& context, const ParityCase& c, std::uint64_t seed, bool 
       dg(backend, {d.models, d.out}), db(backend, {d.models, d.out});
   for (Tensor<float>* out : {&pre, &y, &dx, &dv, &dg, &db}) out->poison();
 
-  const EnsembleLinearParams params{v, g, b};
+  const EnsembleLinearParams params{v, g, b, {}};
   ensemble_linear_forward(context, c.act, params, x, pre, y);
   ensemble_linear_backward(context, c.act, params, x, pre, dy,
                            with_dx ? dx.view() : TensorView<float>{backend, nullptr, {}},
@@ -263,7 +263,7 @@ TEST_P(EnsembleLinearParity, EdgeSizes) {
 TEST_P(EnsembleLinearParity, RejectsMismatchedShapes) {
   Tensor<float> x(backend(), {3, 10, 23}), v(backend(), {3, 45, 23}), g(backend(), {3, 45}),
       b(backend(), {3, 44}), y(backend(), {3, 10, 45});
-  const EnsembleLinearParams params{v, g, b};
+  const EnsembleLinearParams params{v, g, b, {}};
   try {
     ensemble_linear_forward(context(), Activation::relu, params, x,
                             TensorView<float>{backend(), nullptr, {}}, y);
@@ -273,7 +273,7 @@ TEST_P(EnsembleLinearParity, RejectsMismatchedShapes) {
         << e.what();
   }
   Tensor<float> b_ok(backend(), {3, 45}), x_bad(backend(), {3, 10, 22});
-  EXPECT_THROW(ensemble_linear_forward(context(), Activation::relu, {v, g, b_ok}, x_bad,
+  EXPECT_THROW(ensemble_linear_forward(context(), Activation::relu, {v, g, b_ok, {}}, x_bad,
                                        TensorView<float>{backend(), nullptr, {}}, y),
                Error);
 }

@@ -330,7 +330,9 @@ TEST_P(PolicyBackends, KeptRolloutRunnerMatchesAndReusesItsBuffersAndGraph) {
     for (Tensor<float>* t : {&kept.obs, &kept.act, &kept.reward, &kept.valid, &kept.logp}) t->poison();
     if (draw == 2) allocations = memory::allocation_count(backend());
     runner.run(spec.id, models, layout, params_t, start, options, kept);
-    if (draw == 2) EXPECT_EQ(memory::allocation_count(backend()), allocations) << "the kept runner allocated";
+    if (draw == 2) {
+      EXPECT_EQ(memory::allocation_count(backend()), allocations) << "the kept runner allocated";
+    }
     imagined_rollout(context(), spec.id, models, layout, params_t, start, options, fresh);
     EXPECT_EQ(kept.obs.to_host(), fresh.obs.to_host()) << "draw " << draw;
     EXPECT_EQ(kept.act.to_host(), fresh.act.to_host()) << "draw " << draw;
