@@ -16,46 +16,62 @@ namespace mbmpo {
 struct CudaResources {};
 #endif
 
+#ifdef MBMPO_WITH_CUDA
+namespace {
+void set_up_cuda(CudaResources& cuda) {
+  // A blocking stream: it synchronises with the legacy default stream that Tensor copies use.
+  MBMPO_CUDA_CHECK(cudaStreamCreate(&cuda.stream));
+  MBMPO_CUBLAS_CHECK(cublasCreate(&cuda.cublas));
+  MBMPO_CUBLAS_CHECK(cublasSetStream(cuda.cublas, cuda.stream));
+  constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
+  cuda.cublas_workspace = memory::allocate(Backend::cuda, kCublasWorkspaceBytes);
+  MBMPO_CUBLAS_CHECK(cublasSetWorkspace(cuda.cublas, cuda.cublas_workspace, kCublasWorkspaceBytes));
+  // Plain FP32 unless a caller opts into TF32 for a particular product.
+  MBMPO_CUBLAS_CHECK(cublasSetMathMode(cuda.cublas, CUBLAS_DEFAULT_MATH));
+  // Stream-ordered scratch (cudaMallocAsync) comes from the device's default pool: let the pool
+  // keep up to 1 GiB, instead of returning everything to the driver at every synchronisation
+  // (threshold 0) and mapping it again at the next allocation; beyond that, memory goes back, so
+  // the pool never starves the Tensors' cudaMalloc.
+  int device = 0;
+  MBMPO_CUDA_CHECK(cudaGetDevice(&device));
+  cudaMemPool_t pool = nullptr;
+  MBMPO_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  std::uint64_t keep = std::uint64_t(1) << 30;
+  MBMPO_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+}
+
+// Frees whatever of the resources exists (a handle before its workspace); errors are ignored, as
+// they can only repeat an earlier one.
+void release_cuda(CudaResources& cuda) noexcept {
+  if (cuda.stream) cudaStreamSynchronize(cuda.stream);
+  if (cuda.cublas) cublasDestroy(cuda.cublas);
+  memory::release(Backend::cuda, cuda.sum_scratch);
+  memory::release(Backend::cuda, cuda.cublas_workspace);
+  if (cuda.stream) cudaStreamDestroy(cuda.stream);
+  cuda = CudaResources{};
+}
+}  // namespace
+#endif
+
 Context::Context(Backend backend) : backend_(backend) {
   if (backend_ != Backend::cuda) return;
   MBMPO_CHECK(cuda_availability().usable, "cannot create a CUDA context, no CUDA device is usable: ",
               cuda_availability().reason);
 #ifdef MBMPO_WITH_CUDA
   cuda_ = std::make_unique<CudaResources>();
-  // A blocking stream: it synchronises with the legacy default stream that Tensor copies use.
-  MBMPO_CUDA_CHECK(cudaStreamCreate(&cuda_->stream));
-  const cublasStatus_t status = cublasCreate(&cuda_->cublas);
-  if (status != CUBLAS_STATUS_SUCCESS) {
-    cudaStreamDestroy(cuda_->stream);
-    MBMPO_CUBLAS_CHECK(status);
+  try {
+    set_up_cuda(*cuda_);
+  } catch (...) {
+    release_cuda(*cuda_);  // what was set up before the failure
+    cuda_.reset();
+    throw;
   }
-  MBMPO_CUBLAS_CHECK(cublasSetStream(cuda_->cublas, cuda_->stream));
-  constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
-  cuda_->cublas_workspace = memory::allocate(Backend::cuda, kCublasWorkspaceBytes);
-  MBMPO_CUBLAS_CHECK(cublasSetWorkspace(cuda_->cublas, cuda_->cublas_workspace, kCublasWorkspaceBytes));
-  // Plain FP32 unless a caller opts into TF32 for a particular product.
-  MBMPO_CUBLAS_CHECK(cublasSetMathMode(cuda_->cublas, CUBLAS_DEFAULT_MATH));
-  // Stream-ordered scratch (cudaMallocAsync) comes from the device's default pool: let the pool
-  // keep what it has, instead of returning it to the driver at every synchronisation (threshold 0)
-  // and mapping it again at the next allocation.
-  int device = 0;
-  MBMPO_CUDA_CHECK(cudaGetDevice(&device));
-  cudaMemPool_t pool = nullptr;
-  MBMPO_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
-  std::uint64_t keep = UINT64_MAX;
-  MBMPO_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
 #endif
 }
 
 Context::~Context() {
 #ifdef MBMPO_WITH_CUDA
-  if (cuda_) {
-    cudaStreamSynchronize(cuda_->stream);
-    memory::release(Backend::cuda, cuda_->sum_scratch);
-    memory::release(Backend::cuda, cuda_->cublas_workspace);
-    cublasDestroy(cuda_->cublas);
-    cudaStreamDestroy(cuda_->stream);
-  }
+  if (cuda_) release_cuda(*cuda_);
 #endif
 }
 

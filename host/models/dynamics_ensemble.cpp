@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "host/core/cuda_graph.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
 #include "host/models/early_stopping.hpp"
@@ -297,7 +298,7 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
       const GatherDims dims{K, rows, obs_dim_, act_dim_, n_train};
       gather_normalize(context_, dims, obs.data(), act.data(), delta.data(), order.data() + begin,
                        norm, x.data(), target.data());
-      refresh_weights();  // once per minibatch: its forward and backward share W
+      if (!weights_current_) refresh_weights();  // once per minibatch: its forward and backward share W
       forward(rows);
       mse_loss_grad(context_, K, rows, obs_dim_, out.back().data(), target.data(), dy_a.data(),
                     loss_sums.data());
@@ -407,6 +408,8 @@ void DynamicsEnsemble::prepare_predict(const ModelAssignment& assignment) {
   if (!weights_current_) refresh_weights();
   const std::int64_t needed = std::int64_t(layout_.models()) * assignment.rows_per_model * layout_.widest();
   if (predict_a_.numel() < needed) {
+    MBMPO_CHECK(!stream_capture_active(), "predict: its workspace must be prepared (prepare_predict) before a "
+                "CUDA graph records it");
     context_.synchronize();  // an earlier predict may still be reading the buffers being replaced
     predict_a_ = Tensor<float>(context_.backend(), {needed});
     predict_b_ = Tensor<float>(context_.backend(), {needed});

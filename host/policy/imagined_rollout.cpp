@@ -3,6 +3,7 @@
 #include "host/core/nvtx.hpp"
 
 #include "host/core/cuda_graph.hpp"
+#include "host/core/stream_copy.hpp"
 
 #ifdef MBMPO_WITH_CUDA
 #include "kernels/policy/policy_ops_cuda.hpp"
@@ -32,10 +33,10 @@ struct ImaginedRollout::Impl {
         next(c.backend(), {d.rows(), d.obs_dim}),
         act_env(c.backend(), {d.rows(), d.act_dim}),
         alive(c.backend(), {d.rows()}),
-        all_alive(std::size_t(d.rows()), 1.f) {}
+        all_alive(Tensor<float>::from_host(c.backend(), {d.rows()}, std::vector<float>(std::size_t(d.rows()), 1.f))) {}
   Context& context;
   Tensor<float> state, next, act_env, alive;
-  std::vector<float> all_alive;  // the alive flags' starting value, uploaded each run
+  Tensor<float> all_alive;  // the alive flags' starting value, copied in at each run
   ModelAssignment assignment;
   const DynamicsEnsemble* assigned_for = nullptr;
   CudaGraph graph;
@@ -83,8 +84,9 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
     w.assigned_for = &models;
   }
   models.prepare_predict(w.assignment);  // the effective weights once, outside the graph
-  w.state.copy_elements_from(start_obs);
-  w.alive.copy_from_host(w.all_alive);
+  // On the stream, so the host goes on to record the steps while the GPU still works.
+  copy_on_stream(context, w.state, start_obs);
+  copy_on_stream(context, w.alive, w.all_alive);
   const PolicyShape shape = policy_shape(layout);
 
   auto steps = [&] {

@@ -18,7 +18,10 @@ struct TrainConfig {
   std::uint64_t seed = 0;
   std::string device = "auto";
   // Real data.
-  int random_steps = 5000;       // uniform random actions before the first iteration's fit
+  // Uniform random actions before the first fit: the authors' code runs batches of 20 random
+  // episodes of 200 steps until at least 5,000 steps are in, which is 8,000 on tasks that never
+  // terminate; RLlib uses 8,000 too.
+  int random_steps = 8000;
   int horizon = 200;             // real-environment episode length
   int dataset_capacity = 100000;
   int eval_episodes = 5;         // pre-update policy measured on the real env each iteration
