@@ -24,34 +24,25 @@ BatchPolicy uniform_random_policy(std::uint64_t seed, float action_limit) {
 
 Sampler::Sampler(std::shared_ptr<const MujocoModel> model) : model_(std::move(model)) {}
 
-std::vector<Episode> Sampler::run(const SamplerOptions& options, const BatchPolicy& policy,
-                                  const std::function<void(const Episode&)>& on_episode) {
-  MBMPO_NVTX_RANGE("collect");
-  MBMPO_CHECK_INPUT(options.episodes > 0, "number of episodes must be positive, got ", options.episodes);
-  MBMPO_CHECK_INPUT(options.horizon > 0, "horizon must be positive, got ", options.horizon);
-  MBMPO_CHECK_INPUT(options.threads > 0, "threads must be positive, got ", options.threads);
-  const TaskSpec& task = model_->task();
-  const int n = options.episodes, obs_dim = task.obs_dim, act_dim = task.act_dim;
-  const int nq = model_->nq(), nv = model_->nv();
-  while (static_cast<int>(environments_.size()) < n)
-    environments_.push_back(std::make_unique<Environment>(model_));
+namespace {
 
-  std::vector<Episode> episodes(n);
-  std::vector<float> obs(static_cast<std::size_t>(n) * obs_dim);
-  for (int e = 0; e < n; ++e) {
-    Episode& episode = episodes[e];
-    episode.index = options.first_episode + static_cast<std::uint64_t>(e);
-    episode.obs_dim = obs_dim, episode.act_dim = act_dim, episode.nq = nq, episode.nv = nv;
-    environments_[e]->reset(options.seed, episode.index, &obs[static_cast<std::size_t>(e) * obs_dim]);
+// One worker's share of the episodes (indices into `episodes`), run in lockstep: the policy on the
+// batch of its running episodes, then their physics. Records each episode's finishing step.
+void run_share(const std::vector<int>& share, const SamplerOptions& options, const BatchPolicy& policy,
+               const TaskSpec& task, int nq, int nv, std::vector<std::unique_ptr<Environment>>& environments,
+               std::vector<Episode>& episodes, std::vector<int>& finished_at) {
+  const int obs_dim = task.obs_dim, act_dim = task.act_dim;
+  std::vector<int> running = share;
+  const std::size_t n = share.size();
+  std::vector<float> obs(n * obs_dim), next(n * obs_dim);  // by position in the share
+  for (std::size_t k = 0; k < n; ++k) {
+    environments[share[k]]->reset(options.seed, episodes[share[k]].index, &obs[k * obs_dim]);
   }
-
-  std::vector<int> running(n);  // episodes still running, in index order
-  for (int e = 0; e < n; ++e) running[e] = e;
-  std::vector<float> batch_obs, actions, next(static_cast<std::size_t>(n) * obs_dim);
+  std::vector<int> position(n);  // running[b] is share[position[b]]
+  for (std::size_t k = 0; k < n; ++k) position[k] = int(k);
+  std::vector<float> batch_obs, actions;
   std::vector<std::uint64_t> batch_episode;
   std::vector<int> batch_step;
-  std::vector<StepResult> results(n);
-
   for (int t = 0; t < options.horizon && !running.empty(); ++t) {
     const int count = static_cast<int>(running.size());
     batch_obs.resize(static_cast<std::size_t>(count) * obs_dim);
@@ -59,56 +50,87 @@ std::vector<Episode> Sampler::run(const SamplerOptions& options, const BatchPoli
     batch_episode.resize(count);
     batch_step.assign(count, t);
     for (int b = 0; b < count; ++b) {
-      std::copy_n(&obs[static_cast<std::size_t>(running[b]) * obs_dim], obs_dim, &batch_obs[static_cast<std::size_t>(b) * obs_dim]);
+      std::copy_n(&obs[std::size_t(position[b]) * obs_dim], obs_dim, &batch_obs[std::size_t(b) * obs_dim]);
       batch_episode[b] = episodes[running[b]].index;
     }
-    policy(PolicyBatch{count, obs_dim, act_dim, batch_obs.data(), batch_episode.data(),
-                       batch_step.data(), actions.data()});
-
-    // Physics in parallel; exceptions are carried out of the OpenMP region and rethrown.
-    std::vector<std::exception_ptr> errors(count);
-#pragma omp parallel for num_threads(options.threads) schedule(static)
+    policy(PolicyBatch{count, obs_dim, act_dim, batch_obs.data(), batch_episode.data(), batch_step.data(),
+                       actions.data()});
+    std::vector<int> still_running, still_position;
     for (int b = 0; b < count; ++b) {
       const int e = running[b];
       Episode& episode = episodes[e];
-      try {
-        Environment& env = *environments_[e];
-        episode.qpos.insert(episode.qpos.end(), env.qpos(), env.qpos() + nq);
-        episode.qvel.insert(episode.qvel.end(), env.qvel(), env.qvel() + nv);
-        results[e] = env.step(&actions[static_cast<std::size_t>(b) * act_dim], &next[static_cast<std::size_t>(e) * obs_dim]);
-      } catch (...) {
-        errors[b] = std::current_exception();
-      }
-    }
-    for (const auto& error : errors)
-      if (error) std::rethrow_exception(error);
-
-    std::vector<int> still_running;
-    for (int b = 0; b < count; ++b) {
-      const int e = running[b];
-      Episode& episode = episodes[e];
-      const float* o = &obs[static_cast<std::size_t>(e) * obs_dim];
-      float* o_next = &next[static_cast<std::size_t>(e) * obs_dim];
+      Environment& env = *environments[e];
+      float* o = &obs[std::size_t(position[b]) * obs_dim];
+      float* o_next = &next[std::size_t(position[b]) * obs_dim];
+      episode.qpos.insert(episode.qpos.end(), env.qpos(), env.qpos() + nq);
+      episode.qvel.insert(episode.qvel.end(), env.qvel(), env.qvel() + nv);
+      const StepResult result = env.step(&actions[std::size_t(b) * act_dim], o_next);
       episode.obs.insert(episode.obs.end(), o, o + obs_dim);
       // Recorded as applied: clipped to the action range, as the dynamics saw it.
       for (int j = 0; j < act_dim; ++j)
-        episode.act.push_back(std::clamp(actions[static_cast<std::size_t>(b) * act_dim + j],
-                                         -task.action_limit, task.action_limit));
+        episode.act.push_back(std::clamp(actions[std::size_t(b) * act_dim + j], -task.action_limit, task.action_limit));
       episode.next_obs.insert(episode.next_obs.end(), o_next, o_next + obs_dim);
-      episode.reward.push_back(static_cast<float>(results[e].reward));
-      episode.done.push_back(results[e].terminated ? 1 : 0);
-      episode.total_return += results[e].reward;
+      episode.reward.push_back(static_cast<float>(result.reward));
+      episode.done.push_back(result.terminated ? 1 : 0);
+      episode.total_return += result.reward;
       ++episode.length;
-      std::copy_n(o_next, obs_dim, &obs[static_cast<std::size_t>(e) * obs_dim]);
-      const bool finished = results[e].terminated || t + 1 == options.horizon;
-      if (results[e].terminated) episode.terminated = true;
-      if (finished) {
-        if (on_episode) on_episode(episode);
+      std::copy_n(o_next, obs_dim, o);
+      if (result.terminated) episode.terminated = true;
+      if (result.terminated || t + 1 == options.horizon) {
+        finished_at[e] = t;
       } else {
         still_running.push_back(e);
+        still_position.push_back(position[b]);
       }
     }
     running.swap(still_running);
+    position.swap(still_position);
+  }
+}
+
+}  // namespace
+
+std::vector<Episode> Sampler::run(const SamplerOptions& options, const BatchPolicy& policy,
+                                  const std::function<void(const Episode&)>& on_episode) {
+  MBMPO_NVTX_RANGE("collect");
+  MBMPO_CHECK_INPUT(options.episodes > 0, "number of episodes must be positive, got ", options.episodes);
+  MBMPO_CHECK_INPUT(options.horizon > 0, "horizon must be positive, got ", options.horizon);
+  MBMPO_CHECK_INPUT(options.threads > 0, "threads must be positive, got ", options.threads);
+  const TaskSpec& task = model_->task();
+  const int n = options.episodes;
+  const int nq = model_->nq(), nv = model_->nv();
+  while (static_cast<int>(environments_.size()) < n)
+    environments_.push_back(std::make_unique<Environment>(model_));
+
+  std::vector<Episode> episodes(n);
+  for (int e = 0; e < n; ++e) {
+    Episode& episode = episodes[e];
+    episode.index = options.first_episode + static_cast<std::uint64_t>(e);
+    episode.obs_dim = task.obs_dim, episode.act_dim = task.act_dim, episode.nq = nq, episode.nv = nv;
+  }
+  // Each worker runs its own share of the episodes from start to end, with no barrier per step
+  // (a per-step barrier costs a scheduler time slice whenever another process holds a core).
+  // Results do not depend on the shares: every random number is keyed by (seed, episode, step).
+  const int workers = std::min(options.threads, n);
+  std::vector<std::vector<int>> shares(workers);
+  for (int e = 0; e < n; ++e) shares[e % workers].push_back(e);
+  std::vector<int> finished_at(n, -1);
+  std::vector<std::exception_ptr> errors(workers);
+#pragma omp parallel for num_threads(workers) schedule(static, 1)
+  for (int w = 0; w < workers; ++w) {
+    try {
+      run_share(shares[w], options, policy, task, nq, nv, environments_, episodes, finished_at);
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  }
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
+  if (on_episode) {  // by finishing step, then episode index
+    std::vector<int> order(n);
+    for (int e = 0; e < n; ++e) order[e] = e;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return finished_at[a] < finished_at[b]; });
+    for (int e : order) on_episode(episodes[e]);
   }
   return episodes;
 }

@@ -1,7 +1,10 @@
-// Runs many real-environment episodes in parallel worker threads. All running episodes advance in
-// lockstep: the policy is called once per step on the batch of their observations (so it can run
-// on either backend), then the workers step their environments in parallel. Every random number
-// is keyed by (seed, episode index, step), so results do not depend on the number of threads.
+// Runs many real-environment episodes in parallel worker threads. Each worker takes a fixed share
+// of the episodes (every threads-th one) and runs it from start to end on its own, in lockstep
+// within the share: the policy is called once per step on the batch of the share's running
+// episodes, then their physics steps. Workers never wait for each other between steps, so a busy
+// machine (another run on the same cores) slows them down, not to a halt. The policy is called
+// from several workers at once and must be safe to call concurrently. Every random number is keyed
+// by (seed, episode index, step), so results do not depend on the number of threads.
 #pragma once
 
 #include <cstdint>
@@ -39,8 +42,8 @@ class Sampler {
  public:
   explicit Sampler(std::shared_ptr<const MujocoModel> model);
 
-  // Runs the episodes; each finished episode is passed to on_episode (in a deterministic order:
-  // by finishing step, then episode index) and all are returned in episode order.
+  // Runs the episodes; then each is passed to on_episode (in a deterministic order: by finishing
+  // step, then episode index) and all are returned in episode order.
   std::vector<Episode> run(const SamplerOptions& options, const BatchPolicy& policy,
                            const std::function<void(const Episode&)>& on_episode = {});
 
