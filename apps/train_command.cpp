@@ -170,8 +170,10 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
   TrainConfig& c = o.config;
   train->add_option("--run-dir", o.run_dir, "Run directory (default runs/ENV-sSEED-DATE)")->configurable(false);
   train->add_flag("--resume", o.resume, "Continue the run in --run-dir from its last checkpoint")->configurable(false);
-  train->add_option("--preset", o.preset, "smoke: a small run (3 iterations) for a first try")
-      ->check(CLI::IsMember({"smoke"}))->configurable(false);
+  train->add_option("--preset", o.preset,
+                    "smoke: a small run (3 iterations) for a first try; cpu: sizes that learn on a machine "
+                    "without a GPU ((256, 256) models, <= 100 epochs, 15 meta-steps)")
+      ->check(CLI::IsMember({"smoke", "cpu"}))->configurable(false);
   train->add_flag("--quiet", o.quiet, "No progress lines")->configurable(false);
   train->add_flag("--json", o.json, "Progress rows as JSON lines on stdout instead of text")->configurable(false);
 
@@ -285,7 +287,9 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   options->command = train;
   // The preset changes the defaults before the flags are defined, so that explicit flags and
   // config keys override it and config.toml records the values actually used.
-  if (scan_flag(argc, argv, "--preset") == "smoke") apply_smoke_preset(options->config);
+  const std::string preset = scan_flag(argc, argv, "--preset");
+  if (preset == "smoke") apply_smoke_preset(options->config);
+  if (preset == "cpu") apply_cpu_preset(options->config);
   // --resume reads the run's own config.toml unless --config names another file.
   std::string default_config;
   if (has_flag(argc, argv, "--resume") && scan_flag(argc, argv, "--config").empty()) {

@@ -7,6 +7,12 @@
 
 namespace mbmpo {
 
+void apply_cpu_preset(TrainConfig& c) {
+  c.model_hidden = {256, 256};
+  c.model_max_epochs = 100;
+  c.meta_steps = 15;
+}
+
 void apply_smoke_preset(TrainConfig& c) {
   c.iterations = 3;
   c.random_steps = 2000;

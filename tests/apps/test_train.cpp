@@ -186,6 +186,23 @@ TEST(Train, ConfigFileRoundTripsAndFlagsOverrideIt) {
   fs::remove_all(dir);
 }
 
+TEST(Train, CpuPresetSetsItsSizesAndFlagsStillWin) {
+  const fs::path dir = scratch("cpu_preset");
+  ASSERT_EQ(run_mbmpo("train --env hopper --preset cpu --device cpu --iterations 0 --quiet --run-dir " +
+                      (dir / "a").string()).exit_code, 0);
+  const std::string config = read(dir / "a" / "config.toml");
+  for (const char* line : {"model-hidden=\"256,256\"", "model-max-epochs=100", "meta-steps=15"}) {
+    EXPECT_NE(config.find(line), std::string::npos) << line << " missing from\n" << config;
+  }
+  ASSERT_EQ(run_mbmpo("train --env hopper --preset cpu --meta-steps 4 --device cpu --iterations 0 --quiet --run-dir " +
+                      (dir / "b").string()).exit_code, 0);
+  EXPECT_NE(read(dir / "b" / "config.toml").find("meta-steps=4"), std::string::npos);
+  const CommandResult bad = run_mbmpo("train --env hopper --preset gpu --run-dir " + (dir / "c").string());
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("preset"), std::string::npos) << bad.output;
+  fs::remove_all(dir);
+}
+
 TEST_P(TrainBackends, BadInputIsNamedWithExitCode2AndWritesNothing) {
   const fs::path dir = this->dir("bad");
   const std::string run = (dir / "run").string();
