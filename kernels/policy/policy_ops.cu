@@ -96,25 +96,40 @@ __global__ void reward_done_step_kernel(TaskId task, RolloutDims d, int h,
 // consecutive steps (coalesced, where one thread per row would read with a stride of H), and each
 // lane then walks its own trajectory's steps in the tile, last to first.
 constexpr int kTile = 32;
+using Tile = float[kTile][kTile + 1];  // padded: a lane's row and a row's lanes hit distinct banks
+
+// tile[r][j] = src[row0 + r][h0 + j] for the block's rows and the tile's steps; lane j reads step j
+// of each row in turn (consecutive addresses across the warp).
+__device__ void load_tile(const RolloutDims& d, std::int64_t row0, int rows, int h0, int width,
+                          const float* __restrict__ src, Tile& tile) {
+  const int lane = threadIdx.x;
+  for (int r = 0; r < rows; ++r) {
+    if (lane < width) tile[r][lane] = src[(row0 + r) * d.horizon + h0 + lane];
+  }
+}
+
+// dst[row0 + r][h0 + j] = tile[r][j], the same way round.
+__device__ void store_tile(const RolloutDims& d, std::int64_t row0, int rows, int h0, int width,
+                           const Tile& tile, float* __restrict__ dst) {
+  const int lane = threadIdx.x;
+  for (int r = 0; r < rows; ++r) {
+    if (lane < width) dst[(row0 + r) * d.horizon + h0 + lane] = tile[r][lane];
+  }
+}
 
 // returns[i] = reward[i] + discount * returns[i + 1] while the trajectory runs, 0 after its end.
 __global__ void returns_kernel(RolloutDims d, const float* __restrict__ reward,
                                const float* __restrict__ valid, float discount,
                                float* __restrict__ returns) {
-  __shared__ float r_tile[kTile][kTile + 1], v_tile[kTile][kTile + 1];
+  __shared__ Tile r_tile, v_tile;
   const int lane = threadIdx.x;
   const std::int64_t row0 = std::int64_t(blockIdx.x) * kTile;
   const int rows = static_cast<int>(min(std::int64_t(kTile), d.rows() - row0));
   float running = 0.f;
   for (int end = d.horizon; end > 0; end -= kTile) {
     const int h0 = max(0, end - kTile), width = end - h0;
-    for (int r = 0; r < rows; ++r) {
-      if (lane < width) {
-        const std::int64_t i = (row0 + r) * d.horizon + h0 + lane;
-        r_tile[r][lane] = reward[i];
-        v_tile[r][lane] = valid[i];
-      }
-    }
+    load_tile(d, row0, rows, h0, width, reward, r_tile);
+    load_tile(d, row0, rows, h0, width, valid, v_tile);
     __syncwarp();
     if (lane < rows) {
       for (int j = width - 1; j >= 0; --j) {
@@ -123,9 +138,7 @@ __global__ void returns_kernel(RolloutDims d, const float* __restrict__ reward,
       }
     }
     __syncwarp();
-    for (int r = 0; r < rows; ++r) {
-      if (lane < width) returns[(row0 + r) * d.horizon + h0 + lane] = r_tile[r][lane];
-    }
+    store_tile(d, row0, rows, h0, width, r_tile, returns);
     __syncwarp();
   }
 }
@@ -243,21 +256,16 @@ __global__ void baseline_values_kernel(RolloutDims d, const float* __restrict__ 
 __global__ void gae_kernel(RolloutDims d, const float* __restrict__ reward,
                            const float* __restrict__ valid, const float* __restrict__ values,
                            float discount, float gae_lambda, float* __restrict__ advantages) {
-  __shared__ float r_tile[kTile][kTile + 1], v_tile[kTile][kTile + 1], value_tile[kTile][kTile + 1];
+  __shared__ Tile r_tile, v_tile, value_tile;
   const int lane = threadIdx.x;
   const std::int64_t row0 = std::int64_t(blockIdx.x) * kTile;
   const int rows = static_cast<int>(min(std::int64_t(kTile), d.rows() - row0));
   float next_value = 0.f, running = 0.f;
   for (int end = d.horizon; end > 0; end -= kTile) {
     const int h0 = max(0, end - kTile), width = end - h0;
-    for (int r = 0; r < rows; ++r) {
-      if (lane < width) {
-        const std::int64_t i = (row0 + r) * d.horizon + h0 + lane;
-        r_tile[r][lane] = reward[i];
-        v_tile[r][lane] = valid[i];
-        value_tile[r][lane] = values[i];
-      }
-    }
+    load_tile(d, row0, rows, h0, width, reward, r_tile);
+    load_tile(d, row0, rows, h0, width, valid, v_tile);
+    load_tile(d, row0, rows, h0, width, values, value_tile);
     __syncwarp();
     if (lane < rows) {
       for (int j = width - 1; j >= 0; --j) {
@@ -274,9 +282,7 @@ __global__ void gae_kernel(RolloutDims d, const float* __restrict__ reward,
       }
     }
     __syncwarp();
-    for (int r = 0; r < rows; ++r) {
-      if (lane < width) advantages[(row0 + r) * d.horizon + h0 + lane] = r_tile[r][lane];
-    }
+    store_tile(d, row0, rows, h0, width, r_tile, advantages);
     __syncwarp();
   }
 }
