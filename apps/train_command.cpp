@@ -186,6 +186,8 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
   hyper(train, "dataset-capacity", c.dataset_capacity, "Transitions kept (FIFO)");
   hyper(train, "eval-episodes", c.eval_episodes, "Real episodes measuring the pre-update policy per iteration");
   hyper(train, "threads", c.threads, "Real-environment worker threads");
+  hyper(train, "cpu-threads", c.cpu_threads,
+        "CPU backend threads at most (0: every usable core); fewer while other processes hold the cores");
   hyper(train, "models", c.models, "Dynamics models in the ensemble (K)");
   o.model_hidden = join_sizes(c.model_hidden);
   hyper(train, "model-hidden", o.model_hidden, "Hidden sizes of each model, e.g. 512,512");

@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "host/core/cpu_threads.hpp"
 #include "host/core/cuda_graph.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
@@ -290,6 +291,7 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
   for (int epoch = 0; epoch < options.max_epochs; ++epoch) {
     if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
     MBMPO_NVTX_RANGE("model_epoch");
+    if (backend == Backend::cpu) rebalance_cpu_threads();
     loss_sums.fill_zero();
     shuffle_indices(context_, K, n_train, options.seed, draw, std::uint64_t(epoch),
                     train_indices.data(), order.data());

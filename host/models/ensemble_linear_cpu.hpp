@@ -22,18 +22,17 @@ namespace mbmpo {
 
 namespace cpu {
 
-// Element-wise passes run over blocks of rows spread across the OpenMP threads, each vectorised per
-// activation (activate() with its switch per element is what the GPU kernels use, and it would
-// keep the compiler from vectorising here).
-constexpr Eigen::Index kRowsPerBlock = 512;
+// The work items of one layer call: (model, block of rows) for the products whose rows are
+// independent (the forward pass, the input gradient), (model, block of output units) for the
+// parameter gradients, which sum over rows (each item sums all rows of its units in row order).
+// Blocks are fixed sizes, so the items, and with them every result, do not depend on the number
+// of threads. Element-wise passes run per item too, vectorised per activation (activate() with its
+// switch per element is what the GPU kernels use, and it would keep the compiler from
+// vectorising here).
+constexpr Eigen::Index kRowsPerBlock = 256;
+constexpr Eigen::Index kUnitsPerBlock = 64;
 
-template <class Fn>
-void for_row_blocks(Eigen::Index rows, const Fn& fn) {
-  MBMPO_PARALLEL_FOR
-  for (Eigen::Index start = 0; start < rows; start += kRowsPerBlock) {
-    fn(start, std::min(kRowsPerBlock, rows - start));
-  }
-}
+inline std::int64_t block_count(std::int64_t n, std::int64_t block) { return (n + block - 1) / block; }
 
 // y = act(y) in place.
 template <class Block>
@@ -74,15 +73,20 @@ using NotDeduced = typename NotDeducedType<T>::type;
 
 // w[k] = diag(g[k] / ||v[k] rows||) v[k]: the effective weights, computed once wherever the
 // parameters stay fixed over several products (a rollout, a minibatch's forward and backward).
+// One model's; ensemble_weight_norm runs every model, one per work item.
+template <class T>
+void weight_norm_of_model(const EnsembleLinearDims& d, std::int64_t k, const T* v, const T* g, T* w) {
+  using Eigen::Index;
+  Eigen::Map<const RowMatrix<T>> V(v + k * d.out * d.in, Index(d.out), Index(d.in));
+  Eigen::Map<const ColVector<T>> G(g + k * d.out, Index(d.out));
+  const ColVector<T> scale = G.cwiseQuotient(V.rowwise().norm());
+  Eigen::Map<RowMatrix<T>>(w + k * d.out * d.in, Index(d.out), Index(d.in)) = scale.asDiagonal() * V;
+}
+
 template <class T>
 void ensemble_weight_norm(const EnsembleLinearDims& d, const T* v, const T* g, T* w) {
-  using Eigen::Index;
-  for (std::int64_t k = 0; k < d.models; ++k) {
-    Eigen::Map<const RowMatrix<T>> V(v + k * d.out * d.in, Index(d.out), Index(d.in));
-    Eigen::Map<const ColVector<T>> G(g + k * d.out, Index(d.out));
-    const ColVector<T> scale = G.cwiseQuotient(V.rowwise().norm());
-    Eigen::Map<RowMatrix<T>>(w + k * d.out * d.in, Index(d.out), Index(d.in)) = scale.asDiagonal() * V;
-  }
+  MBMPO_PARALLEL_FOR
+  for (std::int64_t k = 0; k < d.models; ++k) weight_norm_of_model(d, k, v, g, w);
 }
 
 // pre may be null (inference needs only y); b may be null (no bias: a caller that fuses the bias
@@ -97,57 +101,86 @@ void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const 
     ensemble_weight_norm(d, v, g, own_w.data());
     w = own_w.data();
   }
-  for (std::int64_t k = 0; k < d.models; ++k) {
-    Eigen::Map<const RowMatrix<T>> X(x + k * d.rows * d.in, Index(d.rows), Index(d.in));
+  const std::int64_t blocks = block_count(d.rows, kRowsPerBlock);
+  MBMPO_PARALLEL_FOR
+  for (std::int64_t item = 0; item < d.models * blocks; ++item) {
+    const std::int64_t k = item / blocks;
+    const Index start = Index(item % blocks) * kRowsPerBlock;
+    const Index n = std::min<Index>(kRowsPerBlock, Index(d.rows) - start);
+    Eigen::Map<const RowMatrix<T>> X(x + (k * d.rows + start) * d.in, n, Index(d.in));
     Eigen::Map<const RowMatrix<T>> W(w + k * d.out * d.in, Index(d.out), Index(d.in));
-    Eigen::Map<RowMatrix<T>> Y(y + k * d.rows * d.out, Index(d.rows), Index(d.out));
-    Y.noalias() = X * W.transpose();
-    Eigen::Map<RowMatrix<T>> Pre(pre ? pre + k * d.rows * d.out : nullptr, Index(d.rows), Index(d.out));
-    for_row_blocks(d.rows, [&](Index start, Index n) {
-      auto y_block = Y.middleRows(start, n);
-      if (b) y_block.rowwise() += Eigen::Map<const RowVector<T>>(b + k * d.out, Index(d.out));
-      if (pre) Pre.middleRows(start, n) = y_block;
-      activate_in_place(act, y_block);
-    });
+    // The activation runs on an owned (aligned) block: Eigen's vectorised tanh and exp round
+    // differently from its scalar ones, and which elements take which path follows the
+    // destination's alignment, so activating in place would tie the bits to where y sits.
+    RowMatrix<T> block(n, Index(d.out));
+    block.noalias() = X * W.transpose();
+    if (b) block.rowwise() += Eigen::Map<const RowVector<T>>(b + k * d.out, Index(d.out));
+    if (pre) Eigen::Map<RowMatrix<T>>(pre + (k * d.rows + start) * d.out, n, Index(d.out)) = block;
+    activate_in_place(act, block);
+    Eigen::Map<RowMatrix<T>>(y + (k * d.rows + start) * d.out, n, Index(d.out)) = block;
   }
 }
 
 // Gradients of a loss L given dy = dL/dy. Outputs are overwritten, not accumulated. dx may be null
-// (the first layer of a network needs no input gradient); w as in the forward pass.
+// (the first layer of a network needs no input gradient); w as in the forward pass. One parallel
+// region: dP = dy * act'(pre) and dx = dP W per block of rows, then (after the barrier) the
+// parameter gradients per block of output units.
 template <class T>
 void ensemble_linear_backward(const EnsembleLinearDims& d, Activation act, const T* x, const T* v,
                               const T* g, const NotDeduced<T>* w, const T* pre, const T* dy, T* dx, T* dv,
                               T* dg, T* db) {
   using Eigen::Index;
-  for (std::int64_t k = 0; k < d.models; ++k) {
-    Eigen::Map<const RowMatrix<T>> X(x + k * d.rows * d.in, Index(d.rows), Index(d.in));
-    Eigen::Map<const RowMatrix<T>> V(v + k * d.out * d.in, Index(d.out), Index(d.in));
-    Eigen::Map<const ColVector<T>> G(g + k * d.out, Index(d.out));
-    Eigen::Map<const RowMatrix<T>> P(pre + k * d.rows * d.out, Index(d.rows), Index(d.out));
-    Eigen::Map<const RowMatrix<T>> DY(dy + k * d.rows * d.out, Index(d.rows), Index(d.out));
-
-    const ColVector<T> norm = V.rowwise().norm();
-    const ColVector<T> scale = G.cwiseQuotient(norm);
-    RowMatrix<T> dP(d.rows, d.out);
-    for_row_blocks(d.rows, [&](Index start, Index n) {
-      dP.middleRows(start, n) = activation_backward(act, P.middleRows(start, n), DY.middleRows(start, n));
-    });
-    const RowMatrix<T> dW = dP.transpose() * X;  // gradient w.r.t. the effective weight W
-
-    Eigen::Map<RowVector<T>>(db + k * d.out, Index(d.out)) = dP.colwise().sum();
-    if (dx && w) {
-      Eigen::Map<RowMatrix<T>>(dx + k * d.rows * d.in, Index(d.rows), Index(d.in)).noalias() =
-          dP * Eigen::Map<const RowMatrix<T>>(w + k * d.out * d.in, Index(d.out), Index(d.in));
-    } else if (dx) {
-      Eigen::Map<RowMatrix<T>>(dx + k * d.rows * d.in, Index(d.rows), Index(d.in)).noalias() =
-          dP * RowMatrix<T>(scale.asDiagonal() * V);
+  std::vector<T> own_w;
+  if (dx && !w) {
+    own_w.resize(std::size_t(d.models * d.out * d.in));
+    ensemble_weight_norm(d, v, g, own_w.data());
+    w = own_w.data();
+  }
+  std::vector<T> dpre(std::size_t(d.models * d.rows * d.out));
+  const std::int64_t row_blocks = block_count(d.rows, kRowsPerBlock);
+  const std::int64_t unit_blocks = block_count(d.out, kUnitsPerBlock);
+  T* dp = dpre.data();
+  MBMPO_PARALLEL {
+    MBMPO_FOR
+    for (std::int64_t item = 0; item < d.models * row_blocks; ++item) {
+      const std::int64_t k = item / row_blocks;
+      const Index start = Index(item % row_blocks) * kRowsPerBlock;
+      const Index n = std::min<Index>(kRowsPerBlock, Index(d.rows) - start);
+      const std::int64_t offset = (k * d.rows + start) * d.out;
+      Eigen::Map<RowMatrix<T>> dP(dp + offset, n, Index(d.out));
+      dP = activation_backward(act, Eigen::Map<const RowMatrix<T>>(pre + offset, n, Index(d.out)),
+                               Eigen::Map<const RowMatrix<T>>(dy + offset, n, Index(d.out)));
+      if (dx) {
+        Eigen::Map<RowMatrix<T>>(dx + (k * d.rows + start) * d.in, n, Index(d.in)).noalias() =
+            dP * Eigen::Map<const RowMatrix<T>>(w + k * d.out * d.in, Index(d.out), Index(d.in));
+      }
     }
-    // W_ij = g_i v_ij / n_i  =>  dg_i = <dW_i, v_i> / n_i,
-    //                            dv_ij = (g_i / n_i) (dW_ij - v_ij dg_i / n_i).
-    const ColVector<T> dG = dW.cwiseProduct(V).rowwise().sum().cwiseQuotient(norm);
-    Eigen::Map<ColVector<T>>(dg + k * d.out, Index(d.out)) = dG;
-    Eigen::Map<RowMatrix<T>>(dv + k * d.out * d.in, Index(d.out), Index(d.in)) =
-        scale.asDiagonal() * (dW - dG.cwiseQuotient(norm).asDiagonal() * V);
+    MBMPO_FOR
+    for (std::int64_t item = 0; item < d.models * unit_blocks; ++item) {
+      const std::int64_t k = item / unit_blocks;
+      const Index first = Index(item % unit_blocks) * kUnitsPerBlock;
+      const Index units = std::min<Index>(kUnitsPerBlock, Index(d.out) - first);
+      using Stride = Eigen::OuterStride<>;
+      Eigen::Map<const RowMatrix<T>, 0, Stride> dP(dp + k * d.rows * d.out + first, Index(d.rows), units,
+                                                   Stride(Index(d.out)));
+      Eigen::Map<const RowMatrix<T>> X(x + k * d.rows * d.in, Index(d.rows), Index(d.in));
+      Eigen::Map<const RowMatrix<T>> V(v + (k * d.out + first) * d.in, units, Index(d.in));
+      Eigen::Map<const ColVector<T>> G(g + k * d.out + first, units);
+      const RowMatrix<T> dW = dP.transpose() * X;  // gradient w.r.t. these rows of W
+      const ColVector<T> norm = V.rowwise().norm();
+      const ColVector<T> scale = G.cwiseQuotient(norm);
+      // Row by row into an owned vector: Eigen's column sum of a strided map splits its
+      // vectorised and scalar columns by the map's alignment, and the two sum in different orders.
+      RowVector<T> bias_grad = RowVector<T>::Zero(units);
+      for (Index r = 0; r < Index(d.rows); ++r) bias_grad += dP.row(r);
+      Eigen::Map<RowVector<T>>(db + k * d.out + first, units) = bias_grad;
+      // W_ij = g_i v_ij / n_i  =>  dg_i = <dW_i, v_i> / n_i,
+      //                            dv_ij = (g_i / n_i) (dW_ij - v_ij dg_i / n_i).
+      const ColVector<T> dG = dW.cwiseProduct(V).rowwise().sum().cwiseQuotient(norm);
+      Eigen::Map<ColVector<T>>(dg + k * d.out + first, units) = dG;
+      Eigen::Map<RowMatrix<T>>(dv + (k * d.out + first) * d.in, units, Index(d.in)) =
+          scale.asDiagonal() * (dW - dG.cwiseQuotient(norm).asDiagonal() * V);
+    }
   }
 }
 

@@ -48,6 +48,7 @@ void validate(const TrainConfig& c) {
   check_positive(c.dataset_capacity, "dataset-capacity");
   MBMPO_CHECK_INPUT(c.eval_episodes >= 0, "eval-episodes must be >= 0, got ", c.eval_episodes);
   check_positive(c.threads, "threads");
+  MBMPO_CHECK_INPUT(c.cpu_threads >= 0, "cpu-threads must be >= 0 (0: every usable core), got ", c.cpu_threads);
   check_positive(c.models, "models");
   MBMPO_CHECK_INPUT(!c.model_hidden.empty(), "model-hidden needs at least one layer");
   for (int h : c.model_hidden) check_positive(h, "model-hidden sizes");

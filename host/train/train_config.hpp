@@ -26,6 +26,9 @@ struct TrainConfig {
   int dataset_capacity = 100000;
   int eval_episodes = 5;         // pre-update policy measured on the real env each iteration
   int threads = 2;               // real-environment worker threads
+  // The CPU backend's threads at most; 0: every core this process may use. Fewer run while other
+  // processes hold the cores (host/core/cpu_threads.hpp); results do not depend on the number.
+  int cpu_threads = 0;
   // Dynamics ensemble.
   int models = 5;
   std::vector<int> model_hidden = {512, 512};

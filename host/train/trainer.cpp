@@ -13,6 +13,7 @@
 
 #include "host/core/atomic_file.hpp"
 #include "host/core/broadcast_rows.hpp"
+#include "host/core/cpu_threads.hpp"
 #include "host/core/error.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
@@ -73,6 +74,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
           {"dataset_capacity", c.dataset_capacity},
           {"eval_episodes", c.eval_episodes},
           {"threads", c.threads},
+          {"cpu_threads", c.cpu_threads},
           {"models", c.models},
           {"model_hidden", c.model_hidden},
           {"model_activation", c.model_activation},
@@ -115,6 +117,7 @@ TrainConfig config_from_json(const nlohmann::json& j) {
   get("dataset_capacity", c.dataset_capacity);
   get("eval_episodes", c.eval_episodes);
   get("threads", c.threads);
+  get("cpu_threads", c.cpu_threads);
   get("models", c.models);
   get("model_hidden", c.model_hidden);
   get("model_activation", c.model_activation);
@@ -439,6 +442,7 @@ void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& 
   Tensor<float> start(backend, {dims.tasks, dims.rollouts, dims.obs_dim});
   ImaginedRollout rollouts(context, dims);
   std::unique_ptr<MetaObjective> objective;
+  if (backend == Backend::cpu) configure_cpu_threads(c.cpu_threads);
 
   while (s.iterations_done < c.iterations) {
     const int iteration = s.iterations_done;
@@ -450,6 +454,7 @@ void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& 
       body();
       context.synchronize();
       seconds[phase] += seconds_since(start);
+      if (backend == Backend::cpu) rebalance_cpu_threads();
     };
 
     // The pre-update policy on the real environment, on its own threads while the rest runs

@@ -276,6 +276,36 @@ TEST_P(TrainBackends, TwoRunsWithOneSeedGiveIdenticalFiles) {
   fs::remove_all(dir);
 }
 
+// A safetensors file's tensors (header entries and data) without its metadata, which records the
+// run's configuration.
+std::string tensors_of(const fs::path& path) {
+  const std::string bytes = read(path);
+  if (bytes.size() < 8) return bytes;
+  std::uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[i]);
+  nlohmann::json header = nlohmann::json::parse(bytes.substr(8, header_size));
+  header.erase("__metadata__");
+  return header.dump() + bytes.substr(8 + header_size);
+}
+
+// The CPU backend's results do not depend on its thread count (it splits work by shape, never by
+// team size), so the team may shrink while other processes hold the cores: one thread and three
+// threads (more than CI's cores) give the same policy, models, dataset and progress rows.
+TEST(Train, CpuThreadCountChangesNoBit) {
+  const fs::path dir = scratch("cpu_threads");
+  for (const char* threads : {"1", "3"}) {
+    const CommandResult run = run_mbmpo("train " + kTinySettings + " --device cpu --iterations 2 --cpu-threads " +
+                                        threads + " --run-dir " + (dir / threads).string());
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+  }
+  for (const char* file : {"policy.safetensors", "checkpoints/iter-000002/models.safetensors"}) {
+    EXPECT_EQ(tensors_of(dir / "1" / file), tensors_of(dir / "3" / file)) << file << " differs";
+  }
+  EXPECT_EQ(read(dir / "1/checkpoints/iter-000002/dataset.bin"), read(dir / "3/checkpoints/iter-000002/dataset.bin"));
+  EXPECT_EQ(without_timings(rows(dir / "1")), without_timings(rows(dir / "3")));
+  fs::remove_all(dir);
+}
+
 // After a meta-step has run, later meta-steps of the same iteration allocate no buffer (the memory
 // layer counts every Tensor allocation, host and device): rollouts, advantages, the inner step and
 // the meta-update work in buffers the trainer, the rollout runner and the meta-objective keep.

@@ -6,6 +6,10 @@
 #include "host/core/tensor.hpp"
 #include "host/models/ensemble_linear.hpp"
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace mbmpo {
 namespace {
 
@@ -153,6 +157,45 @@ TEST(EnsembleLinearReference, CpuResultsDoNotDependOnBufferAlignment) {
                                       << ", out " << d.out;
     }
   }
+}
+
+std::vector<float> to_float(const std::vector<double>& values);
+
+// The CPU layer splits its work into items fixed by the shape (blocks of 256 rows, of 64 output
+// units), never by the thread count: any team gives the same bits. The sizes cross several blocks
+// and end in partial ones; 3 threads split them unevenly.
+TEST(EnsembleLinearReference, CpuResultsDoNotDependOnTheThreadCount) {
+#if !defined(_OPENMP)
+  GTEST_SKIP() << "built without OpenMP: the CPU backend runs one thread";
+#else
+  const int saved_threads = omp_get_max_threads();
+  for (const EnsembleLinearDims d : {EnsembleLinearDims{3, 517, 23, 130}, EnsembleLinearDims{5, 40, 70, 17}}) {
+    const LayerData L = random_layer(d, test::test_seed());
+    const std::vector<float> x = to_float(L.x), v = to_float(L.v), g = to_float(L.g), b = to_float(L.b),
+                             dy = to_float(L.dy);
+    auto run = [&](int threads) {
+      omp_set_num_threads(threads);
+      std::vector<float> pre(dy.size()), y(dy.size()), dx(x.size()), dv(v.size()), dg(g.size()), db(b.size());
+      cpu::ensemble_linear_forward(d, Activation::swish, x.data(), v.data(), g.data(), nullptr, b.data(), pre.data(),
+                                   y.data());
+      cpu::ensemble_linear_backward(d, Activation::swish, x.data(), v.data(), g.data(), nullptr, pre.data(),
+                                    dy.data(), dx.data(), dv.data(), dg.data(), db.data());
+      return std::vector<std::vector<float>>{pre, y, dx, dv, dg, db};
+    };
+    const auto one = run(1);
+    const char* names[] = {"pre", "y", "dx", "dv", "dg", "db"};
+    for (int threads : {2, 3, 4}) {
+      const auto many = run(threads);
+      for (std::size_t o = 0; o < one.size(); ++o) {
+        for (std::size_t i = 0; i < one[o].size(); ++i) {
+          ASSERT_EQ(many[o][i], one[o][i]) << names[o] << "[" << i << "] with " << threads << " threads, rows "
+                                           << d.rows << ", in " << d.in << ", out " << d.out;
+        }
+      }
+    }
+  }
+  omp_set_num_threads(saved_threads);
+#endif
 }
 
 std::vector<float> to_float(const std::vector<double>& values) {
