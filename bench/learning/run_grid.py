@@ -7,8 +7,8 @@
 Each run lives in ROOT/TASK-sSEED, an ordinary run directory. A run is extended one iteration at
 a time with `mbmpo train --resume` until its progress.csv reaches --steps real steps, so the grid
 can be stopped and restarted at any point and picks up where it was. --jobs runs that many
-trainings at once; on a CPU, give each its own cores (two trainings on the same cores are many
-times slower than one: bench/RESULTS.md).
+trainings at once; on a CPU they share the cores (each one's team shrinks while the others hold
+them: two runs on two cores take about 1.9x as long as one alone, bench/RESULTS.md).
 """
 import argparse
 import concurrent.futures

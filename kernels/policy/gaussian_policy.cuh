@@ -79,6 +79,80 @@ MBMPO_HD_INLINE T gaussian_kl(const PolicyShape& s, const T* theta_old, const T*
   return total;
 }
 
+// ---- Per-element terms, shared by the per-sample functions below and the GPU's batched sums
+// (kernels/policy/policy_sums.cu), which run them one thread per element ----------------------
+
+// What action element j of one sample contributes at the output layer: g = d/d mean_j, rg its
+// R-operator (Hessian-vector products only), log_std = the term for log-std parameter j (zero
+// when the log-std sits at its floor, which is constant in theta).
+template <class T>
+struct OutputTerms {
+  T g = T(0), rg = T(0), log_std = T(0);
+};
+
+template <class T>
+MBMPO_HD_INLINE bool log_std_at_floor(const PolicyShape& s, const T* theta, int j) {
+  return theta[s.log_std_offset + j] <= T(kMinLogStd);
+}
+
+// weight * d log pi / d(mean_j, log_std_j).
+template <class T>
+MBMPO_HD_INLINE OutputTerms<T> log_prob_gradient_terms(const PolicyShape& s, const T* theta, int j, T act,
+                                                       T mean, T weight) {
+  using std::exp;
+  const T inv_var = exp(T(-2) * effective_log_std(s, theta, j));
+  const T diff = act - mean;
+  OutputTerms<T> t;
+  t.g = weight * diff * inv_var;
+  t.log_std = log_std_at_floor(s, theta, j) ? T(0) : weight * (diff * diff * inv_var - T(1));
+  return t;
+}
+
+// The R-operator of log_prob_gradient_terms along v; r_mean = R{mean_j}.
+template <class T>
+MBMPO_HD_INLINE OutputTerms<T> hessian_vector_terms(const PolicyShape& s, const T* theta, const T* v, int j,
+                                                    T act, T mean, T r_mean, T weight) {
+  using std::exp;
+  const T inv_var = exp(T(-2) * effective_log_std(s, theta, j));
+  const T diff = act - mean;
+  const bool floored = log_std_at_floor(s, theta, j);
+  const T v_log_std = floored ? T(0) : v[s.log_std_offset + j];  // the floor is constant in theta
+  OutputTerms<T> t;
+  t.g = weight * diff * inv_var;
+  // R{diff * inv_var} = -R{mean} inv_var - 2 diff inv_var R{log_std}
+  t.rg = weight * inv_var * (-r_mean - T(2) * diff * v_log_std);
+  // R{diff^2 inv_var - 1} = -2 diff inv_var R{mean} - 2 diff^2 inv_var R{log_std}
+  t.log_std = floored ? T(0) : weight * T(-2) * diff * inv_var * (r_mean + diff * v_log_std);
+  return t;
+}
+
+// weight * F v at the output: diag(1/std^2) R{mean} on the mean, 2 v on each log-std.
+template <class T>
+MBMPO_HD_INLINE OutputTerms<T> fisher_vector_terms(const PolicyShape& s, const T* theta, const T* v, int j,
+                                                   T r_mean, T weight) {
+  using std::exp;
+  OutputTerms<T> t;
+  t.g = weight * exp(T(-2) * effective_log_std(s, theta, j)) * r_mean;
+  t.log_std = log_std_at_floor(s, theta, j) ? T(0) : weight * T(2) * v[s.log_std_offset + j];
+  return t;
+}
+
+// Through a tanh layer backwards: back = (W^T g)_k reaches the layer below's output x = tanh(pre).
+template <class T>
+MBMPO_HD_INLINE T tanh_backward(T back, T x) {
+  return back * (T(1) - x * x);
+}
+// Its R-operator: r_back = R{W^T g}_k, rx = R{x}; R{1 - x^2} = -2 x R{x}.
+template <class T>
+MBMPO_HD_INLINE T tanh_backward_tangent(T back, T r_back, T x, T rx) {
+  return r_back * (T(1) - x * x) - T(2) * back * x * rx;
+}
+// Forward tangent through tanh: R{tanh(pre)} = (1 - x^2) R{pre}, x = tanh(pre).
+template <class T>
+MBMPO_HD_INLINE T tanh_tangent(T x, T r_pre) {
+  return (T(1) - x * x) * r_pre;
+}
+
 // Backpropagation of an output gradient g (d/d mean, overwritten as scratch) through the mean
 // MLP: every weight and bias gradient is handed to add(index, value) in a fixed order. `a` must
 // hold this sample's forward pass.
@@ -98,7 +172,7 @@ MBMPO_HD_INLINE void mean_backward(const PolicyShape& s, const T* theta, const T
     for (int k = 0; k < in; ++k) {
       T sum = T(0);
       for (int i = 0; i < out; ++i) sum += w[i * in + k] * g[i];
-      g_prev[k] = sum * (T(1) - x[k] * x[k]);  // x = tanh(pre) of the layer below
+      g_prev[k] = tanh_backward(sum, x[k]);  // x = tanh(pre) of the layer below
     }
     for (int k = 0; k < in; ++k) g[k] = g_prev[k];
   }
@@ -114,12 +188,9 @@ MBMPO_HD_INLINE void log_prob_backward(const PolicyShape& s, const T* theta, con
   T g[kMaxPolicyWidth];
   const T* mean = a.h[s.layers - 1];
   for (int j = 0; j < s.act_dim; ++j) {
-    const T log_std = effective_log_std(s, theta, j);
-    const T inv_var = exp(T(-2) * log_std);
-    const T diff = act[j] - mean[j];
-    g[j] = weight * diff * inv_var;  // d/d mean
-    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
-    add(s.log_std_offset + j, floored ? T(0) : weight * (diff * diff * inv_var - T(1)));  // d/d log_std
+    const OutputTerms<T> t = log_prob_gradient_terms(s, theta, j, act[j], mean[j], weight);
+    g[j] = t.g;
+    add(s.log_std_offset + j, t.log_std);
   }
   mean_backward(s, theta, obs, a, g, add);
 }
@@ -143,7 +214,7 @@ MBMPO_HD_INLINE void policy_forward_tangent(const PolicyShape& s, const T* theta
         sum += vw[i * in + k] * x[k];
         if (l > 0) sum += w[i * in + k] * r.h[l - 1][k];
       }
-      r.h[l][i] = hidden ? (T(1) - a.h[l][i] * a.h[l][i]) * sum : sum;
+      r.h[l][i] = hidden ? tanh_tangent(a.h[l][i], sum) : sum;
     }
   }
 }
@@ -160,16 +231,10 @@ MBMPO_HD_INLINE void log_prob_hessian_vector(const PolicyShape& s, const T* thet
   const T* mean = a.h[s.layers - 1];
   const T* r_mean = r.h[s.layers - 1];
   for (int j = 0; j < s.act_dim; ++j) {
-    const T inv_var = exp(T(-2) * effective_log_std(s, theta, j));
-    const T diff = act[j] - mean[j];
-    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
-    const T v_log_std = floored ? T(0) : v[s.log_std_offset + j];  // the floor is constant in theta
-    g[j] = weight * diff * inv_var;
-    // R{diff * inv_var} = -R{mean} inv_var - 2 diff inv_var R{log_std}
-    rg[j] = weight * inv_var * (-r_mean[j] - T(2) * diff * v_log_std);
-    // R{diff^2 inv_var - 1} = -2 diff inv_var R{mean} - 2 diff^2 inv_var R{log_std}
-    add(s.log_std_offset + j,
-        floored ? T(0) : weight * T(-2) * diff * inv_var * (r_mean[j] + diff * v_log_std));
+    const OutputTerms<T> t = hessian_vector_terms(s, theta, v, j, act[j], mean[j], r_mean[j], weight);
+    g[j] = t.g;
+    rg[j] = t.rg;
+    add(s.log_std_offset + j, t.log_std);
   }
   for (int l = s.layers - 1; l >= 0; --l) {
     const T* x = l == 0 ? obs : a.h[l - 1];
@@ -190,9 +255,8 @@ MBMPO_HD_INLINE void log_prob_hessian_vector(const PolicyShape& s, const T* thet
         sum += w[i * in + k] * g[i];
         r_sum += vw[i * in + k] * g[i] + w[i * in + k] * rg[i];
       }
-      const T slope = T(1) - x[k] * x[k];  // tanh' of the layer below; R{slope} = -2 x R{x}
-      g_prev[k] = sum * slope;
-      rg_prev[k] = r_sum * slope - T(2) * sum * x[k] * rx[k];
+      g_prev[k] = tanh_backward(sum, x[k]);  // x = tanh(pre) of the layer below
+      rg_prev[k] = tanh_backward_tangent(sum, r_sum, x[k], rx[k]);
     }
     for (int k = 0; k < in; ++k) {
       g[k] = g_prev[k];
@@ -212,9 +276,9 @@ MBMPO_HD_INLINE void fisher_vector(const PolicyShape& s, const T* theta, const T
   T g[kMaxPolicyWidth];
   const T* r_mean = r.h[s.layers - 1];
   for (int j = 0; j < s.act_dim; ++j) {
-    g[j] = weight * exp(T(-2) * effective_log_std(s, theta, j)) * r_mean[j];
-    const bool floored = theta[s.log_std_offset + j] <= T(kMinLogStd);
-    add(s.log_std_offset + j, floored ? T(0) : weight * T(2) * v[s.log_std_offset + j]);
+    const OutputTerms<T> t = fisher_vector_terms(s, theta, v, j, r_mean[j], weight);
+    g[j] = t.g;
+    add(s.log_std_offset + j, t.log_std);
   }
   mean_backward(s, theta, obs, a, g, add);
 }

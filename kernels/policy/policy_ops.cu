@@ -12,17 +12,11 @@
 //   advantage normalisation    one block per task; block sums reach every thread through shared
 //                              memory (block_sum_to_all), so every branch after them is uniform
 //   per-task parameter sums    (log-prob gradients, Hessian-vector and Fisher-vector products)
-//                              one warp per (task, chunk of samples), a sample per lane; each
-//                              parameter's per-sample terms are summed across the warp by
-//                              shuffles and added by lane 0 into shared memory, then the chunk
-//                              partials in chunk order (no atomics anywhere: two runs give the
-//                              same bits)
+//                              kernels/policy/policy_sums.cu
 //   surrogate / KL sums        one block per task, in double
 #include <cub/block/block_reduce.cuh>
 
 #include "host/core/cuda_context.hpp"
-#include "host/core/cuda_graph.hpp"
-#include "host/core/memory.hpp"
 #include "kernels/core/device_scratch.cuh"
 #include "kernels/core/launch.cuh"
 #include "kernels/policy/policy_ops_cuda.hpp"
@@ -335,114 +329,6 @@ __global__ void normalize_advantages_kernel(RolloutDims d, const float* __restri
   }
 }
 
-// One warp per block: its lane 0 owns the block's accumulator, so sums need no atomics and keep
-// a fixed order, and shared memory stays at 3 P floats (the largest policy fits an H100).
-constexpr int kGradThreads = 32;
-constexpr std::int64_t kMinSamplesPerBlock = 256;
-constexpr std::int64_t kMaxChunksPerTask = 1024;  // bounds the partials' memory at large scales
-
-// What one sample contributes to a per-task sum over parameters; each hands its terms to
-// add(index, value) in a fixed order (the same on every lane).
-struct LogProbGradientOp {  // weight * d log pi / d theta
-  template <class Add>
-  __device__ void operator()(const PolicyShape& s, const float* theta, const float*, const float* obs,
-                             const float* act, float w, Add&& add) const {
-    PolicyActivations<float> acts;
-    policy_forward(s, theta, obs, acts);
-    log_prob_backward(s, theta, obs, act, acts, w, add);
-  }
-};
-struct HessianVectorOp {  // weight * (d^2 log pi / d theta^2) v
-  template <class Add>
-  __device__ void operator()(const PolicyShape& s, const float* theta, const float* v, const float* obs,
-                             const float* act, float w, Add&& add) const {
-    PolicyActivations<float> acts, tangent;
-    policy_forward(s, theta, obs, acts);
-    policy_forward_tangent(s, theta, v, obs, acts, tangent);
-    log_prob_hessian_vector(s, theta, v, obs, act, acts, tangent, w, add);
-  }
-};
-struct FisherVectorOp {  // weight * F(obs) v
-  template <class Add>
-  __device__ void operator()(const PolicyShape& s, const float* theta, const float* v, const float* obs,
-                             const float*, float w, Add&& add) const {
-    PolicyActivations<float> acts, tangent;
-    policy_forward(s, theta, obs, acts);
-    policy_forward_tangent(s, theta, v, obs, acts, tangent);
-    fisher_vector(s, theta, v, obs, acts, tangent, w, add);
-  }
-};
-
-// partial[t][chunk][P] = sum over the chunk's samples of op(sample), in a fixed order so that two
-// runs give the same bits: the block is one warp; it walks its chunk 32 samples at a time, and
-// lane 0 adds each parameter's shuffle sum into the accumulator (no atomics). The task's
-// parameters and (when given) its vector [T][P] sit in shared memory next to the accumulator.
-std::size_t sample_sum_shared_bytes(int P, bool with_vectors) {
-  return std::size_t(P) * (with_vectors ? 3 : 2) * sizeof(float);
-}
-
-template <class Op>
-__global__ void sample_sum_kernel(Op op, PolicyShape s, std::int64_t per_task, std::int64_t chunk_size,
-                                  const float* __restrict__ params, bool params_per_task,
-                                  const float* __restrict__ vectors, const float* __restrict__ obs,
-                                  const float* __restrict__ act, const float* __restrict__ weight,
-                                  float* __restrict__ partial) {
-  extern __shared__ float smem[];
-  const int P = s.parameter_count;
-  const int lane = threadIdx.x;
-  float* theta = smem;
-  float* acc = smem + P;
-  float* vec = vectors ? smem + 2 * P : nullptr;
-  const int t = blockIdx.y;
-  for (int i = lane; i < P; i += kGradThreads) {
-    acc[i] = 0.f;
-    if (vectors) vec[i] = vectors[std::int64_t(t) * P + i];
-  }
-  load_policy(params + (params_per_task ? std::int64_t(t) * P : 0), P, theta);  // has the barrier
-  const std::int64_t chunk_begin = std::int64_t(blockIdx.x) * chunk_size;
-  const std::int64_t chunk_end = min(per_task, chunk_begin + chunk_size);
-  // Every lane runs the same loop (samples past the end get weight 0), so the shuffles below
-  // always have the whole warp.
-  for (std::int64_t n0 = chunk_begin; n0 < chunk_end; n0 += kGradThreads) {
-    const std::int64_t n = n0 + lane;
-    const bool in_range = n < chunk_end;
-    const std::int64_t i = std::int64_t(t) * per_task + (in_range ? n : chunk_begin);
-    const float w = in_range ? weight[i] : 0.f;
-    if (__all_sync(0xffffffffu, w == 0.f)) continue;  // e.g. a stretch of ended trajectories
-    op(s, theta, vec, obs + i * s.obs_dim, act ? act + i * s.act_dim : nullptr, w,
-       [&](int index, float value) {
-         for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
-         if (lane == 0) acc[index] += value;
-       });
-  }
-  __syncwarp();
-  float* out = partial + (std::int64_t(t) * gridDim.x + blockIdx.x) * P;
-  for (int i = lane; i < P; i += kGradThreads) out[i] = acc[i];
-}
-
-// How a per-task sum becomes the output: out[t] = base + factor_t * sum, with base = 0, one
-// shared row or a row per task, and factor_t = scale, or scale / count[t] (0 for an empty task).
-struct Finish {
-  const float* base = nullptr;
-  bool base_per_task = false;
-  const float* count = nullptr;
-  float scale = 1.f;
-};
-
-// Sums the chunk partials in order and applies the finish.
-__global__ void finish_sum_kernel(int tasks, int chunks, int P, const float* __restrict__ partial,
-                                  Finish finish, float* __restrict__ out) {
-  const std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (idx >= std::int64_t(tasks) * P) return;
-  const int t = static_cast<int>(idx / P), p = static_cast<int>(idx % P);
-  float sum = 0.f;
-  for (int c = 0; c < chunks; ++c) sum += partial[(std::int64_t(t) * chunks + c) * P + p];
-  float factor = finish.scale;
-  if (finish.count) factor = finish.count[t] > 0.f ? finish.scale / finish.count[t] : 0.f;
-  const float base = finish.base ? finish.base[(finish.base_per_task ? std::int64_t(t) * P : 0) + p] : 0.f;
-  out[idx] = base + factor * sum;
-}
-
 __global__ void log_probs_kernel(PolicyShape s, std::int64_t per_task, const float* __restrict__ params,
                                  bool params_per_task, const float* __restrict__ obs,
                                  const float* __restrict__ act, float* __restrict__ out) {
@@ -514,16 +400,6 @@ void allow_shared_memory(Kernel kernel, std::size_t bytes) {
                 " (use fewer or narrower hidden layers)");
     MBMPO_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   }
-}
-
-// Samples per block: at least 256, more when a task has over 1024 x 256 samples (a multiple of 32).
-std::int64_t chunk_size_for(std::int64_t per_task) {
-  const std::int64_t spread = (per_task + kMaxChunksPerTask - 1) / kMaxChunksPerTask;
-  return std::max(kMinSamplesPerBlock, (spread + 31) / 32 * 32);
-}
-int chunks_for(std::int64_t per_task) {
-  const std::int64_t size = chunk_size_for(per_task);
-  return static_cast<int>(std::max<std::int64_t>(1, (per_task + size - 1) / size));
 }
 
 }  // namespace
@@ -605,42 +481,7 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
   MBMPO_KERNEL_CHECK("normalize_advantages_kernel");
 }
 
-void reserve_sample_sums(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task) {
-  const std::size_t floats = std::size_t(tasks) * chunks_for(per_task) * s.parameter_count;
-  if (floats <= cuda.sum_scratch_floats) return;
-  MBMPO_CHECK(!stream_capture_active(), "policy sums: their scratch must be reserved (reserve_sample_sums) "
-              "before a CUDA graph records them");
-  MBMPO_CUDA_CHECK(cudaStreamSynchronize(cuda.stream));  // earlier sums may still use the old buffer
-  memory::release(Backend::cuda, cuda.sum_scratch);
-  cuda.sum_scratch = nullptr;
-  cuda.sum_scratch_floats = 0;
-  cuda.sum_scratch = static_cast<float*>(memory::allocate(Backend::cuda, floats * sizeof(float)));
-  cuda.sum_scratch_floats = floats;
-}
-
 namespace {
-// The chunk partials of op over every task's samples (in the context's kept scratch), then the
-// finish.
-template <class Op>
-void sample_sum(CudaResources& cuda, Op op, const PolicyShape& s, int tasks, std::int64_t per_task,
-                const float* params, bool params_per_task, const float* vectors, const float* obs,
-                const float* act, const float* weight, const Finish& finish, float* out) {
-  if (tasks == 0) return;
-  const int chunks = chunks_for(per_task);
-  const int P = s.parameter_count;
-  reserve_sample_sums(cuda, s, tasks, per_task);
-  float* partial = cuda.sum_scratch;
-  const std::size_t smem = sample_sum_shared_bytes(P, vectors != nullptr);
-  allow_shared_memory(sample_sum_kernel<Op>, smem);
-  sample_sum_kernel<Op><<<dim3(chunks, tasks), kGradThreads, smem, cuda.stream>>>(
-      op, s, per_task, chunk_size_for(per_task), params, params_per_task, vectors, obs, act, weight, partial);
-  MBMPO_KERNEL_CHECK("sample_sum_kernel");
-  const std::int64_t total = std::int64_t(tasks) * P;
-  finish_sum_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
-      tasks, chunks, P, partial, finish, out);
-  MBMPO_KERNEL_CHECK("finish_sum_kernel");
-}
-
 __global__ void task_mean_plus_kernel(int tasks, int P, const float* __restrict__ rows, float damping,
                                       const float* __restrict__ v, float* __restrict__ out) {
   const int p = blockIdx.x * blockDim.x + threadIdx.x;
@@ -650,44 +491,6 @@ __global__ void task_mean_plus_kernel(int tasks, int P, const float* __restrict_
   out[p] = sum / float(tasks) + (v ? damping * v[p] : 0.f);
 }
 }  // namespace
-
-void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
-                                std::int64_t per_task, const float* params, bool params_per_task,
-                                const float* obs, const float* act, const float* weight,
-                                float* grad) {
-  sample_sum(cuda, LogProbGradientOp{}, s, tasks, per_task, params, params_per_task, nullptr, obs,
-             act, weight, Finish{}, grad);
-}
-
-void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
-                          std::int64_t per_task, const float* theta, const float* obs,
-                          const float* act, const float* weight, const float* count,
-                          float step_size, float* adapted) {
-  sample_sum(cuda, LogProbGradientOp{}, s, tasks, per_task, theta, false, nullptr, obs, act, weight,
-             Finish{theta, false, count, step_size}, adapted);
-}
-
-void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
-                              std::int64_t per_task, const float* params, bool params_per_task,
-                              const float* obs, const float* act, const float* weight,
-                              const float* count, float* grad) {
-  sample_sum(cuda, LogProbGradientOp{}, s, tasks, per_task, params, params_per_task, nullptr, obs,
-             act, weight, Finish{nullptr, false, count, 1.f}, grad);
-}
-
-void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
-                     const float* theta, const float* vectors, const float* obs, const float* act,
-                     const float* weight, const float* count, float alpha, float* out) {
-  sample_sum(cuda, HessianVectorOp{}, s, tasks, per_task, theta, false, vectors, obs, act, weight,
-             Finish{vectors, true, count, alpha}, out);
-}
-
-void fisher_vector_product(CudaResources& cuda, const PolicyShape& s, int tasks,
-                           std::int64_t per_task, const float* params, const float* vectors,
-                           const float* obs, const float* weight, const float* count, float* out) {
-  sample_sum(cuda, FisherVectorOp{}, s, tasks, per_task, params, true, vectors, obs, nullptr, weight,
-             Finish{nullptr, false, count, 1.f}, out);
-}
 
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
                     const float* v, float* out) {

@@ -1,11 +1,12 @@
 // CUDA launchers of the policy-side operations; contracts in host/policy/policy_ops_cpu.hpp.
-// Device pointers; sizes checked by host/policy/policy_ops.cpp.
+// Device pointers; sizes checked by the host callers (host/policy/*.cpp).
 #pragma once
 
 #include <cstdint>
 
 #include "host/core/context.hpp"
 #include "host/policy/policy_ops_cpu.hpp"
+#include "kernels/policy/policy_sums_cuda.hpp"
 
 namespace mbmpo::cuda {
 
@@ -29,39 +30,6 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
                     const float* reward, const float* valid, const double* coefficients,
                     float discount, float gae_lambda, float obs_clip, bool normalize,
                     float* advantages, float* valid_count);
-
-// Grows the context's kept scratch for the per-task parameter sums below (gradients, J v, F v) over
-// `tasks` x `per_task` samples, so that they allocate nothing afterwards, also while a CUDA graph
-// records them. The sums call it themselves; call it first where a graph will record them.
-void reserve_sample_sums(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task);
-
-// grad[t] = sum_n weight[t][n] d/dtheta log pi; then, when step_params is given,
-// step_out[t] = step_params + step_size * grad[t] / count[t] instead of writing grad.
-void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
-                                std::int64_t per_task, const float* params, bool params_per_task,
-                                const float* obs, const float* act, const float* weight,
-                                float* grad);
-void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
-                          std::int64_t per_task, const float* theta, const float* obs,
-                          const float* act, const float* weight, const float* count,
-                          float step_size, float* adapted);
-
-// grad[t] = (sum_n weight[t][n] d/dtheta log pi) / count[t].
-void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
-                              std::int64_t per_task, const float* params, bool params_per_task,
-                              const float* obs, const float* act, const float* weight,
-                              const float* count, float* grad);
-
-// out[t] = v[t] + alpha / count[t] * sum_n weight[t][n] (d^2 log pi_theta / dtheta^2) v[t]:
-// J_t v with theta [P] shared and vectors [T][P].
-void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
-                     const float* theta, const float* vectors, const float* obs, const float* act,
-                     const float* weight, const float* count, float alpha, float* out);
-
-// out[t] = (sum_n weight[t][n] F_{params[t]}(obs) v[t]) / count[t]; params, vectors [T][P].
-void fisher_vector_product(CudaResources& cuda, const PolicyShape& s, int tasks,
-                           std::int64_t per_task, const float* params, const float* vectors,
-                           const float* obs, const float* weight, const float* count, float* out);
 
 // out[p] = (1/T) sum_t rows[t][p] + damping * v[p] (v may be null).
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,

@@ -25,6 +25,7 @@
 
 #include "host/core/cuda_check.hpp"
 #include "host/core/cuda_context.hpp"
+#include "kernels/policy/policy_ops_cuda.hpp"
 #endif
 
 namespace mbmpo {
@@ -713,6 +714,104 @@ TEST_P(MetaBackends, OperatorsMatchTheDoubleReference) {
   const auto av_actual = av.to_host();
   const double av_scale = max_abs(av_ref);
   for (std::int64_t p = 0; p < P; ++p) ASSERT_NEAR(av_actual[p], av_ref[p], 1e-4 * av_scale) << "A v p " << p;
+}
+
+// The sample sets of the Jacobian and Fisher products alone (pre and post share the states).
+template <class T>
+MetaProblem<T> curvature_problem(const PolicyLayout& layout, int tasks, float alpha, std::int64_t n,
+                                 const std::vector<T>& obs, const std::vector<T>& act,
+                                 const std::vector<T>& advantage, const std::vector<T>& count,
+                                 const std::vector<T>& fisher_weight, const std::vector<T>& fisher_count) {
+  MetaProblem<T> m;
+  m.shape = policy_shape(layout);
+  m.tasks = tasks;
+  m.alpha = T(alpha);
+  m.pre_per_task = m.post_per_task = n;
+  m.pre_obs = m.post_obs = obs.data();
+  m.pre_act = act.data();
+  m.pre_advantage = advantage.data();
+  m.pre_count = count.data();
+  m.fisher_weight = fisher_weight.data();
+  m.fisher_count = fisher_count.data();
+  return m;
+}
+
+// The inner step's Jacobian products J_t v_t and the Fisher products F_t u_t on their own, over
+// more samples per task than one chunk of the GPU's batched sums (16,384), with a floored
+// log-std, zero weights and per-task adapted parameters, against the double reference.
+TEST_P(MetaBackends, CurvatureProductsOverSeveralChunksMatchTheDoubleReference) {
+  const PolicyLayout layout(11, 3, {23, 19});
+  const int tasks = 2, P = int(layout.parameter_count());
+  const std::int64_t n = 16384 + 517;
+  auto theta = initial_policy_parameters(layout, test_seed(), 0.7);
+  theta[layout.log_std_offset() + 1] = -20.f;  // below the floor: no gradient, no tangent
+  std::vector<float> adapted;
+  for (int t = 0; t < tasks; ++t) {
+    for (int p = 0; p < P; ++p) adapted.push_back(theta[p] + 0.03f * std::sin(float(p * (t + 2))));
+  }
+  const auto obs = random_vector<float>(tasks * n * 11, test_seed() + 1, -2, 2);
+  const auto act = random_vector<float>(tasks * n * 3, test_seed() + 2, -2, 2);
+  auto advantage = random_vector<float>(tasks * n, test_seed() + 3, -1, 1);
+  for (std::int64_t i = 0; i < 300; ++i) advantage[i] = 0.f;  // a stretch of ended steps
+  auto fisher_weight = random_vector<float>(tasks * n, test_seed() + 4, 0, 1);
+  std::vector<float> count(tasks, float(n)), fisher_count(tasks, 0.f);
+  for (std::int64_t i = 0; i < tasks * n; ++i) {
+    fisher_weight[i] = fisher_weight[i] < 0.7f ? 1.f : 0.f;
+    fisher_count[i / n] += fisher_weight[i];
+  }
+  const auto v = random_vector<float>(tasks * P, test_seed() + 5, -1, 1);
+  const float alpha = 0.05f;
+
+  // The double reference.
+  const auto o = cast<double>(obs), a = cast<double>(act), adv = cast<double>(advantage),
+             fw = cast<double>(fisher_weight), c = cast<double>(count), fc = cast<double>(fisher_count),
+             th = cast<double>(theta), ad = cast<double>(adapted), vd = cast<double>(v);
+  const MetaProblem<double> m = curvature_problem(layout, tasks, alpha, n, o, a, adv, c, fw, fc);
+  std::vector<double> jv_ref(tasks * P), fu_ref(tasks * P);
+  cpu::jacobian_vector(m, th.data(), vd.data(), jv_ref.data());
+  cpu::fisher_vector(m, ad.data(), vd.data(), fu_ref.data());
+
+  std::vector<float> jv, fu;
+  if (backend() == Backend::cpu) {
+    const MetaProblem<float> mf =
+        curvature_problem(layout, tasks, alpha, n, obs, act, advantage, count, fisher_weight, fisher_count);
+    jv.assign(tasks * P, std::nanf(""));
+    fu.assign(tasks * P, std::nanf(""));
+    cpu::jacobian_vector(mf, theta.data(), v.data(), jv.data());
+    cpu::fisher_vector(mf, adapted.data(), v.data(), fu.data());
+  } else {
+#ifdef MBMPO_WITH_CUDA
+    const Backend b = Backend::cuda;
+    const auto d_theta = Tensor<float>::from_host(b, {P}, theta);
+    const auto d_adapted = Tensor<float>::from_host(b, {tasks, P}, adapted);
+    const auto d_obs = Tensor<float>::from_host(b, {tasks, n, 11}, obs);
+    const auto d_act = Tensor<float>::from_host(b, {tasks, n, 3}, act);
+    const auto d_adv = Tensor<float>::from_host(b, {tasks, n}, advantage);
+    const auto d_fw = Tensor<float>::from_host(b, {tasks, n}, fisher_weight);
+    const auto d_count = Tensor<float>::from_host(b, {tasks}, count);
+    const auto d_fc = Tensor<float>::from_host(b, {tasks}, fisher_count);
+    const auto d_v = Tensor<float>::from_host(b, {tasks, P}, v);
+    Tensor<float> d_jv(b, {tasks, P}), d_fu(b, {tasks, P});
+    d_jv.poison();
+    d_fu.poison();
+    CudaResources& cuda = context().cuda();
+    cuda::jacobian_vector(cuda, m.shape, tasks, n, d_theta.data(), d_v.data(), d_obs.data(), d_act.data(),
+                          d_adv.data(), d_count.data(), alpha, d_jv.data());
+    cuda::fisher_vector_product(cuda, m.shape, tasks, n, d_adapted.data(), d_v.data(), d_obs.data(), d_fw.data(),
+                                d_fc.data(), d_fu.data());
+    jv = d_jv.to_host();
+    fu = d_fu.to_host();
+#endif
+  }
+  const double jv_scale = max_abs(jv_ref), fu_scale = max_abs(fu_ref);
+  for (int i = 0; i < tasks * P; ++i) {
+    ASSERT_NEAR(jv[i], jv_ref[i], 2e-4 * jv_scale) << "J v [" << i / P << "][" << i % P << "]";
+    ASSERT_NEAR(fu[i], fu_ref[i], 2e-4 * fu_scale) << "F u [" << i / P << "][" << i % P << "]";
+  }
+  // The floored log-std: J v keeps v there, F u gets nothing.
+  const int floored = int(layout.log_std_offset()) + 1;
+  EXPECT_EQ(fu[floored], 0.f);
+  EXPECT_NEAR(jv[floored], v[floored], 1e-6);
 }
 
 TEST_P(MetaBackends, WholeUpdateMatchesTheCpuBackend) {

@@ -550,7 +550,7 @@ TEST_P(PolicyBackends, InnerStepMatchesDoubleReference) {
 TEST_P(PolicyBackends, WeightedGradientPerTaskParametersMatchesReference) {
   const PolicyLayout layout(11, 3, {23, 19});
   const int tasks = 3;
-  const std::int64_t n = 1300;  // two gradient chunks, the second partial
+  const std::int64_t n = 1300;  // awkward: not a multiple of a warp or of a GEMM tile
   std::vector<float> params;
   for (int t = 0; t < tasks; ++t) {
     auto p = initial_policy_parameters(layout, test_seed() + t, 0.7);
