@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
+#include <variant>
 
 #include "apps/commands.hpp"
 #include "host/core/atomic_file.hpp"
@@ -22,6 +24,7 @@
 #include "host/policy/gaussian_policy.hpp"
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
+#include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
 
 namespace fs = std::filesystem;
@@ -36,32 +39,9 @@ struct TrainOptions {
   std::string preset;
   bool quiet = false;
   bool json = false;
-  std::string model_hidden, policy_hidden;  // "512,512": parsed into the config's sizes
+  std::map<std::string, std::string> sizes;  // "512,512" per list-of-sizes field, parsed into the config
   CLI::App* command = nullptr;
 };
-
-std::string join_sizes(const std::vector<int>& sizes) {
-  std::string text;
-  for (std::size_t i = 0; i < sizes.size(); ++i) text += (i ? "," : "") + std::to_string(sizes[i]);
-  return text;
-}
-
-std::vector<int> parse_sizes(const std::string& text, const char* name) {
-  std::vector<int> sizes;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    std::size_t used = 0;
-    int value = 0;
-    try {
-      value = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    MBMPO_CHECK_INPUT(used == item.size() && !item.empty(), name, ": expected sizes like 512,512, got '", text, "'");
-    sizes.push_back(value);
-  }
-  return sizes;
-}
 
 // The value following `flag` in argv ("--flag value" or "--flag=value"), or "".
 std::string scan_flag(int argc, char** argv, const std::string& flag) {
@@ -120,8 +100,11 @@ int run_train(TrainOptions& options) {
     MBMPO_CHECK_INPUT(fs::is_directory(options.run_dir), "cannot resume: run directory ", options.run_dir,
                       " does not exist");
   }
-  config.model_hidden = parse_sizes(options.model_hidden, "model-hidden");
-  config.policy_hidden = parse_sizes(options.policy_hidden, "policy-hidden");
+  for (const TrainField& field : train_fields()) {
+    if (auto member = std::get_if<std::vector<int> TrainConfig::*>(&field.member)) {
+      config.*(*member) = parse_sizes(options.sizes.at(field.key), flag_name(field));
+    }
+  }
   validate(config);
   const Backend backend = resolve_backend(parse_backend_choice(config.device));
   if (options.run_dir.empty()) {
@@ -177,45 +160,21 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
   train->add_flag("--quiet", o.quiet, "No progress lines")->configurable(false);
   train->add_flag("--json", o.json, "Progress rows as JSON lines on stdout instead of text")->configurable(false);
 
-  hyper(train, "env", c.env, "Task (see mbmpo envs)");
-  hyper(train, "iterations", c.iterations, "Iterations (each: collect, fit, meta-steps)");
-  hyper(train, "seed", c.seed, "Seed of every random draw");
-  hyper(train, "device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  hyper(train, "random-steps", c.random_steps, "Real steps with uniform random actions before the first fit");
-  hyper(train, "horizon", c.horizon, "Real-environment episode length");
-  hyper(train, "dataset-capacity", c.dataset_capacity, "Transitions kept (FIFO)");
-  hyper(train, "eval-episodes", c.eval_episodes, "Real episodes measuring the pre-update policy per iteration");
-  hyper(train, "threads", c.threads, "Real-environment worker threads");
-  hyper(train, "cpu-threads", c.cpu_threads,
-        "CPU backend threads at most (0: every usable core); fewer while other processes hold the cores");
-  hyper(train, "models", c.models, "Dynamics models in the ensemble (K)");
-  o.model_hidden = join_sizes(c.model_hidden);
-  hyper(train, "model-hidden", o.model_hidden, "Hidden sizes of each model, e.g. 512,512");
-  hyper(train, "model-activation", c.model_activation, "relu, tanh or swish");
-  hyper(train, "model-lr", c.model_lr, "Adam learning rate of the models");
-  hyper(train, "model-batch", c.model_batch, "Minibatch size of the model fit");
-  hyper(train, "model-max-epochs", c.model_max_epochs, "Epochs per fit at most");
-  hyper(train, "model-validation", c.model_validation, "Validation fraction per model");
-  hyper(train, "model-early-stopping", c.model_early_stopping, "Per-model early stopping (true/false)");
-  hyper(train, "tf32", c.tf32, "CUDA: the ensemble's products on tensor cores in TF32, FP32 accumulation (true/false)");
-  hyper(train, "meta-batch", c.meta_batch, "Tasks per meta-step (task t uses model t mod K)");
-  hyper(train, "rollouts-per-task", c.rollouts_per_task, "Imagined rollouts per task");
-  hyper(train, "imagined-horizon", c.imagined_horizon, "Imagined rollout length");
-  hyper(train, "meta-steps", c.meta_steps, "Meta-steps per iteration");
-  o.policy_hidden = join_sizes(c.policy_hidden);
-  hyper(train, "policy-hidden", o.policy_hidden, "Hidden sizes of the policy, e.g. 32,32");
-  hyper(train, "init-std", c.init_std, "Initial policy standard deviation");
-  hyper(train, "inner-lr", c.inner_lr, "Inner (adaptation) step size alpha");
-  hyper(train, "discount", c.discount, "Discount of the imagined returns");
-  hyper(train, "gae-lambda", c.gae_lambda, "GAE lambda");
-  hyper(train, "max-kl", c.max_kl, "Trust region of the outer TRPO step (delta)");
-  hyper(train, "cg-iterations", c.cg_iterations, "Conjugate-gradient iterations");
-  hyper(train, "cg-damping", c.cg_damping, "Damping added to the curvature");
-  hyper(train, "backtrack-ratio", c.backtrack_ratio, "Line-search shrink factor");
-  hyper(train, "max-backtracks", c.max_backtracks, "Line-search candidates at most");
-  hyper(train, "first-order", c.first_order, "Drop the inner step's Hessian (first-order MAML)");
-  hyper(train, "fisher-subsample", c.fisher_subsample, "Fraction of states used by the Fisher products");
-  hyper(train, "cuda-graph", c.cuda_graph, "Record rollouts and CG as CUDA graphs");
+  for (const TrainField& field : train_fields()) {
+    std::visit(
+        [&](auto member) {
+          using Value = std::decay_t<decltype(c.*member)>;
+          CLI::Option* option = nullptr;
+          if constexpr (std::is_same_v<Value, std::vector<int>>) {
+            o.sizes[field.key] = join_sizes(c.*member);  // parsed after the flags (run_train)
+            option = hyper(train, flag_name(field), o.sizes[field.key], field.help);
+          } else {
+            option = hyper(train, flag_name(field), c.*member, field.help);
+          }
+          if (!field.choices.empty()) option->check(CLI::IsMember(field.choices));
+        },
+        field.member);
+  }
 }
 
 struct EvalOptions {

@@ -27,6 +27,7 @@
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
 #include "host/policy/meta_update.hpp"
+#include "host/train/train_fields.hpp"
 #include "kernels/policy/gaussian_policy.cuh"
 
 namespace fs = std::filesystem;
@@ -64,93 +65,13 @@ PolicyLayout policy_layout(const TrainConfig& c) {
   return PolicyLayout(task.obs_dim, task.act_dim, c.policy_hidden);
 }
 
-nlohmann::json config_to_json(const TrainConfig& c) {
-  return {{"env", c.env},
-          {"iterations", c.iterations},
-          {"seed", c.seed},
-          {"device", c.device},
-          {"random_steps", c.random_steps},
-          {"horizon", c.horizon},
-          {"dataset_capacity", c.dataset_capacity},
-          {"eval_episodes", c.eval_episodes},
-          {"threads", c.threads},
-          {"cpu_threads", c.cpu_threads},
-          {"models", c.models},
-          {"model_hidden", c.model_hidden},
-          {"model_activation", c.model_activation},
-          {"model_lr", c.model_lr},
-          {"model_batch", c.model_batch},
-          {"model_max_epochs", c.model_max_epochs},
-          {"model_validation", c.model_validation},
-          {"model_early_stopping", c.model_early_stopping},
-          {"tf32", c.tf32},
-          {"meta_batch", c.meta_batch},
-          {"rollouts_per_task", c.rollouts_per_task},
-          {"imagined_horizon", c.imagined_horizon},
-          {"meta_steps", c.meta_steps},
-          {"policy_hidden", c.policy_hidden},
-          {"init_std", c.init_std},
-          {"inner_lr", c.inner_lr},
-          {"discount", c.discount},
-          {"gae_lambda", c.gae_lambda},
-          {"max_kl", c.max_kl},
-          {"cg_iterations", c.cg_iterations},
-          {"cg_damping", c.cg_damping},
-          {"backtrack_ratio", c.backtrack_ratio},
-          {"max_backtracks", c.max_backtracks},
-          {"first_order", c.first_order},
-          {"fisher_subsample", c.fisher_subsample},
-          {"cuda_graph", c.cuda_graph}};
-}
-
-TrainConfig config_from_json(const nlohmann::json& j) {
-  TrainConfig c;
-  auto get = [&](const char* key, auto& field) {
-    if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
-  };
-  get("env", c.env);
-  get("iterations", c.iterations);
-  get("seed", c.seed);
-  get("device", c.device);
-  get("random_steps", c.random_steps);
-  get("horizon", c.horizon);
-  get("dataset_capacity", c.dataset_capacity);
-  get("eval_episodes", c.eval_episodes);
-  get("threads", c.threads);
-  get("cpu_threads", c.cpu_threads);
-  get("models", c.models);
-  get("model_hidden", c.model_hidden);
-  get("model_activation", c.model_activation);
-  get("model_lr", c.model_lr);
-  get("model_batch", c.model_batch);
-  get("model_max_epochs", c.model_max_epochs);
-  get("model_validation", c.model_validation);
-  get("model_early_stopping", c.model_early_stopping);
-  get("tf32", c.tf32);
-  get("meta_batch", c.meta_batch);
-  get("rollouts_per_task", c.rollouts_per_task);
-  get("imagined_horizon", c.imagined_horizon);
-  get("meta_steps", c.meta_steps);
-  get("policy_hidden", c.policy_hidden);
-  get("init_std", c.init_std);
-  get("inner_lr", c.inner_lr);
-  get("discount", c.discount);
-  get("gae_lambda", c.gae_lambda);
-  get("max_kl", c.max_kl);
-  get("cg_iterations", c.cg_iterations);
-  get("cg_damping", c.cg_damping);
-  get("backtrack_ratio", c.backtrack_ratio);
-  get("max_backtracks", c.max_backtracks);
-  get("first_order", c.first_order);
-  get("fisher_subsample", c.fisher_subsample);
-  get("cuda_graph", c.cuda_graph);
-  return c;
-}
-
 // The settings a checkpoint's contents depend on: a resumed run must agree on every one.
 std::vector<std::string> shape_keys() {
-  return {"env", "seed", "models", "model_hidden", "model_activation", "policy_hidden", "meta_batch",
-          "dataset_capacity"};
+  std::vector<std::string> keys;
+  for (const TrainField& field : train_fields()) {
+    if (field.checkpoint_shape) keys.push_back(field.key);
+  }
+  return keys;
 }
 
 std::string checkpoint_name(int iterations_done) {

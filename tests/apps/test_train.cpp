@@ -7,6 +7,7 @@
 #include "backend_test.hpp"
 #include "host/core/memory.hpp"
 #include "host/core/safetensors.hpp"
+#include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
 #include "host/policy/policy_layout.hpp"
 #include "run_mbmpo.hpp"
@@ -184,6 +185,45 @@ TEST(Train, ConfigFileRoundTripsAndFlagsOverrideIt) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
   fs::remove_all(dir);
+}
+
+// The field table is the one list of settings: every field is a flag in `mbmpo train --help`, a
+// key of config.json, and survives the JSON round trip with a value other than its default.
+TEST(Train, EveryConfigFieldIsAFlagAndRoundTripsThroughJson) {
+  mbmpo::TrainConfig changed;
+  for (const mbmpo::TrainField& field : mbmpo::train_fields()) {
+    std::visit(
+        [&](auto member) {
+          auto& value = changed.*member;
+          using Value = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<Value, std::string>) {
+            value = field.choices.empty() ? value + "_x" : field.choices.back();
+          } else if constexpr (std::is_same_v<Value, std::vector<int>>) {
+            value = {7, 5, 3};
+          } else if constexpr (std::is_same_v<Value, bool>) {
+            value = !value;
+          } else {
+            value = value + Value(3);
+          }
+        },
+        field.member);
+  }
+  const nlohmann::json json = mbmpo::config_to_json(changed);
+  const mbmpo::TrainConfig back = mbmpo::config_from_json(json);
+  const std::string help = run_mbmpo("train --help").output;
+  const mbmpo::TrainConfig defaults;
+  for (const mbmpo::TrainField& field : mbmpo::train_fields()) {
+    EXPECT_TRUE(json.contains(field.key)) << field.key;
+    EXPECT_NE(help.find("--" + mbmpo::flag_name(field) + " "), std::string::npos) << field.key;
+    std::visit(
+        [&](auto member) {
+          EXPECT_EQ(back.*member, changed.*member) << field.key;
+          EXPECT_NE(changed.*member, defaults.*member) << field.key << " kept its default in this test";
+        },
+        field.member);
+  }
+  EXPECT_EQ(json.size(), mbmpo::train_fields().size());
+  EXPECT_THROW(mbmpo::config_from_json({{"models", "five"}}), mbmpo::InputError);
 }
 
 TEST(Train, CpuPresetSetsItsSizesAndFlagsStillWin) {

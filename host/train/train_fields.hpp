@@ -1,0 +1,49 @@
+// Every TrainConfig field once: its key, its member, its help and its check. The CLI's flags and
+// config.toml keys, the run's config.json, the checkpoints' metadata and validate() are all built
+// from this table, so a new hyperparameter is one line here plus its member in TrainConfig.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "host/train/train_config.hpp"
+
+namespace mbmpo {
+
+using TrainMember = std::variant<std::string TrainConfig::*, int TrainConfig::*, std::uint64_t TrainConfig::*,
+                                 double TrainConfig::*, bool TrainConfig::*, std::vector<int> TrainConfig::*>;
+
+// The values a field accepts (for a list of sizes: each size).
+enum class FieldRange { any, non_negative, positive, open_fraction, closed_fraction };
+
+struct TrainField {
+  const char* key;  // snake_case: config.json and checkpoint key; the flag and TOML key use '-'
+  TrainMember member;
+  const char* help;
+  FieldRange range = FieldRange::any;
+  std::vector<std::string> choices = {};  // for a string field: the values it accepts
+  bool checkpoint_shape = false;          // a checkpoint's contents depend on it: --resume must agree
+};
+
+const std::vector<TrainField>& train_fields();
+
+// "model_hidden" -> "model-hidden".
+std::string flag_name(const TrainField& field);
+
+// Sizes as the CLI and config.toml write them: "512,512" (empty: none).
+std::string join_sizes(const std::vector<int>& sizes);
+// Throws InputError naming `name` when the text is not a comma-separated list of integers.
+std::vector<int> parse_sizes(const std::string& text, const std::string& name);
+
+nlohmann::json config_to_json(const TrainConfig& config);
+// Keys it does not know are ignored (files from older versions); values of the wrong type throw
+// InputError naming the key.
+TrainConfig config_from_json(const nlohmann::json& json);
+
+// The range and choice of every field, naming the flag of the first bad one (InputError).
+void check_field_ranges(const TrainConfig& config);
+
+}  // namespace mbmpo
