@@ -40,7 +40,6 @@ struct TrainOptions {
   bool quiet = false;
   bool json = false;
   std::map<std::string, std::string> sizes;  // "512,512" per list-of-sizes field, parsed into the config
-  CLI::App* command = nullptr;
 };
 
 // The value following `flag` in argv ("--flag value" or "--flag=value"), or "".
@@ -116,9 +115,7 @@ int run_train(TrainOptions& options) {
   Context context(backend);
   Trainer trainer(context, config, options.run_dir, options.resume);
   // The effective configuration, reusable with --config (CLI11 writes it as TOML).
-  write_file_atomically((fs::path(options.run_dir) / "config.toml").string(),
-                        "# mbmpo train configuration (use with: mbmpo train --config this-file)\n[train]\n" +
-                            options.command->config_to_str(true, false));
+  write_file_atomically((fs::path(options.run_dir) / "config.toml").string(), config_to_toml(config));
   if (!options.quiet && !options.json) {
     std::cerr << "mbmpo train: " << config.env << " on " << to_string(backend) << ", run directory "
               << options.run_dir << (options.resume ? " (resumed at iteration " + std::to_string(trainer.iterations_done()) + ")" : "")
@@ -245,7 +242,6 @@ int run_eval(const EvalOptions& o) {
 void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   auto options = std::make_shared<TrainOptions>();
   CLI::App* train = app.add_subcommand("train", "Train an MB-MPO policy (writes a run directory)");
-  options->command = train;
   // The preset changes the defaults before the flags are defined, so that explicit flags and
   // config keys override it and config.toml records the values actually used.
   const std::string preset = scan_flag(argc, argv, "--preset");

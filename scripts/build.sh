@@ -13,8 +13,11 @@ if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# The Python package builds against the project's .venv (scripts/setup.sh makes it).
+python=()
+[ -x "$root/.venv/bin/python" ] && python=(-DPython_EXECUTABLE="$root/.venv/bin/python")
 if [ ! -f "$root/$build_dir/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$root/$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+  cmake -S "$root" -B "$root/$build_dir" "${generator[@]}" "${python[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
 elif [ $# -gt 0 ]; then
   cmake "$root/$build_dir" "$@"
 fi

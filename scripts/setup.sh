@@ -10,6 +10,7 @@ packages=(
   libgtest-dev                 # tests
   libeigen3-dev                # CPU backend matrix products
   nlohmann-json3-dev           # JSON logs, configs, benchmark records
+  python3-dev python3-venv     # the Python package (its build and test tools go into .venv)
 )
 
 missing=()
@@ -19,8 +20,24 @@ for package in "${packages[@]}"; do
   fi
 done
 
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# The Python package's build and test tools (nanobind, scikit-build-core, numpy, pytest,
+# matplotlib, gymnasium: python/requirements.txt) in the project's own virtual environment.
+python_tools() {
+  if [ ! -x "$root/.venv/bin/python" ]; then
+    echo "setup: creating .venv (python3 -m venv)"
+    python3 -m venv "$root/.venv"
+  fi
+  if ! "$root/.venv/bin/python" -c "import nanobind, numpy, pytest, matplotlib, gymnasium" 2>/dev/null; then
+    echo "setup: installing python/requirements.txt into .venv"
+    "$root/.venv/bin/python" -m pip install -q -r "$root/python/requirements.txt"
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all packages present"
+  python_tools
   exit 0
 fi
 
@@ -33,3 +50,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+python_tools

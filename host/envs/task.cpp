@@ -9,17 +9,17 @@ const std::vector<TaskSpec>& all_tasks() {
   // Gymnasium v5 defaults: frame skip, observation layout, reward weights, reset noise.
   static const std::vector<TaskSpec> tasks = {
       {TaskId::half_cheetah, "half_cheetah", 17, 6, 5, 1, false, 0.0, 0.1, 0.0, {0.1, 0.1, true},
-       1.f, assets::kHalfCheetahXml},
+       1.f, assets::kHalfCheetahXml, "HalfCheetah-v5"},
       {TaskId::hopper, "hopper", 11, 3, 4, 1, true, 1.0, 1e-3, 0.0, {5e-3, 5e-3, false}, 1.f,
-       assets::kHopperXml},
+       assets::kHopperXml, "Hopper-v5"},
       {TaskId::walker2d, "walker2d", 17, 6, 4, 1, true, 1.0, 1e-3, 0.0, {5e-3, 5e-3, false}, 1.f,
-       assets::kWalker2dXml},
+       assets::kWalker2dXml, "Walker2d-v5"},
       {TaskId::ant, "ant", 27, 8, 5, 2, false, 1.0, 0.5, 5e-4, {0.1, 0.1, true}, 1.f,
-       assets::kAntXml},
+       assets::kAntXml, "Ant-v5"},
       {TaskId::swimmer, "swimmer", 8, 2, 4, 2, false, 0.0, 1e-4, 0.0, {0.1, 0.1, false}, 1.f,
-       assets::kSwimmerXml},
+       assets::kSwimmerXml, "Swimmer-v5"},
       {TaskId::inverted_pendulum, "inverted_pendulum", 4, 1, 2, 0, false, 1.0, 0.0, 0.0,
-       {0.01, 0.01, false}, 3.f, assets::kInvertedPendulumXml},
+       {0.01, 0.01, false}, 3.f, assets::kInvertedPendulumXml, "InvertedPendulum-v5"},
   };
   return tasks;
 }
@@ -27,8 +27,8 @@ const std::vector<TaskSpec>& all_tasks() {
 const TaskSpec& task_spec(const std::string& name) {
   std::string known;
   for (const TaskSpec& task : all_tasks()) {
-    if (task.name == name) return task;
-    known += (known.empty() ? "" : ", ") + task.name;
+    if (task.name == name || task.gymnasium_id == name) return task;
+    known += (known.empty() ? "" : ", ") + task.name + " (" + task.gymnasium_id + ")";
   }
   throw InputError("unknown task '" + name + "': expected one of " + known);
 }

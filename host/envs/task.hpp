@@ -28,10 +28,12 @@ struct TaskSpec {
   ResetNoise reset_noise;
   float action_limit;
   const char* xml;           // the MuJoCo model, compiled into the binary
+  const char* gymnasium_id;  // the Gymnasium task it reproduces; task_spec() answers to it too
 };
 
 const std::vector<TaskSpec>& all_tasks();
-// Throws InputError naming the known tasks when `name` is not one of them.
+// By name or Gymnasium id ("half_cheetah" or "HalfCheetah-v5"); throws InputError naming the known
+// tasks when `name` is neither.
 const TaskSpec& task_spec(const std::string& name);
 const TaskSpec& task_spec(TaskId id);
 

@@ -112,6 +112,32 @@ TrainConfig config_from_json(const nlohmann::json& json) {
   return config;
 }
 
+std::string config_to_toml(const TrainConfig& config) {
+  std::ostringstream toml;
+  toml << "# mbmpo train configuration (use with: mbmpo train --config this-file)\n[train]\n";
+  toml.precision(17);
+  for (const TrainField& field : train_fields()) {
+    toml << flag_name(field) << "=";
+    std::visit(
+        [&](auto member) {
+          const auto& value = config.*member;
+          using Value = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<Value, std::string>) {
+            toml << nlohmann::json(value).dump();  // a quoted, escaped string
+          } else if constexpr (std::is_same_v<Value, std::vector<int>>) {
+            toml << '"' << join_sizes(value) << '"';
+          } else if constexpr (std::is_same_v<Value, bool>) {
+            toml << (value ? "true" : "false");
+          } else {
+            toml << value;
+          }
+        },
+        field.member);
+    toml << "\n";
+  }
+  return toml.str();
+}
+
 namespace {
 
 template <class T>

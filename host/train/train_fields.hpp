@@ -43,6 +43,9 @@ nlohmann::json config_to_json(const TrainConfig& config);
 // InputError naming the key.
 TrainConfig config_from_json(const nlohmann::json& json);
 
+// config.toml as `mbmpo train --config` reads it: a [train] section, one `flag-name=value` a line.
+std::string config_to_toml(const TrainConfig& config);
+
 // The range and choice of every field, naming the flag of the first bad one (InputError).
 void check_field_ranges(const TrainConfig& config);
 

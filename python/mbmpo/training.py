@@ -1,0 +1,34 @@
+"""Training from Python: the trainer of ``mbmpo train``, its run directory and its resume."""
+import json
+
+from . import _core
+
+
+def _number(value):
+    return float("nan") if value is None else value  # JSON null: NaN in the row
+
+
+def train(run_dir, *, preset="", resume=False, on_iteration=None, quiet=False, **settings):
+    """Trains into ``run_dir`` exactly as ``mbmpo train --run-dir RUN_DIR`` does.
+
+    ``settings`` are the training settings by key (``mbmpo.config_fields()``; e.g. ``env="hopper"``,
+    ``iterations=5``, ``model_hidden=[256, 256]``), applied after ``preset`` ("smoke" or "cpu").
+    ``resume=True`` continues the run in ``run_dir`` from its last checkpoint.
+    ``on_iteration(row)`` is called with each progress row (a dict, as in progress.jsonl).
+    Ctrl-C stops at the next meta-step with KeyboardInterrupt; the checkpoints stay intact.
+    Returns the progress rows of this call.
+    """
+    rows = []
+
+    def forward(row_json):
+        row = json.loads(row_json)
+        rows.append(row)
+        if not quiet and on_iteration is None:
+            print(f"iter {row['iteration'] + 1}  steps {row['real_steps']}  return pre "
+                  f"{_number(row['return_pre_mean']):.1f}  imagined {_number(row['imagined_return_pre']):.1f} -> "
+                  f"{_number(row['imagined_return_post']):.1f}", flush=True)
+        if on_iteration is not None:
+            on_iteration(row)
+
+    _core.train(str(run_dir), preset, dict(settings), bool(resume), forward)
+    return rows

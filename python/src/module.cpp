@@ -1,0 +1,246 @@
+// mbmpo._core: the library's objects and calls for Python (nanobind). Only arrays and settings
+// cross here; every computation stays in the C++/CUDA code. The pure-Python layer
+// (python/mbmpo/*.py) adds the Gymnasium wrapper, keyword arguments and plots.
+//
+// Errors: bad input (an InputError, or an array of the wrong dtype, shape or device) is a
+// ValueError naming the argument; a failure of the program or machine is a RuntimeError.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/function.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/core/atomic_file.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/build_info.hpp"
+#include "host/core/context.hpp"
+#include "host/core/error.hpp"
+#include "host/envs/environment.hpp"
+#include "host/envs/task.hpp"
+#include "host/train/train_config.hpp"
+#include "host/train/train_fields.hpp"
+#include "host/train/trainer.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace mbmpo::python {
+namespace {
+
+using Vector = nb::ndarray<nb::numpy, float, nb::ndim<1>>;
+
+// A NumPy array that owns `values` (freed when Python drops the array).
+Vector to_numpy(std::vector<float> values) {
+  auto* owned = new std::vector<float>(std::move(values));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<float>*>(p); });
+  return Vector(owned->data(), {owned->size()}, owner);
+}
+
+// The float32 values of a 1-D, C-contiguous host array of `count` entries, or a ValueError naming
+// `name` and what was expected.
+const float* host_floats(const nb::ndarray<>& array, std::size_t count, const char* name) {
+  if (array.device_type() != nb::device::cpu::value) {
+    throw InputError(std::string(name) + ": expected an array in host memory (NumPy), got one on another device");
+  }
+  if (array.dtype() != nb::dtype<float>()) {
+    throw InputError(std::string(name) + ": expected dtype float32");
+  }
+  if (array.ndim() != 1 || array.shape(0) != count) {
+    std::string shape = "(";
+    for (std::size_t i = 0; i < array.ndim(); ++i) shape += (i ? ", " : "") + std::to_string(array.shape(i));
+    throw InputError(std::string(name) + ": expected shape (" + std::to_string(count) + ",), got " + shape +
+                     (array.ndim() == 1 ? ",)" : ")"));
+  }
+  if (count > 1 && array.stride(0) != 1) throw InputError(std::string(name) + ": expected a contiguous array");
+  return static_cast<const float*>(array.data());
+}
+
+// One real environment: Gymnasium's reset/step over the C++ Environment, with the episode
+// counter and time limit that Gymnasium's TimeLimit wrapper would add.
+class Env {
+ public:
+  Env(const std::string& task, std::uint64_t seed, int max_episode_steps)
+      : env_(MujocoModel::load(task_spec(task))), seed_(seed), max_episode_steps_(max_episode_steps) {
+    if (max_episode_steps <= 0) throw InputError("max_episode_steps must be > 0, got " + std::to_string(max_episode_steps));
+  }
+
+  // A new episode: with a seed, the episode stream restarts from it (Gymnasium's reset(seed=...)).
+  Vector reset(std::optional<std::uint64_t> seed) {
+    if (seed) {
+      seed_ = *seed;
+      episode_ = 0;
+    }
+    std::vector<float> obs(env_.task().obs_dim);
+    env_.reset(seed_, episode_++, obs.data());
+    steps_ = 0;
+    started_ = true;
+    return to_numpy(std::move(obs));
+  }
+
+  // (observation, reward, terminated, truncated, x_velocity).
+  nb::tuple step(const nb::ndarray<>& action) {
+    if (!started_) throw InputError("step before reset: call reset() first");
+    const float* a = host_floats(action, std::size_t(env_.task().act_dim), "action");
+    std::vector<float> obs(env_.task().obs_dim);
+    StepResult result;
+    {
+      nb::gil_scoped_release release;
+      result = env_.step(a, obs.data());
+    }
+    ++steps_;
+    const bool truncated = !result.terminated && steps_ >= max_episode_steps_;
+    if (result.terminated || truncated) started_ = false;
+    return nb::make_tuple(to_numpy(std::move(obs)), result.reward, result.terminated, truncated, result.x_velocity);
+  }
+
+  const TaskSpec& task() const { return env_.task(); }
+  double dt() const { return env_.model().dt(); }
+  int max_episode_steps() const { return max_episode_steps_; }
+
+ private:
+  Environment env_;
+  std::uint64_t seed_;
+  std::uint64_t episode_ = 0;
+  int max_episode_steps_;
+  int steps_ = 0;
+  bool started_ = false;
+};
+
+const TrainField* find_field(const std::string& name) {
+  for (const TrainField& field : train_fields()) {
+    if (name == field.key || name == flag_name(field)) return &field;
+  }
+  return nullptr;
+}
+
+// The preset first, then every setting by its key; a wrong key or type is a ValueError naming it.
+TrainConfig config_from(const std::string& preset, const nb::dict& settings) {
+  TrainConfig config;
+  if (preset == "smoke") apply_smoke_preset(config);
+  else if (preset == "cpu") apply_cpu_preset(config);
+  else if (!preset.empty()) throw InputError("preset must be 'smoke', 'cpu' or empty, got '" + preset + "'");
+  for (auto [key, value] : settings) {
+    const std::string name = nb::cast<std::string>(nb::str(key));
+    const TrainField* field = find_field(name);
+    if (!field) throw InputError("unknown training setting '" + name + "' (mbmpo.config_fields() lists them)");
+    std::visit(
+        [&](auto member) {
+          using Value = std::decay_t<decltype(config.*member)>;
+          if (!nb::try_cast<Value>(value, config.*member)) {
+            throw InputError("training setting '" + name + "': cannot use " +
+                             nb::cast<std::string>(nb::repr(value)) + " here");
+          }
+        },
+        field->member);
+  }
+  validate(config);
+  return config;
+}
+
+// Python's KeyboardInterrupt, carried through the trainer's C++ frames to the Python caller.
+struct Interrupted {};
+
+void train(const std::string& run_dir, const std::string& preset, const nb::dict& settings, bool resume,
+           const std::function<void(const std::string& row_json)>& on_iteration) {
+  const TrainConfig config = config_from(preset, settings);
+  Context context(resolve_backend(parse_backend_choice(config.device)));
+  Trainer trainer(context, config, run_dir, resume);
+  write_file_atomically((std::filesystem::path(run_dir) / "config.toml").string(), config_to_toml(config));
+  bool interrupted = false;
+  try {
+    nb::gil_scoped_release release;
+    trainer.run(
+        [&](const nlohmann::ordered_json& row) {
+          nb::gil_scoped_acquire acquire;
+          if (on_iteration) on_iteration(row.dump());
+          if (PyErr_CheckSignals() != 0) throw Interrupted{};
+        },
+        // Ctrl-C is seen between meta-steps; the last complete iteration's checkpoint stays.
+        [&](int, int) {
+          nb::gil_scoped_acquire acquire;
+          if (PyErr_CheckSignals() != 0) throw Interrupted{};
+        });
+  } catch (const Interrupted&) {
+    interrupted = true;  // the Python error (KeyboardInterrupt) is still set
+  }
+  if (interrupted) throw nb::python_error();
+}
+
+nb::dict info() {
+  const BuildInfo b = build_info();
+  nb::dict d;
+  d["version"] = b.version;
+  d["build_type"] = b.build_type;
+  d["compiler"] = b.compiler;
+  d["cuda_backend"] = b.cuda_backend;
+  d["cuda_architectures"] = b.cuda_architectures;
+  d["mujoco_version"] = b.mujoco_version;
+  d["eigen_version"] = b.eigen_version;
+  d["hardware_threads"] = b.hardware_threads;
+  const CudaAvailability cuda = cuda_availability();
+  d["cuda_usable"] = cuda.usable;
+  d["cuda_reason"] = cuda.reason;
+  return d;
+}
+
+nb::list config_fields() {
+  const TrainConfig defaults;
+  nb::list fields;
+  for (const TrainField& field : train_fields()) {
+    nb::dict d;
+    d["key"] = field.key;
+    d["flag"] = "--" + flag_name(field);
+    d["help"] = field.help;
+    std::visit([&](auto member) { d["default"] = defaults.*member; }, field.member);
+    fields.append(d);
+  }
+  return fields;
+}
+
+}  // namespace
+}  // namespace mbmpo::python
+
+NB_MODULE(_core, m) {
+  using namespace mbmpo;
+  using namespace mbmpo::python;
+  m.doc() = "mbmpo's C++/CUDA library (use the mbmpo package, not this module)";
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const InputError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.def("info", &info, "Build and device facts: version, CUDA backend and whether a GPU is usable.");
+  m.def(
+      "tasks",
+      [] {
+        std::vector<std::string> names;
+        for (const TaskSpec& t : all_tasks()) names.push_back(t.name);
+        return names;
+      },
+      "The task names.");
+  m.def("config_fields", &config_fields, "Every training setting: key, flag, help and default.");
+  m.def("train", &train, "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "on_iteration"_a.none(),
+        "Trains into run_dir as `mbmpo train` does; on_iteration gets each progress row as JSON.");
+
+  nb::class_<Env>(m, "Env")
+      .def(nb::init<const std::string&, std::uint64_t, int>(), "task"_a, "seed"_a = 0, "max_episode_steps"_a = 1000)
+      .def("reset", &Env::reset, "seed"_a = nb::none())
+      .def("step", &Env::step, "action"_a)
+      .def_prop_ro("task", [](const Env& e) { return e.task().name; })
+      .def_prop_ro("obs_dim", [](const Env& e) { return e.task().obs_dim; })
+      .def_prop_ro("act_dim", [](const Env& e) { return e.task().act_dim; })
+      .def_prop_ro("action_limit", [](const Env& e) { return e.task().action_limit; })
+      .def_prop_ro("dt", &Env::dt)
+      .def_prop_ro("max_episode_steps", &Env::max_episode_steps);
+}
