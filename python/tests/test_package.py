@@ -5,7 +5,10 @@ import csv
 import json
 import os
 import struct
+import signal
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -55,6 +58,13 @@ def test_info_tasks_and_fields():
     assert mbmpo.tasks() == ["half_cheetah", "hopper", "walker2d", "ant", "swimmer", "inverted_pendulum"]
     keys = [f["key"] for f in mbmpo.config_fields()]
     assert "model_hidden" in keys and "max_kl" in keys and "cpu_threads" in keys
+
+
+def test_type_stubs_ship_next_to_the_extension():
+    folder = os.path.dirname(mbmpo._core.__file__)
+    stub = open(os.path.join(folder, "_core.pyi")).read()
+    assert "class DynamicsEnsemble" in stub and "def train(" in stub
+    assert os.path.exists(os.path.join(folder, "py.typed"))
 
 
 def test_env_is_deterministic_and_answers_to_gymnasium_ids():
@@ -139,6 +149,136 @@ def test_train_from_python_equals_the_cli_and_resumes(tmp_path):
     # The config.toml written from Python is one the CLI reads.
     subprocess.run([BINARY, "train", "--config", str(ours / "config.toml"), "--iterations", "0", "--quiet",
                     "--run-dir", str(tmp_path / "from_toml")], check=True)
+
+
+def test_ctrl_c_stops_training_and_keeps_the_checkpoints(tmp_path):
+    run_dir = tmp_path / "run"
+    script = (f"import mbmpo; mbmpo.train({str(run_dir)!r}, iterations=50, device='cpu', quiet=True, "
+              f"**{TINY!r})")
+    child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "progress.csv").exists() or len(rows_without_timings(run_dir)) < 1:
+        assert child.poll() is None and time.monotonic() < deadline, "training ended or stalled before a row"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode != 0 and "KeyboardInterrupt" in stderr
+    done = len(rows_without_timings(run_dir))
+    assert 1 <= done < 50
+    rows = mbmpo.train(run_dir, iterations=done + 1, device="cpu", quiet=True, resume=True, **TINY)
+    assert [row["iteration"] for row in rows] == [done]
+
+
+def collect(task, episodes, steps, seed=0):
+    """Random-action episodes as (obs, act, next_obs, reward, done) arrays each."""
+    env, rng = mbmpo.Env(task, seed=seed, max_episode_steps=steps), np.random.default_rng(seed)
+    out = []
+    for _ in range(episodes):
+        obs, _ = env.reset()
+        rows = []
+        while True:
+            act = rng.uniform(-env.action_limit, env.action_limit, env.act_dim).astype(np.float32)
+            next_obs, reward, terminated, truncated, _ = env.step(act)
+            rows.append((obs, act, next_obs, np.float32(reward), terminated))
+            obs = next_obs
+            if terminated or truncated:
+                break
+        out.append(tuple(np.array(column) for column in zip(*rows)))
+    return out
+
+
+def read_safetensors(path):
+    data = open(path, "rb").read()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + size])
+    header.pop("__metadata__", None)
+    body = data[8 + size:]
+    return {name: np.frombuffer(body[e["data_offsets"][0]:e["data_offsets"][1]],
+                                dtype=np.float32 if e["dtype"] == "F32" else np.int64).reshape(e["shape"])
+            for name, e in header.items()}
+
+
+def numpy_predict(tensors, obs, act, model_of_row, layers):
+    """The ensemble's prediction written out in NumPy from its saved file: an independent check."""
+    n = tensors
+    x = (np.concatenate([obs, act], axis=1) - n["normalization.input_mean"]) / (n["normalization.input_std"] + 1e-10)
+    out = np.empty_like(obs)
+    for r, k in enumerate(model_of_row):
+        h = x[r].astype(np.float64)
+        for l in range(layers):
+            v, g, b = n[f"layer{l}.v"][k], n[f"layer{l}.g"][k], n[f"layer{l}.b"][k]
+            h = (g / np.linalg.norm(v, axis=1))[:, None] * v @ h + b
+            if l + 1 < layers:
+                h = np.maximum(h, 0)
+        out[r] = obs[r] + h * (n["normalization.delta_std"] + 1e-10) + n["normalization.delta_mean"]
+    return out
+
+
+def test_ensemble_fits_predicts_in_place_and_matches_numpy(tmp_path):
+    data = mbmpo.Dataset(11, 3, capacity=5000)
+    for episode in collect("hopper", 6, 100):
+        data.add(*episode)
+    assert len(data) > 50
+    data.save(str(tmp_path / "data.bin"))
+    assert len(mbmpo.Dataset.load(str(tmp_path / "data.bin"))) == len(data)
+    ensemble = mbmpo.DynamicsEnsemble(11, 3, models=3, hidden=[32, 24], seed=1, device="cpu")
+    report = ensemble.fit(data, max_epochs=5, batch_size=64)
+    assert len(report["validation_loss"]) == 3 and all(np.isfinite(report["validation_loss"]))
+
+    obs, act, _, _, _ = collect("hopper", 1, 40, seed=7)[0]
+    model_of_row = [r % 3 for r in range(len(obs))]
+    out = np.full_like(obs, np.nan)
+    result = ensemble.predict(obs, act, out=out, model_of_row=model_of_row)
+    assert result is out and np.all(np.isfinite(out))  # written in place: no copy on the way out
+    allocated = ensemble.predict(obs, act)
+    np.testing.assert_array_equal(allocated, out)
+    ensemble.save(str(tmp_path / "models.safetensors"))
+    expected = numpy_predict(read_safetensors(tmp_path / "models.safetensors"), obs, act, model_of_row, 3)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    again = mbmpo.DynamicsEnsemble(11, 3, models=3, hidden=[32, 24], device="cpu")
+    again.load(str(tmp_path / "models.safetensors"))
+    np.testing.assert_array_equal(again.predict(obs, act), out)
+
+
+def test_bad_arrays_are_value_errors_naming_the_argument():
+    ensemble = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[8], device="cpu")
+    obs, act = np.zeros((4, 11), np.float32), np.zeros((4, 3), np.float32)
+    cases = [
+        (dict(obs=obs.astype(np.float64), act=act), "obs: expected dtype float32"),
+        (dict(obs=obs, act=np.zeros((5, 3), np.float32)), r"act: expected shape \(4, 3\), got \(5, 3\)"),
+        (dict(obs=np.zeros((4, 22), np.float32)[:, ::2], act=act), "obs: expected a C-contiguous array"),
+        (dict(obs=obs, act=act, out=np.zeros((4, 10), np.float32)), "out: expected shape"),
+        (dict(obs=obs, act=act, model_of_row=[0, 1, 2, 0]), "model 2 of 2"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            ensemble.predict(**kwargs)
+    data = mbmpo.Dataset(11, 3)
+    nan_obs = np.zeros((2, 11), np.float32)
+    nan_obs[1, 4] = np.nan
+    with pytest.raises(ValueError, match="obs: contains NaN"):
+        data.add(nan_obs, np.zeros((2, 3), np.float32), np.zeros((2, 11), np.float32), np.zeros(2, np.float32),
+                 np.zeros(2, bool))
+    with pytest.raises(ValueError, match="done: expected a contiguous bool array"):
+        data.add(np.zeros((2, 11), np.float32), np.zeros((2, 3), np.float32), np.zeros((2, 11), np.float32),
+                 np.zeros(2, np.float32), np.zeros(2, np.int32))
+    with pytest.raises(ValueError, match="activation must be"):
+        mbmpo.DynamicsEnsemble(11, 3, activation="gelu")
+
+
+def test_ensemble_predicts_torch_cuda_tensors_in_place():
+    require_cuda()
+    torch = pytest.importorskip("torch")
+    ensemble = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[16], device="cuda")
+    cpu = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[16], device="cpu")
+    obs = torch.randn(37, 11, device="cuda")
+    act = torch.randn(37, 3, device="cuda")
+    out = torch.full_like(obs, float("nan"))
+    assert ensemble.predict(obs, act, out=out) is out
+    expected = cpu.predict(obs.cpu().numpy(), act.cpu().numpy())
+    np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="expected an array on the ensemble's device"):
+        ensemble.predict(obs.cpu().numpy(), act.cpu().numpy())
 
 
 def test_plot_writes_a_png_from_a_real_run(tmp_path):
