@@ -9,11 +9,16 @@ runs there. What is here:
 - ``Dataset`` and ``DynamicsEnsemble``: transitions, and the ensemble's ``fit``/``predict``/
   ``save``/``load``; ``predict`` reads and writes float32 arrays where they are (NumPy on the
   CPU, e.g. PyTorch CUDA tensors on CUDA), without copies;
+- ``GaussianPolicy``, ``imagined_rollout``, ``compute_advantages``, ``inner_step``,
+  ``meta_update``: one meta-step, call by call (parameters used in place on the ensemble's
+  device; ``meta_update`` writes theta in place);
 - ``train(run_dir, ...)``: the trainer of ``mbmpo train``, with the same run directory and resume;
 - ``python -m mbmpo.plot RUN_DIR ... -o curves.png``: learning curves.
 """
-from ._core import Dataset, DynamicsEnsemble, config_fields, info, tasks
+from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Trajectories, compute_advantages,
+                    config_fields, imagined_rollout, info, inner_step, meta_update, tasks)
 from .env import Env
 from .training import train
 
-__all__ = ["Dataset", "DynamicsEnsemble", "Env", "config_fields", "info", "tasks", "train"]
+__all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "Trajectories", "compute_advantages",
+           "config_fields", "imagined_rollout", "info", "inner_step", "meta_update", "tasks", "train"]

@@ -281,6 +281,54 @@ def test_ensemble_predicts_torch_cuda_tensors_in_place():
         ensemble.predict(obs.cpu().numpy(), act.cpu().numpy())
 
 
+def meta_step(seed=0):
+    """One MB-MPO meta-step, call by call, on the CPU: the fitted ensemble, the rollouts before and
+    after the inner step, advantages and the meta-update. Returns (theta before, theta after, report)."""
+    data = mbmpo.Dataset(11, 3, capacity=5000)
+    for episode in collect("hopper", 6, 100):
+        data.add(*episode)
+    ensemble = mbmpo.DynamicsEnsemble(11, 3, models=3, hidden=[32, 32], seed=1, device="cpu")
+    ensemble.fit(data, max_epochs=10, batch_size=64)
+    policy = mbmpo.GaussianPolicy(11, 3, hidden=[16, 16])
+    theta = policy.initial_parameters(seed=seed)
+    tasks, rollouts, horizon, alpha = 3, 8, 20, 0.05
+    params = np.tile(theta, (tasks, 1))
+    start = np.ascontiguousarray(np.stack([collect("hopper", 1, 1, seed=s)[0][0][0] for s in range(tasks * rollouts)])
+                                 .reshape(tasks, rollouts, 11))
+    pre = mbmpo.imagined_rollout(ensemble, "Hopper-v5", policy, params, start, horizon, seed=seed, draw=0)
+    pre_adv = mbmpo.compute_advantages(pre)
+    adapted = mbmpo.inner_step(policy, theta, pre, pre_adv, alpha)
+    post = mbmpo.imagined_rollout(ensemble, "hopper", policy, adapted, start, horizon, seed=seed, draw=1)
+    post_adv = mbmpo.compute_advantages(post)
+    before = theta.copy()
+    report = mbmpo.meta_update(policy, theta, adapted, pre, pre_adv, post, post_adv, inner_lr=alpha, max_kl=0.01)
+    return pre, before, theta, report
+
+
+def test_one_meta_step_call_by_call():
+    pre, before, after, report = meta_step()
+    assert pre.obs.shape == (3, 8, 20, 11) and pre.act.shape == (3, 8, 20, 3) and pre.valid.shape == (3, 8, 20)
+    assert np.all(pre.valid[:, :, 0] == 1)
+    assert report["accepted"] and 0 < report["kl"] <= 0.01 * 1.5
+    assert report["surrogate_after"] > report["surrogate_before"]
+    assert not np.array_equal(before, after)  # theta was updated in place
+    _, _, again, _ = meta_step()
+    np.testing.assert_array_equal(after, again)  # the same bits from the same seeds
+
+
+def test_bad_policy_arrays_are_value_errors():
+    ensemble = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[8], device="cpu")
+    policy = mbmpo.GaussianPolicy(11, 3, hidden=[4])
+    theta = policy.initial_parameters()
+    start = np.zeros((2, 3, 11), np.float32)
+    with pytest.raises(ValueError, match="params: expected shape"):
+        mbmpo.imagined_rollout(ensemble, "hopper", policy, theta, start, 5)
+    with pytest.raises(ValueError, match="start_obs: expected shape"):
+        mbmpo.imagined_rollout(ensemble, "hopper", policy, np.tile(theta, (3, 1)), start, 5)
+    with pytest.raises(ValueError, match="task half_cheetah has obs/act sizes 17/6"):
+        mbmpo.imagined_rollout(ensemble, "half_cheetah", policy, np.tile(theta, (2, 1)), start, 5)
+
+
 def test_plot_writes_a_png_from_a_real_run(tmp_path):
     pytest.importorskip("matplotlib")
     from mbmpo import plot
