@@ -24,6 +24,7 @@
 #include "host/policy/gaussian_policy.hpp"
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
+#include "host/train/evaluation.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
 
@@ -186,48 +187,22 @@ struct EvalOptions {
 
 int run_eval(const EvalOptions& o) {
   MBMPO_CHECK_INPUT(o.run_dir.empty() != o.checkpoint.empty(), "give exactly one of --run-dir and --checkpoint");
-  MBMPO_CHECK_INPUT(o.episodes > 0, "--episodes must be > 0, got ", o.episodes);
-  SavedPolicy saved = load_saved_policy(o.run_dir.empty() ? o.checkpoint : o.run_dir);
-  TrainConfig config = saved.config;
-  config.threads = o.threads;
-  const TaskSpec& task = task_spec(config.env);
-  const PolicyLayout layout(task.obs_dim, task.act_dim, config.policy_hidden);
-  std::vector<float> params = saved.theta;
-  int policies = 1;
-  if (o.adapt) {
-    MBMPO_CHECK_INPUT(saved.has_models, "--adapt needs the dynamics models: give a run directory or a checkpoint "
-                      "directory, not a policy file");
-    // One inner step per model on imagined rollouts from real start states, as in training.
-    Context context(resolve_backend(parse_backend_choice(o.device)));
-    DynamicsEnsemble models(context, task.obs_dim, task.act_dim, model_config(config), config.seed);
-    models.load(saved.models_path);
-    policies = config.models;
-    const RolloutDims d{policies, config.rollouts_per_task, config.imagined_horizon, task.obs_dim, task.act_dim};
-    const std::int64_t P = layout.parameter_count();
-    std::vector<float> tiled;
-    for (int t = 0; t < policies; ++t) tiled.insert(tiled.end(), params.begin(), params.end());
-    const auto theta = Tensor<float>::from_host(context.backend(), {P}, params);
-    const auto per_task = Tensor<float>::from_host(context.backend(), {d.tasks, P}, tiled);
-    const auto start = Tensor<float>::from_host(context.backend(), {d.tasks, d.rollouts, d.obs_dim},
-                                                sample_start_states(MujocoModel::load(task), int(d.rows()), o.seed, 0));
-    Trajectories samples(context.backend(), d);
-    RolloutOptions rollout;
-    rollout.seed = o.seed;
-    imagined_rollout(context, task.id, models, layout, per_task, start, rollout, samples);
-    Advantages advantages(context.backend(), d);
-    compute_advantages(context, samples, advantage_options(config), advantages);
-    Tensor<float> adapted(context.backend(), {d.tasks, P});
-    inner_step(context, layout, theta, samples, advantages, config.inner_lr, adapted);
-    params = adapted.to_host();
-  }
-  const ReturnStats stats = run_policy_episodes(config, params, policies, o.episodes, o.seed, 0);
+  EvaluationOptions options;
+  options.episodes = o.episodes;
+  options.adapt = o.adapt;
+  options.seed = o.seed;
+  options.threads = o.threads;
+  options.device = o.device;
+  const Evaluation evaluation = evaluate_saved_policy(o.run_dir.empty() ? o.checkpoint : o.run_dir, options);
+  const ReturnStats& stats = evaluation.stats;
+  const std::string& env = evaluation.env;
   if (o.json) {
-    std::cout << nlohmann::json{{"env", config.env}, {"episodes", o.episodes}, {"adapted", o.adapt},
+    std::cout << nlohmann::json{{"env", env}, {"episodes", o.episodes}, {"adapted", o.adapt},
                                 {"return_mean", stats.mean()}, {"return_std", stats.std()},
                                 {"returns", stats.returns}}.dump()
               << "\n";
   } else {
-    std::cout << config.env << (o.adapt ? " (after one adaptation step per model)" : "") << ": return "
+    std::cout << env << (o.adapt ? " (after one adaptation step per model)" : "") << ": return "
               << std::fixed << std::setprecision(2) << stats.mean() << " ± " << stats.std() << " over "
               << o.episodes << " episodes\n";
     for (std::size_t i = 0; i < stats.returns.size(); ++i) {

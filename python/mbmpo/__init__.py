@@ -13,12 +13,13 @@ runs there. What is here:
   ``meta_update``: one meta-step, call by call (parameters used in place on the ensemble's
   device; ``meta_update`` writes theta in place);
 - ``train(run_dir, ...)``: the trainer of ``mbmpo train``, with the same run directory and resume;
+  ``eval(path, episodes=10, adapt=False)``: a saved policy's real returns, as ``mbmpo eval``;
 - ``python -m mbmpo.plot RUN_DIR ... -o curves.png``: learning curves.
 """
 from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Trajectories, compute_advantages,
-                    config_fields, imagined_rollout, info, inner_step, meta_update, tasks)
+                    config_fields, eval, imagined_rollout, info, inner_step, meta_update, tasks)
 from .env import Env
 from .training import train
 
 __all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "Trajectories", "compute_advantages",
-           "config_fields", "imagined_rollout", "info", "inner_step", "meta_update", "tasks", "train"]
+           "config_fields", "eval", "imagined_rollout", "info", "inner_step", "meta_update", "tasks", "train"]

@@ -22,6 +22,7 @@
 #include "host/core/error.hpp"
 #include "host/envs/task.hpp"
 #include "host/train/train_config.hpp"
+#include "host/train/evaluation.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
 #include "python/src/bindings.hpp"
@@ -92,6 +93,30 @@ void train(const std::string& run_dir, const std::string& preset, const nb::dict
   if (interrupted) throw nb::python_error();
 }
 
+// A saved policy (a run directory, a checkpoint or a policy file) on the real environment.
+nb::dict evaluate(const std::string& path, int episodes, bool adapt, std::uint64_t seed, int threads,
+                  const std::string& device) {
+  EvaluationOptions options;
+  options.episodes = episodes;
+  options.adapt = adapt;
+  options.seed = seed;
+  options.threads = threads;
+  options.device = device;
+  Evaluation evaluation;
+  {
+    nb::gil_scoped_release release;
+    evaluation = evaluate_saved_policy(path, options);
+  }
+  nb::dict result;
+  result["env"] = evaluation.env;
+  result["episodes"] = episodes;
+  result["adapted"] = adapt;
+  result["return_mean"] = evaluation.stats.mean();
+  result["return_std"] = evaluation.stats.std();
+  result["returns"] = evaluation.stats.returns;
+  return result;
+}
+
 nb::dict info() {
   const BuildInfo b = build_info();
   nb::dict d;
@@ -150,6 +175,9 @@ NB_MODULE(_core, m) {
   m.def("config_fields", &config_fields, "Every training setting: key, flag, help and default.");
   m.def("train", &train, "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "on_iteration"_a.none(),
         "Trains into run_dir as `mbmpo train` does; on_iteration gets each progress row as JSON.");
+  m.def("eval", &evaluate, "path"_a, "episodes"_a = 10, "adapt"_a = false, "seed"_a = 1000, "threads"_a = 2,
+        "device"_a = "auto",
+        "Real-environment returns of a saved policy (as `mbmpo eval --json`); adapt: after one inner step per model.");
   bind_env(m);
   bind_models(m);
   bind_policy(m);

@@ -146,6 +146,15 @@ def test_train_from_python_equals_the_cli_and_resumes(tmp_path):
     mbmpo.train(resumed, iterations=1, device="cpu", quiet=True, **TINY)
     mbmpo.train(resumed, iterations=2, device="cpu", quiet=True, resume=True, **TINY)
     assert rows_without_timings(resumed) == rows_without_timings(ours)
+    # eval from Python equals the CLI's, with and without adaptation.
+    for adapt in (False, True):
+        ours_eval = mbmpo.eval(str(ours), episodes=3, adapt=adapt)
+        flags = ["--adapt"] if adapt else []
+        cli_eval = json.loads(subprocess.run([BINARY, "eval", "--run-dir", str(cli), "--episodes", "3", "--json"] + flags,
+                                             check=True, capture_output=True, text=True).stdout)
+        assert ours_eval["returns"] == cli_eval["returns"] and ours_eval["adapted"] == adapt
+    with pytest.raises(ValueError, match="episodes must be > 0"):
+        mbmpo.eval(str(ours), episodes=0)
     # The config.toml written from Python is one the CLI reads.
     subprocess.run([BINARY, "train", "--config", str(ours / "config.toml"), "--iterations", "0", "--quiet",
                     "--run-dir", str(tmp_path / "from_toml")], check=True)
