@@ -82,6 +82,12 @@ def test_env_is_deterministic_and_answers_to_gymnasium_ids():
     np.testing.assert_array_equal(obs_c, obs_a)
 
 
+def test_the_cli_takes_gymnasium_ids_too(tmp_path):
+    subprocess.run([BINARY, "train", "--env", "Hopper-v5", "--iterations", "0", "--quiet", "--run-dir",
+                    str(tmp_path / "run")], check=True)
+    assert 'env="Hopper-v5"' in (tmp_path / "run" / "config.toml").read_text()
+
+
 def test_env_truncates_at_its_time_limit():
     env = mbmpo.Env("swimmer", seed=0, max_episode_steps=5)
     env.reset()
