@@ -19,7 +19,10 @@ command -v nvcc >/dev/null || { echo "gpu-bundle: nvcc not found: install the CU
 
 # A fresh configure each time: the bundle must not carry a CPU-only cache or stale objects.
 rm -rf "$build"
-bash scripts/build.sh "$build" -DMBMPO_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$arch" -DMBMPO_BUILD_TESTS=ON
+# No Python package: the GPU machine has neither the project's .venv nor the network to make one
+# (its CUDA paths are the library's, which the C++ tests cover).
+bash scripts/build.sh "$build" -DMBMPO_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$arch" -DMBMPO_BUILD_TESTS=ON \
+  -DMBMPO_PYTHON=OFF
 
 # Shared libraries the GPU machine lacks: everything outside glibc, libstdc++/libgcc and CUDA's
 # own (MuJoCo and its dependencies, OpenMP's runtime).
