@@ -27,7 +27,7 @@ nlohmann::json info_json() {
       {"mujoco_version", build.mujoco_version},
       {"eigen_version", build.eigen_version},
       {"hardware_threads", build.hardware_threads},
-      {"eigen_threads", build.eigen_threads},
+      {"usable_cores", build.usable_cores},
   };
   if (build.cuda_backend) {
     out["cuda_architectures"] = build.cuda_architectures;
@@ -79,7 +79,7 @@ void print_text(const nlohmann::json& info) {
   line("mujoco", info["mujoco_version"].get<std::string>());
   line("eigen", info["eigen_version"].get<std::string>());
   line("threads", std::to_string(info["hardware_threads"].get<int>()) + " hardware, " +
-                      std::to_string(info["eigen_threads"].get<int>()) + " for Eigen");
+                      std::to_string(info["usable_cores"].get<int>()) + " usable (the CPU backend's team at most)");
 }
 
 }  // namespace

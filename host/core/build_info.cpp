@@ -5,6 +5,8 @@
 #include <Eigen/Core>
 #include <thread>
 
+#include "host/core/cpu_threads.hpp"
+
 namespace mbmpo {
 
 BuildInfo build_info() {
@@ -22,7 +24,7 @@ BuildInfo build_info() {
                        std::to_string(EIGEN_MAJOR_VERSION) + "." +
                        std::to_string(EIGEN_MINOR_VERSION);
   info.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
-  info.eigen_threads = Eigen::nbThreads();
+  info.usable_cores = usable_cores();
   return info;
 }
 

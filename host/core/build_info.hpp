@@ -16,7 +16,7 @@ struct BuildInfo {
   std::string mujoco_version;      // of the library loaded at run time
   std::string eigen_version;
   int hardware_threads = 0;
-  int eigen_threads = 0;
+  int usable_cores = 0;  // in this process's affinity mask: the CPU backend's largest team
 };
 
 BuildInfo build_info();
