@@ -106,6 +106,7 @@ int run_train(TrainOptions& options) {
     }
   }
   validate(config);
+  config.env = task_spec(config.env).name;  // the task's own name, also when given by its Gymnasium id
   const Backend backend = resolve_backend(parse_backend_choice(config.device));
   if (options.run_dir.empty()) {
     const std::time_t now = std::time(nullptr);

@@ -18,6 +18,11 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   const std::int64_t P = layout.parameter_count();
   expect_shape(theta, {P}, backend, "inner step theta");
   expect_shape(adapted, {d.tasks, P}, backend, "inner step adapted parameters");
+  // The kernels below trust these sizes: check them on both backends.
+  MBMPO_CHECK(d.obs_dim == layout.obs_dim() && d.act_dim == layout.act_dim(), "inner step: the samples have obs/act ",
+              d.obs_dim, "/", d.act_dim, " but the policy ", layout.obs_dim(), "/", layout.act_dim());
+  expect_shape(advantages.advantages.view(), {d.tasks, d.rollouts, d.horizon}, backend, "inner step advantages");
+  expect_shape(advantages.valid_count.view(), {d.tasks}, backend, "inner step valid counts");
   const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
   if (backend == Backend::cpu) {
     // Advantages are already 0 on ended steps, so they are the gradient's weights; the mean

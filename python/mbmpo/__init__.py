@@ -21,5 +21,6 @@ from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Traje
 from .env import Env
 from .training import train
 
+# eval is mbmpo.eval only: `from mbmpo import *` must not shadow the built-in.
 __all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "Trajectories", "compute_advantages",
-           "config_fields", "eval", "imagined_rollout", "info", "inner_step", "meta_update", "tasks", "train"]
+           "config_fields", "imagined_rollout", "info", "inner_step", "meta_update", "tasks", "train"]

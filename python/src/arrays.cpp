@@ -1,9 +1,6 @@
 #include "python/src/arrays.hpp"
 
 #include <cmath>
-#include <string>
-
-#include "host/core/error.hpp"
 
 namespace mbmpo::python {
 namespace {
@@ -25,33 +22,42 @@ NumpyArray to_numpy(std::vector<float> values, const Shape& shape) {
   return NumpyArray(owned->data(), sizes.size(), sizes.data(), owner);
 }
 
-TensorView<float> array_view(const nb::ndarray<>& array, Backend backend, const Shape& shape, const char* name) {
-  const bool on_cpu = array.device_type() == nb::device::cpu::value;
-  const bool on_cuda = array.device_type() == nb::device::cuda::value;
-  if ((backend == Backend::cpu && !on_cpu) || (backend == Backend::cuda && !on_cuda)) {
+TensorView<float> checked_view(const ArrayFacts& a, Backend backend, const Shape& shape, const char* name) {
+  if ((backend == Backend::cpu && !a.on_cpu) || (backend == Backend::cuda && !a.on_cuda)) {
     throw InputError(std::string(name) + ": expected an array on the device in use (" + to_string(backend) +
-                     "), got one on " + (on_cpu ? "cpu" : on_cuda ? "cuda" : "another device"));
+                     "), got one on " + (a.on_cpu ? "cpu" : a.on_cuda ? "cuda" : "another device"));
   }
-  if (array.dtype() != nb::dtype<float>()) throw InputError(std::string(name) + ": expected dtype float32");
-  std::vector<std::int64_t> actual(array.ndim());
-  for (std::size_t i = 0; i < array.ndim(); ++i) actual[i] = std::int64_t(array.shape(i));
-  bool matches = actual.size() == shape.size();
-  for (std::size_t i = 0; matches && i < shape.size(); ++i) matches = shape[i] < 0 || shape[i] == actual[i];
+  if (!a.is_float32) throw InputError(std::string(name) + ": expected dtype float32");
+  bool matches = a.shape.size() == shape.size();
+  for (std::size_t i = 0; matches && i < shape.size(); ++i) matches = shape[i] < 0 || shape[i] == a.shape[i];
   if (!matches) {
     throw InputError(std::string(name) + ": expected shape " + shape_text(shape, true) + ", got " +
-                     shape_text(actual, false));
+                     shape_text(a.shape, false));
   }
+  const Shape view_shape(a.shape.begin(), a.shape.end());
+  if (shape_numel(view_shape) == 0) return {backend, static_cast<float*>(a.data), view_shape};  // no layout to check
   std::int64_t expected_stride = 1;
-  for (std::size_t i = actual.size(); i-- > 0;) {
-    if (actual[i] > 1 && array.stride(i) != expected_stride) {
+  for (std::size_t i = a.shape.size(); i-- > 0;) {
+    if (a.shape[i] > 1 && a.strides[i] != expected_stride) {
       throw InputError(std::string(name) + ": expected a C-contiguous array (e.g. numpy.ascontiguousarray)");
     }
-    expected_stride *= actual[i];
+    expected_stride *= a.shape[i];
   }
-  return {backend, static_cast<float*>(array.data()), Shape(actual.begin(), actual.end())};
+  return {backend, static_cast<float*>(a.data), view_shape};
 }
 
-std::vector<float> finite_host_copy(const nb::ndarray<>& array, const Shape& shape, const char* name) {
+OutputArray writable_array(nb::handle object, const char* name) {
+  OutputArray array;
+  if (nb::try_cast(object, array)) return array;
+  InputArray read_only;
+  if (nb::try_cast(object, read_only)) {
+    throw InputError(std::string(name) + ": the array is read-only, and it is written in place");
+  }
+  throw InputError(std::string(name) + ": expected an array (NumPy, or a DLPack tensor on CUDA), got " +
+                   nb::cast<std::string>(nb::str(nb::handle(object.type()))));
+}
+
+std::vector<float> finite_host_copy(const InputArray& array, const Shape& shape, const char* name) {
   const TensorView<float> view = array_view(array, Backend::cpu, shape, name);
   std::vector<float> values(view.data, view.data + view.numel());
   for (float v : values) {

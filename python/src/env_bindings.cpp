@@ -2,6 +2,7 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <mutex>
 #include <optional>
 
 #include "host/core/error.hpp"
@@ -29,20 +30,26 @@ class Env {
       episode_ = 0;
     }
     std::vector<float> obs(task().obs_dim);
-    env_.reset(seed_, episode_++, obs.data());
+    const std::uint64_t episode = episode_++;
+    {
+      nb::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex_);
+      env_.reset(seed_, episode, obs.data());
+    }
     steps_ = 0;
     started_ = true;
     return to_numpy(std::move(obs), {task().obs_dim});
   }
 
   // (observation, reward, terminated, truncated, x_velocity).
-  nb::tuple step(const nb::ndarray<>& action) {
+  nb::tuple step(const InputArray& action) {
     if (!started_) throw InputError("step before reset: call reset() first");
     const TensorView<float> a = array_view(action, Backend::cpu, {task().act_dim}, "action");
     std::vector<float> obs(task().obs_dim);
     StepResult result;
     {
       nb::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex_);  // one simulation: one step at a time
       result = env_.step(a.data, obs.data());
     }
     ++steps_;
@@ -63,6 +70,7 @@ class Env {
   int max_episode_steps_;
   int steps_ = 0;
   bool started_ = false;
+  std::mutex mutex_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <mutex>
 #include <optional>
 
 #include "host/core/error.hpp"
@@ -33,9 +34,16 @@ DynamicsEnsembleConfig ensemble_config(int models, std::vector<int> hidden, cons
   return c;
 }
 
+// A dataset and the lock that keeps an add() from running during a fit() on another thread.
+struct PyDataset {
+  Dataset data;
+  std::mutex mutex;
+};
+
 // Adds one episode's transitions (copied: the dataset keeps its own ring buffer).
-void dataset_add(Dataset& data, const nb::ndarray<>& obs, const nb::ndarray<>& act, const nb::ndarray<>& next_obs,
-                 const nb::ndarray<>& reward, const nb::ndarray<>& done) {
+void dataset_add(PyDataset& d, const InputArray& obs, const InputArray& act, const InputArray& next_obs,
+                 const InputArray& reward, const InputArray& done) {
+  const Dataset& data = d.data;
   Episode episode;
   episode.obs_dim = data.obs_dim();
   episode.act_dim = data.act_dim();
@@ -51,11 +59,13 @@ void dataset_add(Dataset& data, const nb::ndarray<>& obs, const nb::ndarray<>& a
   }
   const bool* flags = static_cast<const bool*>(done.data());
   episode.done.assign(flags, flags + n);
-  episode.index = data.total_added();
-  data.add(episode);
+  nb::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(d.mutex);
+  episode.index = d.data.total_added();
+  d.data.add(episode);
 }
 
-nb::dict fit(Ensemble& e, const Dataset& data, double learning_rate, int batch_size, int max_epochs,
+nb::dict fit(Ensemble& e, PyDataset& data, double learning_rate, int batch_size, int max_epochs,
              double validation_fraction, bool early_stopping, std::uint64_t seed) {
   ModelFitOptions o;
   o.learning_rate = learning_rate;
@@ -67,7 +77,9 @@ nb::dict fit(Ensemble& e, const Dataset& data, double learning_rate, int batch_s
   ModelFitReport r;
   {
     nb::gil_scoped_release release;
-    r = e.get().fit(data, o);
+    std::lock_guard<std::mutex> device_lock(e.device()->mutex);
+    std::lock_guard<std::mutex> data_lock(data.mutex);
+    r = e.get().fit(data.data, o);
   }
   nb::dict report;
   report["epochs"] = r.epochs;
@@ -81,23 +93,21 @@ nb::dict fit(Ensemble& e, const Dataset& data, double learning_rate, int batch_s
 // next_obs = model[r](obs[r], act[r]), row r on model_of_row[r] (default r mod K). The arrays are
 // read and written where they are, on the ensemble's device; `out` (given or, on the CPU,
 // allocated) is returned.
-nb::object predict(Ensemble& e, const nb::ndarray<>& obs, const nb::ndarray<>& act, std::optional<nb::ndarray<>> out,
+nb::object predict(Ensemble& e, const InputArray& obs, const InputArray& act, nb::object out,
                    std::optional<std::vector<int>> model_of_row) {
   DynamicsEnsemble& ensemble = e.get();
-  const Backend backend = e.context()->backend();
+  const Backend backend = e.device()->context.backend();
   const TensorView<float> o = array_view(obs, backend, {-1, ensemble.obs_dim()}, "obs");
   const std::int64_t n = o.dim(0);
   const TensorView<float> a = array_view(act, backend, {n, ensemble.act_dim()}, "act");
-  nb::object result;
   TensorView<float> next;
-  if (out) {
-    next = array_view(*out, backend, {n, ensemble.obs_dim()}, "out");
-    result = nb::cast(*out);
+  if (!out.is_none()) {
+    next = array_view(writable_array(out, "out"), backend, {n, ensemble.obs_dim()}, "out");
   } else {
     if (backend != Backend::cpu) throw InputError("out: give the output array on CUDA (e.g. torch.empty_like(obs))");
     NumpyArray array = to_numpy(std::vector<float>(std::size_t(n * ensemble.obs_dim())), {n, ensemble.obs_dim()});
     next = {Backend::cpu, array.data(), {n, ensemble.obs_dim()}};
-    result = nb::cast(array);
+    out = nb::cast(array);
   }
   std::vector<int> models;
   if (model_of_row) {
@@ -108,33 +118,40 @@ nb::object predict(Ensemble& e, const nb::ndarray<>& obs, const nb::ndarray<>& a
   if (std::int64_t(models.size()) != n) {
     throw InputError("model_of_row: expected " + std::to_string(n) + " entries, got " + std::to_string(models.size()));
   }
+  if (n == 0) return out;
+  nb::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(e.device()->mutex);
   const ModelAssignment assignment = ensemble.assign(models);
-  {
-    nb::gil_scoped_release release;
-    ensemble.predict(o, a, assignment, next);
-    e.context()->synchronize();
-  }
-  return result;
+  ensemble.predict(o, a, assignment, next);
+  e.device()->context.synchronize();
+  return out;
 }
 
 }  // namespace
 
 Ensemble::Ensemble(int obs_dim, int act_dim, int models, std::vector<int> hidden, const std::string& activation,
                    std::uint64_t seed, const std::string& device)
-    : context_(std::make_shared<Context>(resolve_backend(parse_backend_choice(device)))),
-      ensemble_(*context_, obs_dim, act_dim, ensemble_config(models, std::move(hidden), activation), seed) {}
+    : device_(std::make_shared<Device>(resolve_backend(parse_backend_choice(device)))),
+      ensemble_(device_->context, obs_dim, act_dim, ensemble_config(models, std::move(hidden), activation), seed) {}
 
 void bind_models(nb::module_& m) {
-  nb::class_<Dataset>(m, "Dataset")
-      .def(nb::init<int, int, std::size_t>(), "obs_dim"_a, "act_dim"_a, "capacity"_a = 100000)
+  nb::class_<PyDataset>(m, "Dataset")
+      .def(
+          "__init__",
+          [](PyDataset* d, int obs_dim, int act_dim, std::size_t capacity) {
+            new (d) PyDataset{Dataset(obs_dim, act_dim, capacity), {}};
+          },
+          "obs_dim"_a, "act_dim"_a, "capacity"_a = 100000)
       .def("add", &dataset_add, "obs"_a, "act"_a, "next_obs"_a, "reward"_a, "done"_a,
            "Adds one episode's transitions: obs, act, next_obs [T, dim] float32, reward [T] float32, done [T] bool.")
-      .def_prop_ro("obs_dim", &Dataset::obs_dim)
-      .def_prop_ro("act_dim", &Dataset::act_dim)
-      .def_prop_ro("capacity", &Dataset::capacity)
-      .def("__len__", &Dataset::size)
-      .def("save", &Dataset::save, "path"_a)
-      .def_static("load", &Dataset::load, "path"_a);
+      .def_prop_ro("obs_dim", [](const PyDataset& d) { return d.data.obs_dim(); })
+      .def_prop_ro("act_dim", [](const PyDataset& d) { return d.data.act_dim(); })
+      .def_prop_ro("capacity", [](const PyDataset& d) { return d.data.capacity(); })
+      .def("__len__", [](const PyDataset& d) { return d.data.size(); })
+      .def("save", [](const PyDataset& d, const std::string& path) { d.data.save(path); }, "path"_a)
+      .def_static(
+          "load", [](const std::string& path) { return new PyDataset{Dataset::load(path), {}}; }, "path"_a,
+          nb::rv_policy::take_ownership);
 
   nb::class_<Ensemble>(m, "DynamicsEnsemble")
       .def(nb::init<int, int, int, std::vector<int>, const std::string&, std::uint64_t, const std::string&>(),
@@ -143,15 +160,29 @@ void bind_models(nb::module_& m) {
       .def("fit", &fit, "dataset"_a, "learning_rate"_a = 1e-3, "batch_size"_a = 500, "max_epochs"_a = 500,
            "validation_fraction"_a = 0.2, "early_stopping"_a = true, "seed"_a = 0)
       .def("predict", &predict, "obs"_a, "act"_a, "out"_a = nb::none(), "model_of_row"_a = nb::none())
-      .def("save", [](const Ensemble& e, const std::string& path, bool optimizer) { e.get().save(path, optimizer); },
-           "path"_a, "include_optimizer"_a = true)
-      .def("load", [](Ensemble& e, const std::string& path) { e.get().load(path); }, "path"_a)
-      .def("parameters", [](const Ensemble& e) {
-        std::vector<float> values = e.get().parameters();
+      .def(
+          "save",
+          [](Ensemble& e, const std::string& path, bool optimizer) {
+            std::lock_guard<std::mutex> lock(e.device()->mutex);
+            e.get().save(path, optimizer);
+          },
+          "path"_a, "include_optimizer"_a = true)
+      .def(
+          "load",
+          [](Ensemble& e, const std::string& path) {
+            std::lock_guard<std::mutex> lock(e.device()->mutex);
+            e.get().load(path);
+          },
+          "path"_a)
+      .def("parameters", [](Ensemble& e) {
+        std::vector<float> values = [&] {
+          std::lock_guard<std::mutex> lock(e.device()->mutex);
+          return e.get().parameters();
+        }();
         const std::int64_t n = std::int64_t(values.size());
         return to_numpy(std::move(values), {n});
       })
-      .def_prop_ro("device", [](const Ensemble& e) { return to_string(e.context()->backend()); })
+      .def_prop_ro("device", [](const Ensemble& e) { return to_string(e.device()->context.backend()); })
       .def_prop_ro("models", [](const Ensemble& e) { return e.get().models(); })
       .def_prop_ro("obs_dim", [](const Ensemble& e) { return e.get().obs_dim(); })
       .def_prop_ro("act_dim", [](const Ensemble& e) { return e.get().act_dim(); });

@@ -12,6 +12,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <filesystem>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -40,20 +41,42 @@ const TrainField* find_field(const std::string& name) {
   return nullptr;
 }
 
-// The preset first, then every setting by its key; a wrong key or type is a ValueError naming it.
-TrainConfig config_from(const std::string& preset, const nb::dict& settings) {
+// Whether `value` may set a field of type Value: Python's bools only set bool fields (True is an
+// int to Python, not a size or a rate), and NumPy's bools set them too.
+template <class Value>
+bool cast_setting(nb::handle value, Value& out) {
+  const bool is_bool = PyBool_Check(value.ptr()) ||
+                       nb::cast<std::string>(nb::str(nb::handle(value.type()).attr("__name__"))) == "bool_" ||
+                       nb::cast<std::string>(nb::str(nb::handle(value.type()).attr("__name__"))) == "bool";
+  if constexpr (std::is_same_v<Value, bool>) {
+    if (!is_bool) return false;
+    out = PyObject_IsTrue(value.ptr()) == 1;
+    return true;
+  } else {
+    if (is_bool) return false;
+    return nb::try_cast<Value>(value, out);
+  }
+}
+
+// The run's saved settings when resuming (as `mbmpo train --resume` reads its config.toml), else
+// the preset's; then every setting by its key. A wrong key or type is a ValueError naming it.
+TrainConfig config_from(const std::string& preset, const nb::dict& settings, bool resume, const std::string& run_dir) {
   TrainConfig config;
   if (preset == "smoke") apply_smoke_preset(config);
   else if (preset == "cpu") apply_cpu_preset(config);
   else if (!preset.empty()) throw InputError("preset must be 'smoke', 'cpu' or empty, got '" + preset + "'");
+  if (resume) {
+    MBMPO_CHECK_INPUT(std::filesystem::is_directory(run_dir), "cannot resume: run directory ", run_dir,
+                      " does not exist");
+    config = load_saved_policy(run_dir).config;
+  }
   for (auto [key, value] : settings) {
     const std::string name = nb::cast<std::string>(nb::str(key));
     const TrainField* field = find_field(name);
     if (!field) throw InputError("unknown training setting '" + name + "' (mbmpo.config_fields() lists them)");
     std::visit(
         [&](auto member) {
-          using Value = std::decay_t<decltype(config.*member)>;
-          if (!nb::try_cast<Value>(value, config.*member)) {
+          if (!cast_setting(value, config.*member)) {
             throw InputError("training setting '" + name + "': cannot use " +
                              nb::cast<std::string>(nb::repr(value)) + " here");
           }
@@ -61,6 +84,7 @@ TrainConfig config_from(const std::string& preset, const nb::dict& settings) {
         field->member);
   }
   validate(config);
+  config.env = task_spec(config.env).name;  // the task's own name, also when given by its Gymnasium id
   return config;
 }
 
@@ -69,7 +93,7 @@ struct Interrupted {};
 
 void train(const std::string& run_dir, const std::string& preset, const nb::dict& settings, bool resume,
            const std::function<void(const std::string& row_json)>& on_iteration) {
-  const TrainConfig config = config_from(preset, settings);
+  const TrainConfig config = config_from(preset, settings, resume, run_dir);
   Context context(resolve_backend(parse_backend_choice(config.device)));
   Trainer trainer(context, config, run_dir, resume);
   write_file_atomically((std::filesystem::path(run_dir) / "config.toml").string(), config_to_toml(config));

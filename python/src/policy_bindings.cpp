@@ -7,6 +7,9 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cmath>
+#include <mutex>
+
 #include "host/core/error.hpp"
 #include "host/envs/task.hpp"
 #include "host/policy/advantages.hpp"
@@ -23,16 +26,27 @@ namespace {
 
 using namespace nb::literals;
 
-// Trajectories of one rollout call, in the context (and on the device) that made them.
+// Trajectories of one rollout call, on the device that made them.
 struct PyTrajectories {
-  std::shared_ptr<Context> context;
+  std::shared_ptr<Device> device;
   Trajectories samples;
 };
 
+// Advantages of one Trajectories object (kept alive with them: the calls below check that the two
+// belong together).
 struct PyAdvantages {
-  std::shared_ptr<Context> context;
+  std::shared_ptr<PyTrajectories> source;
   Advantages values;
 };
+
+// The policy must fit the samples; the advantages must be those of these samples.
+void check_policy(const PolicyLayout& layout, const RolloutDims& d, const char* what) {
+  MBMPO_CHECK_INPUT(layout.obs_dim() == d.obs_dim && layout.act_dim() == d.act_dim, "policy: it has obs/act sizes ",
+                    layout.obs_dim(), "/", layout.act_dim(), " but the ", what, " have ", d.obs_dim, "/", d.act_dim);
+}
+void check_pair(const std::shared_ptr<PyTrajectories>& t, const PyAdvantages& a, const char* name) {
+  MBMPO_CHECK_INPUT(a.source == t, name, ": these advantages were computed from other trajectories");
+}
 
 NumpyArray host_array(const Tensor<float>& tensor, const Shape& shape) { return to_numpy(tensor.to_host(), shape); }
 
@@ -43,70 +57,91 @@ Shape by_step(const RolloutDims& d, int width = 0) {
 }
 
 std::shared_ptr<PyTrajectories> imagined_rollout_py(Ensemble& ensemble, const std::string& task,
-                                                    const PolicyLayout& layout, const nb::ndarray<>& params,
-                                                    const nb::ndarray<>& start_obs, int horizon, std::uint64_t seed,
+                                                    const PolicyLayout& layout, const InputArray& params,
+                                                    const InputArray& start_obs, int horizon, std::uint64_t seed,
                                                     std::uint64_t draw) {
   const TaskSpec& spec = task_spec(task);
-  const Backend backend = ensemble.context()->backend();
+  const Backend backend = ensemble.device()->context.backend();
   MBMPO_CHECK_INPUT(horizon > 0, "horizon must be > 0, got ", horizon);
   MBMPO_CHECK_INPUT(spec.obs_dim == ensemble.get().obs_dim() && spec.act_dim == ensemble.get().act_dim(),
                     "task ", spec.name, " has obs/act sizes ", spec.obs_dim, "/", spec.act_dim,
                     " but the ensemble was made for ", ensemble.get().obs_dim(), "/", ensemble.get().act_dim());
+  MBMPO_CHECK_INPUT(layout.obs_dim() == spec.obs_dim && layout.act_dim() == spec.act_dim,
+                    "policy: it has obs/act sizes ", layout.obs_dim(), "/", layout.act_dim(), " but task ", spec.name,
+                    " has ", spec.obs_dim, "/", spec.act_dim);
   const TensorView<float> p = array_view(params, backend, {-1, layout.parameter_count()}, "params");
   const std::int64_t tasks = p.dim(0);
+  MBMPO_CHECK_INPUT(tasks > 0, "params: expected one row per task, got none");
   const TensorView<float> start = array_view(start_obs, backend, {tasks, -1, spec.obs_dim}, "start_obs");
+  MBMPO_CHECK_INPUT(start.dim(1) > 0, "start_obs: expected at least one rollout per task, got none");
   const RolloutDims d{int(tasks), int(start.dim(1)), horizon, spec.obs_dim, spec.act_dim};
-  auto out = std::make_shared<PyTrajectories>(PyTrajectories{ensemble.context(), Trajectories(backend, d)});
+  auto out = std::make_shared<PyTrajectories>(PyTrajectories{ensemble.device(), Trajectories(backend, d)});
   RolloutOptions options;
   options.seed = seed;
   options.draw = draw;
-  {
-    nb::gil_scoped_release release;
-    imagined_rollout(*ensemble.context(), spec.id, ensemble.get(), layout, p, start, options, out->samples);
-    ensemble.context()->synchronize();
-  }
+  nb::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(ensemble.device()->mutex);
+  imagined_rollout(ensemble.device()->context, spec.id, ensemble.get(), layout, p, start, options, out->samples);
+  ensemble.device()->context.synchronize();
   return out;
 }
 
-std::shared_ptr<PyAdvantages> compute_advantages_py(const PyTrajectories& t, double discount, double gae_lambda,
-                                                    bool normalize) {
+std::shared_ptr<PyAdvantages> compute_advantages_py(const std::shared_ptr<PyTrajectories>& t, double discount,
+                                                    double gae_lambda, bool normalize) {
   AdvantageOptions options;
   options.discount = discount;
   options.gae_lambda = gae_lambda;
   options.normalize = normalize;
   MBMPO_CHECK_INPUT(discount >= 0 && discount <= 1, "discount must be in [0, 1], got ", discount);
   MBMPO_CHECK_INPUT(gae_lambda >= 0 && gae_lambda <= 1, "gae_lambda must be in [0, 1], got ", gae_lambda);
-  auto out = std::make_shared<PyAdvantages>(PyAdvantages{t.context, Advantages(t.context->backend(), t.samples.dims)});
+  Device& device = *t->device;
+  auto out = std::make_shared<PyAdvantages>(PyAdvantages{t, Advantages(device.context.backend(), t->samples.dims)});
   nb::gil_scoped_release release;
-  compute_advantages(*t.context, t.samples, options, out->values);
-  t.context->synchronize();
+  std::lock_guard<std::mutex> lock(device.mutex);
+  compute_advantages(device.context, t->samples, options, out->values);
+  device.context.synchronize();
   return out;
 }
 
 // adapted[t] = theta + alpha * (policy gradient of task t): returned as a NumPy array.
-NumpyArray inner_step_py(const PolicyLayout& layout, const nb::ndarray<>& theta, const PyTrajectories& t,
+NumpyArray inner_step_py(const PolicyLayout& layout, const InputArray& theta, const std::shared_ptr<PyTrajectories>& t,
                          const PyAdvantages& a, double alpha) {
-  const Backend backend = t.context->backend();
-  const TensorView<float> th = array_view(theta, backend, {layout.parameter_count()}, "theta");
-  Tensor<float> adapted(backend, {t.samples.dims.tasks, layout.parameter_count()});
+  check_policy(layout, t->samples.dims, "trajectories");
+  check_pair(t, a, "advantages");
+  MBMPO_CHECK_INPUT(std::isfinite(alpha), "inner_lr must be finite, got ", alpha);
+  Device& device = *t->device;
+  const Backend backend = device.context.backend();
+  const std::int64_t tasks = t->samples.dims.tasks, P = layout.parameter_count();
+  const TensorView<float> th = array_view(theta, backend, {P}, "theta");
+  Tensor<float> adapted(backend, {tasks, P});
   {
     nb::gil_scoped_release release;
-    inner_step(*t.context, layout, th, t.samples, a.values, alpha, adapted);
-    t.context->synchronize();
+    std::lock_guard<std::mutex> lock(device.mutex);
+    inner_step(device.context, layout, th, t->samples, a.values, alpha, adapted);
+    device.context.synchronize();
   }
-  return host_array(adapted, {t.samples.dims.tasks, layout.parameter_count()});
+  return host_array(adapted, {tasks, P});
 }
 
 // One TRPO meta-update of theta, written in place; the report as a dict.
-nb::dict meta_update_py(const PolicyLayout& layout, const nb::ndarray<>& theta, const nb::ndarray<>& adapted,
-                        const PyTrajectories& pre, const PyAdvantages& pre_advantages, const PyTrajectories& post,
-                        const PyAdvantages& post_advantages, double inner_lr, double max_kl, int cg_iterations,
-                        double damping, bool first_order) {
-  const Backend backend = pre.context->backend();
-  MBMPO_CHECK_INPUT(post.context == pre.context, "pre and post trajectories come from different ensembles");
-  const TensorView<float> th = array_view(theta, backend, {layout.parameter_count()}, "theta");
-  const TensorView<float> ad =
-      array_view(adapted, backend, {pre.samples.dims.tasks, layout.parameter_count()}, "adapted");
+nb::dict meta_update_py(const PolicyLayout& layout, nb::object theta, const InputArray& adapted,
+                        const std::shared_ptr<PyTrajectories>& pre, const PyAdvantages& pre_advantages,
+                        const std::shared_ptr<PyTrajectories>& post, const PyAdvantages& post_advantages,
+                        double inner_lr, double max_kl, int cg_iterations, double damping, bool first_order) {
+  MBMPO_CHECK_INPUT(post->device == pre->device, "post: these trajectories come from another ensemble than pre");
+  check_policy(layout, pre->samples.dims, "pre trajectories");
+  check_policy(layout, post->samples.dims, "post trajectories");
+  MBMPO_CHECK_INPUT(pre->samples.dims.tasks == post->samples.dims.tasks, "post: ", post->samples.dims.tasks,
+                    " tasks, but pre has ", pre->samples.dims.tasks);
+  check_pair(pre, pre_advantages, "pre_advantages");
+  check_pair(post, post_advantages, "post_advantages");
+  Device& device = *pre->device;
+  const Backend backend = device.context.backend();
+  const std::int64_t P = layout.parameter_count();
+  const TensorView<float> th = array_view(writable_array(theta, "theta"), backend, {P}, "theta");
+  const TensorView<float> ad = array_view(adapted, backend, {pre->samples.dims.tasks, P}, "adapted");
+  MBMPO_CHECK_INPUT(th.data + P <= ad.data || ad.data + ad.numel() <= th.data,
+                    "theta: it overlaps adapted (give theta its own array)");
   MetaUpdateOptions options;
   options.inner_lr = inner_lr;
   options.max_kl = max_kl;
@@ -117,13 +152,14 @@ nb::dict meta_update_py(const PolicyLayout& layout, const nb::ndarray<>& theta, 
   MetaUpdateReport r;
   {
     nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(device.mutex);
     // The objective keeps theta_old: a copy, since theta is written in place by the update.
-    Tensor<float> theta_old(backend, {layout.parameter_count()});
-    memory::copy(backend, theta_old.data(), backend, th.data, sizeof(float) * std::size_t(th.numel()));
-    MetaObjective objective(*pre.context, layout, theta_old, ad, pre.samples, pre_advantages.values, post.samples,
-                            post_advantages.values, options);
+    Tensor<float> theta_old(backend, {P});
+    memory::copy(backend, theta_old.data(), backend, th.data, sizeof(float) * std::size_t(P));
+    MetaObjective objective(device.context, layout, theta_old, ad, pre->samples, pre_advantages.values,
+                            post->samples, post_advantages.values, options);
     r = objective.update(th);
-    pre.context->synchronize();
+    device.context.synchronize();
   }
   nb::dict report;
   report["accepted"] = r.accepted;
@@ -149,7 +185,7 @@ void bind_policy(nb::module_& m) {
       .def(
           "initial_parameters",
           [](const PolicyLayout& l, std::uint64_t seed, double init_std) {
-            MBMPO_CHECK_INPUT(init_std > 0, "init_std must be > 0, got ", init_std);
+            MBMPO_CHECK_INPUT(init_std > 0 && std::isfinite(init_std), "init_std must be finite and > 0, got ", init_std);
             return to_numpy(initial_policy_parameters(l, seed, init_std), {l.parameter_count()});
           },
           "seed"_a = 0, "init_std"_a = 1.0, "Xavier-uniform weights, zero biases, log-std = log(init_std).");
@@ -162,19 +198,19 @@ void bind_policy(nb::module_& m) {
     };
   };
   nb::class_<PyTrajectories>(m, "Trajectories")
-      .def_prop_ro("obs", field(&Trajectories::obs, true, true), nb::rv_policy::move)
-      .def_prop_ro("act", field(&Trajectories::act, true, false), nb::rv_policy::move)
-      .def_prop_ro("reward", field(&Trajectories::reward, false, false), nb::rv_policy::move)
-      .def_prop_ro("valid", field(&Trajectories::valid, false, false), nb::rv_policy::move)
-      .def_prop_ro("logp", field(&Trajectories::logp, false, false), nb::rv_policy::move);
+      .def_prop_ro("obs", field(&Trajectories::obs, true, true), nb::rv_policy::automatic)
+      .def_prop_ro("act", field(&Trajectories::act, true, false), nb::rv_policy::automatic)
+      .def_prop_ro("reward", field(&Trajectories::reward, false, false), nb::rv_policy::automatic)
+      .def_prop_ro("valid", field(&Trajectories::valid, false, false), nb::rv_policy::automatic)
+      .def_prop_ro("logp", field(&Trajectories::logp, false, false), nb::rv_policy::automatic);
 
   const auto values = [](Tensor<float> Advantages::*member) {
     return [=](const PyAdvantages& a) { return host_array(a.values.*member, (a.values.*member).shape()); };
   };
   nb::class_<PyAdvantages>(m, "Advantages")
-      .def_prop_ro("advantages", values(&Advantages::advantages), nb::rv_policy::move)
-      .def_prop_ro("returns", values(&Advantages::returns), nb::rv_policy::move)
-      .def_prop_ro("valid_count", values(&Advantages::valid_count), nb::rv_policy::move);
+      .def_prop_ro("advantages", values(&Advantages::advantages), nb::rv_policy::automatic)
+      .def_prop_ro("returns", values(&Advantages::returns), nb::rv_policy::automatic)
+      .def_prop_ro("valid_count", values(&Advantages::valid_count), nb::rv_policy::automatic);
 
   m.def("imagined_rollout", &imagined_rollout_py, "ensemble"_a, "task"_a, "policy"_a, "params"_a, "start_obs"_a,
         "horizon"_a, "seed"_a = 0, "draw"_a = 0,

@@ -85,7 +85,7 @@ def test_env_is_deterministic_and_answers_to_gymnasium_ids():
 def test_the_cli_takes_gymnasium_ids_too(tmp_path):
     subprocess.run([BINARY, "train", "--env", "Hopper-v5", "--iterations", "0", "--quiet", "--run-dir",
                     str(tmp_path / "run")], check=True)
-    assert 'env="Hopper-v5"' in (tmp_path / "run" / "config.toml").read_text()
+    assert 'env="hopper"' in (tmp_path / "run" / "config.toml").read_text()  # stored by its own name
 
 
 def test_env_truncates_at_its_time_limit():
@@ -131,6 +131,8 @@ def test_check_env_passes_on_every_task():
     (dict(model_validation=1.5), "model-validation must be in"),
     (dict(model_activation="gelu"), "model-activation must be one of"),
     (dict(env="nowhere"), "unknown task 'nowhere'"),
+    (dict(meta_steps=True), "training setting 'meta_steps'"),
+    (dict(first_order=1), "training setting 'first_order'"),
 ])
 def test_bad_settings_are_value_errors_and_write_nothing(tmp_path, settings, message):
     run_dir = tmp_path / "run"
@@ -150,7 +152,7 @@ def test_train_from_python_equals_the_cli_and_resumes(tmp_path):
     assert tensors_of(ours / "policy.safetensors") == tensors_of(cli / "policy.safetensors")
     # One iteration, then resume to two: the same as two at once.
     mbmpo.train(resumed, iterations=1, device="cpu", quiet=True, **TINY)
-    mbmpo.train(resumed, iterations=2, device="cpu", quiet=True, resume=True, **TINY)
+    mbmpo.train(resumed, iterations=2, quiet=True, resume=True)  # the run's own settings, as the CLI's --resume
     assert rows_without_timings(resumed) == rows_without_timings(ours)
     # eval from Python equals the CLI's, with and without adaptation.
     for adapt in (False, True):
@@ -281,6 +283,64 @@ def test_bad_arrays_are_value_errors_naming_the_argument():
         mbmpo.DynamicsEnsemble(11, 3, activation="gelu")
 
 
+def test_read_only_zero_size_and_threaded_calls():
+    ensemble = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[16], device="cpu")
+    rng = np.random.default_rng(0)
+    obs, act = rng.standard_normal((300, 11), np.float32), rng.standard_normal((300, 3), np.float32)
+    obs.flags.writeable = False  # inputs are only read: read-only arrays are fine
+    expected = ensemble.predict(obs, act)
+    out = np.zeros((300, 11), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out: the array is read-only"):
+        ensemble.predict(obs, act, out=out)
+    assert ensemble.predict(obs[:0], act[:0]).shape == (0, 11)
+    # Two threads on one ensemble take turns (a lock per device), and get the same results.
+    import threading
+
+    results, errors = [], []
+
+    def work():
+        try:
+            for n in (300, 7, 150, 300):
+                results.append((n, ensemble.predict(np.ascontiguousarray(obs[:n]), np.ascontiguousarray(act[:n]))))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 8
+    serial = {n: ensemble.predict(np.ascontiguousarray(obs[:n]), np.ascontiguousarray(act[:n])) for n in (7, 150, 300)}
+    for n, result in results:  # (a row's bits may depend on how many rows share its products, not on threads)
+        np.testing.assert_array_equal(result, serial[n])
+
+
+def test_mismatched_policy_calls_are_value_errors():
+    ensemble = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[8], device="cpu")
+    policy = mbmpo.GaussianPolicy(11, 3, hidden=[4])
+    theta = policy.initial_parameters()
+    params, start = np.tile(theta, (2, 1)), np.zeros((2, 3, 11), np.float32)
+    a = mbmpo.imagined_rollout(ensemble, "hopper", policy, params, start, 5)
+    b = mbmpo.imagined_rollout(ensemble, "hopper", policy, params, start, 5, draw=1)
+    adv_a, adv_b = mbmpo.compute_advantages(a), mbmpo.compute_advantages(b)
+    with pytest.raises(ValueError, match="advantages: these advantages were computed from other trajectories"):
+        mbmpo.inner_step(policy, theta, a, adv_b, 0.1)
+    with pytest.raises(ValueError, match="policy: it has obs/act sizes 17/6"):
+        mbmpo.inner_step(mbmpo.GaussianPolicy(17, 6), np.zeros(mbmpo.GaussianPolicy(17, 6).parameter_count,
+                                                                 np.float32), a, adv_a, 0.1)
+    with pytest.raises(ValueError, match="params: expected one row per task"):
+        mbmpo.imagined_rollout(ensemble, "hopper", policy, params[:0], start[:0], 5)
+    adapted = mbmpo.inner_step(policy, theta, a, adv_a, 0.1)
+    read_only = theta.copy()
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="theta: the array is read-only"):
+        mbmpo.meta_update(policy, read_only, adapted, a, adv_a, b, adv_b, inner_lr=0.1)
+    with pytest.raises(ValueError, match="post_advantages"):
+        mbmpo.meta_update(policy, theta, adapted, a, adv_a, b, adv_a, inner_lr=0.1)
+
+
 def test_ensemble_predicts_torch_cuda_tensors_in_place():
     require_cuda()
     torch = pytest.importorskip("torch")
@@ -292,7 +352,7 @@ def test_ensemble_predicts_torch_cuda_tensors_in_place():
     assert ensemble.predict(obs, act, out=out) is out
     expected = cpu.predict(obs.cpu().numpy(), act.cpu().numpy())
     np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match="expected an array on the ensemble's device"):
+    with pytest.raises(ValueError, match="expected an array on the device in use"):
         ensemble.predict(obs.cpu().numpy(), act.cpu().numpy())
 
 
