@@ -404,6 +404,13 @@ def test_bad_policy_arrays_are_value_errors():
         mbmpo.imagined_rollout(ensemble, "half_cheetah", policy, np.tile(theta, (2, 1)), start, 5)
 
 
+def test_the_readme_example_runs():
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "meta_step.py")
+    run = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1].startswith("True ")  # the meta-step was accepted
+
+
 def test_plot_writes_a_png_from_a_real_run(tmp_path):
     pytest.importorskip("matplotlib")
     from mbmpo import plot
