@@ -2,6 +2,7 @@
 // Every hyperparameter is a flag and a config.toml key of the same name (CLI11 reads and writes
 // the TOML); `--preset smoke` changes the defaults, so explicit flags and config keys still win.
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
 #include "host/train/evaluation.hpp"
+#include "host/train/seed_group.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
 
@@ -41,6 +43,9 @@ struct TrainOptions {
   bool quiet = false;
   bool json = false;
   std::map<std::string, std::string> sizes;  // "512,512" per list-of-sizes field, parsed into the config
+  std::string seeds;         // --seeds: several seeds in one process (host/train/seed_group.hpp)
+  bool seed_given = false;   // --seed on the command line (it cannot go with --seeds)
+  bool seeds_given = false;  // --seeds on the command line, even with an empty list
 };
 
 // The value following `flag` in argv ("--flag value" or "--flag=value"), or "".
@@ -93,6 +98,72 @@ std::string progress_line(const nlohmann::ordered_json& row, int iterations, dou
   return out.str();
 }
 
+// mean ± std of a column over the rows that have it.
+std::string mean_std(const std::vector<nlohmann::ordered_json>& rows, const char* column) {
+  std::vector<double> values;
+  for (const auto& row : rows) {
+    if (row.is_object() && row[column].is_number()) values.push_back(row[column].get<double>());
+  }
+  if (values.empty()) return "nan";
+  double mean = 0, var = 0;
+  for (double v : values) mean += v / values.size();
+  for (double v : values) var += (v - mean) * (v - mean) / values.size();
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << mean << " ± " << std::sqrt(var);
+  return out.str();
+}
+
+int run_seed_group(TrainOptions& options, Backend backend) {
+  const TrainConfig& config = options.config;
+  const std::vector<std::uint64_t> seeds = parse_seed_list(options.seeds);
+  SeedGroup group(backend, config, seeds, options.run_dir, options.resume);
+  // The group's settings (its seeds included) for --resume and --config; each seed-S directory
+  // holds its own config.toml as a single run does.
+  write_file_atomically((fs::path(options.run_dir) / "config.toml").string(),
+                        config_to_toml(config) + "seeds=\"" + options.seeds + "\"\n");
+  for (std::uint64_t seed : seeds) {
+    TrainConfig seed_config = config;
+    seed_config.seed = seed;
+    write_file_atomically((fs::path(seed_run_dir(options.run_dir, seed)) / "config.toml").string(),
+                          config_to_toml(seed_config));
+  }
+  if (!options.quiet && !options.json) {
+    std::cerr << "mbmpo train: " << config.env << " on " << to_string(backend) << ", " << seeds.size()
+              << " seeds in one process, run directory " << options.run_dir
+              << (options.resume ? " (resumed at iteration " + std::to_string(group.iterations_done()) + ")" : "")
+              << "\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int first = group.iterations_done();
+  group.run([&](const std::vector<nlohmann::ordered_json>& rows) {
+    if (options.json) {
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (!rows[i].is_object()) continue;
+        nlohmann::ordered_json row = {{"seed", seeds[i]}};
+        row.update(rows[i]);
+        std::cout << row.dump() << std::endl;
+      }
+      return;
+    }
+    if (options.quiet) return;
+    int iteration = 0;
+    for (const auto& row : rows) {
+      if (row.is_object()) iteration = std::max(iteration, row["iteration"].get<int>() + 1);
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double per_round = elapsed / std::max(1, iteration - first);
+    std::cerr << "iter " << iteration << "/" << config.iterations << "  " << seeds.size() << " seeds  return pre "
+              << mean_std(rows, "return_pre_mean") << "  imagined " << mean_std(rows, "imagined_return_pre") << " -> "
+              << mean_std(rows, "imagined_return_post") << "  " << std::fixed << std::setprecision(1) << per_round
+              << " s/it  ETA " << format_duration(per_round * (config.iterations - iteration)) << std::endl;
+  });
+  if (!options.quiet && !options.json) {
+    std::cerr << "mbmpo train: done, " << group.iterations_done() << " iterations of " << seeds.size()
+              << " seeds; their run directories are " << options.run_dir << "/seed-S\n";
+  }
+  return 0;
+}
+
 int run_train(TrainOptions& options) {
   TrainConfig& config = options.config;
   if (options.resume) {
@@ -108,12 +179,16 @@ int run_train(TrainOptions& options) {
   validate(config);
   config.env = task_spec(config.env).name;  // the task's own name, also when given by its Gymnasium id
   const Backend backend = resolve_backend(parse_backend_choice(config.device));
+  MBMPO_CHECK_INPUT(!options.seeds_given || !options.seed_given, "give --seed or --seeds, not both");
+  MBMPO_CHECK_INPUT(!options.seeds_given || !options.seeds.empty(), "--seeds: no seeds given");
   if (options.run_dir.empty()) {
     const std::time_t now = std::time(nullptr);
     std::ostringstream name;
-    name << "runs/" << config.env << "-s" << config.seed << "-" << std::put_time(std::localtime(&now), "%Y%m%d-%H%M%S");
+    name << "runs/" << config.env << (options.seeds.empty() ? "-s" + std::to_string(config.seed) : "-seeds")
+         << "-" << std::put_time(std::localtime(&now), "%Y%m%d-%H%M%S");
     options.run_dir = name.str();
   }
+  if (!options.seeds.empty()) return run_seed_group(options, backend);
   Context context(backend);
   Trainer trainer(context, config, options.run_dir, options.resume);
   // The effective configuration, reusable with --config (CLI11 writes it as TOML).
@@ -158,6 +233,9 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
       ->check(CLI::IsMember({"smoke", "cpu"}))->configurable(false);
   train->add_flag("--quiet", o.quiet, "No progress lines")->configurable(false);
   train->add_flag("--json", o.json, "Progress rows as JSON lines on stdout instead of text")->configurable(false);
+  train->add_option("--seeds", o.seeds,
+                    "Several seeds in one process, e.g. 0-4 or 0,3,7: RUN_DIR/seed-S each, the same files as "
+                    "separate runs with --seed S");
 
   for (const TrainField& field : train_fields()) {
     std::visit(
@@ -221,6 +299,8 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   // The preset changes the defaults before the flags are defined, so that explicit flags and
   // config keys override it and config.toml records the values actually used.
   const std::string preset = scan_flag(argc, argv, "--preset");
+  options->seed_given = has_flag(argc, argv, "--seed") || !scan_flag(argc, argv, "--seed").empty();
+  options->seeds_given = has_flag(argc, argv, "--seeds") || !scan_flag(argc, argv, "--seeds").empty();
   if (preset == "smoke") apply_smoke_preset(options->config);
   if (preset == "cpu") apply_cpu_preset(options->config);
   // --resume reads the run's own config.toml unless --config names another file.

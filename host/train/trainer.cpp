@@ -346,7 +346,7 @@ int Trainer::iterations_done() const { return state_->iterations_done; }
 std::int64_t Trainer::real_steps() const { return state_->real_steps; }
 
 void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& on_row,
-                  const std::function<void(int iteration, int meta_step)>& on_meta_step) {
+                  const std::function<void(int iteration, int meta_step)>& on_meta_step, int until) {
   State& s = *state_;
   const TrainConfig& c = s.config;
   Context& context = s.context;
@@ -365,7 +365,8 @@ void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& 
   std::unique_ptr<MetaObjective> objective;
   if (backend == Backend::cpu) configure_cpu_threads(c.cpu_threads);
 
-  while (s.iterations_done < c.iterations) {
+  const int target = until < 0 ? c.iterations : std::min(c.iterations, until);
+  while (s.iterations_done < target) {
     const int iteration = s.iterations_done;
     const auto iteration_start = Clock::now();
     std::map<std::string, double> seconds;

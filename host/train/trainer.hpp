@@ -40,8 +40,10 @@ class Trainer {
   // (already written to progress.csv/.jsonl, with the checkpoint after it), columns in order.
   // on_meta_step (optional) is called after each meta-step with (iteration, meta-step), once its
   // work has finished: tests use it to watch what a meta-step allocates.
+  // until >= 0 stops after that many iterations in all (a group of seeds runs its trainers in
+  // turn, one iteration each).
   void run(const std::function<void(const nlohmann::ordered_json& row)>& on_row,
-           const std::function<void(int iteration, int meta_step)>& on_meta_step = {});
+           const std::function<void(int iteration, int meta_step)>& on_meta_step = {}, int until = -1);
   int iterations_done() const;
   std::int64_t real_steps() const;
 

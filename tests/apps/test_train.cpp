@@ -346,6 +346,50 @@ TEST(Train, CpuThreadCountChangesNoBit) {
   fs::remove_all(dir);
 }
 
+// `--seeds 0-2` in one process writes, for each seed, the files of a separate run with --seed S
+// (policy, models with Adam state, dataset, progress rows). Resuming the group after one
+// iteration gives the same files as running it through.
+TEST_P(TrainBackends, SeedsInOneProcessEqualSeparateRuns) {
+  const fs::path dir = this->dir("seeds");
+  CommandResult run = run_mbmpo("train " + kTiny + " --iterations 2 --seeds 0-2 --run-dir " + (dir / "group").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = run_mbmpo("train " + kTiny + " --iterations 1 --seeds 0-2 --run-dir " + (dir / "resumed").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = run_mbmpo("train --resume --iterations 2 --quiet --run-dir " + (dir / "resumed").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  for (const char* seed : {"0", "1", "2"}) {
+    const fs::path alone = dir / ("alone" + std::string(seed));
+    run = run_mbmpo("train " + kTiny + " --iterations 2 --seed " + seed + " --run-dir " + alone.string());
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    for (const fs::path& group : {dir / "group" / ("seed-" + std::string(seed)), dir / "resumed" / ("seed-" + std::string(seed))}) {
+      SCOPED_TRACE(group.string());
+      for (const char* file : {"policy.safetensors", "checkpoints/iter-000002/models.safetensors"}) {
+        EXPECT_EQ(tensors_of(group / file), tensors_of(alone / file)) << file;
+      }
+      EXPECT_EQ(read(group / "checkpoints/iter-000002/dataset.bin"), read(alone / "checkpoints/iter-000002/dataset.bin"));
+      EXPECT_EQ(without_timings(rows(group)), without_timings(rows(alone)));
+    }
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Train, BadSeedListsAreNamedWithExitCode2AndWriteNothing) {
+  const fs::path dir = scratch("bad_seeds");
+  const std::string kTiny = kTinySettings + " --device cpu --run-dir " + (dir / "run").string();
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--seeds ''", "--seeds: no seeds given"},
+           {"--seeds 1,1", "seed 1 is listed twice"},
+           {"--seeds 0-x", "expected seeds like 0-4"},
+           {"--seeds 3-1", "runs backwards"},
+           {"--seeds 0-2 --seed 4", "give --seed or --seeds, not both"}}) {
+    const CommandResult run = run_mbmpo("train " + kTiny + " " + flags);
+    EXPECT_EQ(run.exit_code, 2) << flags << ": " << run.output;
+    EXPECT_NE(run.output.find(message), std::string::npos) << flags << ": " << run.output;
+    EXPECT_FALSE(fs::exists(dir / "run")) << flags;
+  }
+  fs::remove_all(dir);
+}
+
 // After a meta-step has run, later meta-steps of the same iteration allocate no buffer (the memory
 // layer counts every Tensor allocation, host and device): rollouts, advantages, the inner step and
 // the meta-update work in buffers the trainer, the rollout runner and the meta-objective keep.

@@ -1,0 +1,85 @@
+#include "host/train/seed_group.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "host/core/error.hpp"
+
+namespace mbmpo {
+namespace {
+
+std::uint64_t parse_seed(const std::string& text, const std::string& list) {
+  std::size_t used = 0;
+  unsigned long long value = 0;
+  try {
+    if (!text.empty() && text[0] != '-' && text[0] != '+') value = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  MBMPO_CHECK_INPUT(!text.empty() && used == text.size(), "--seeds: expected seeds like 0-4 or 0,3,7, got '", list,
+                    "'");
+  return value;
+}
+
+}  // namespace
+
+std::vector<std::uint64_t> parse_seed_list(const std::string& text) {
+  std::vector<std::uint64_t> seeds;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) {
+    const std::size_t dash = part.find('-', 1);
+    if (dash == std::string::npos) {
+      seeds.push_back(parse_seed(part, text));
+      continue;
+    }
+    const std::uint64_t first = parse_seed(part.substr(0, dash), text);
+    const std::uint64_t last = parse_seed(part.substr(dash + 1), text);
+    MBMPO_CHECK_INPUT(first <= last, "--seeds: the range ", part, " runs backwards");
+    MBMPO_CHECK_INPUT(last - first < 1024, "--seeds: the range ", part, " holds more than 1024 seeds");
+    for (std::uint64_t s = first; s <= last; ++s) seeds.push_back(s);
+  }
+  MBMPO_CHECK_INPUT(!seeds.empty(), "--seeds: no seeds given");
+  std::set<std::uint64_t> seen;
+  for (std::uint64_t s : seeds) MBMPO_CHECK_INPUT(seen.insert(s).second, "--seeds: seed ", s, " is listed twice");
+  return seeds;
+}
+
+std::string seed_run_dir(const std::string& run_dir, std::uint64_t seed) {
+  return (std::filesystem::path(run_dir) / ("seed-" + std::to_string(seed))).string();
+}
+
+SeedGroup::SeedGroup(Backend backend, const TrainConfig& config, const std::vector<std::uint64_t>& seeds,
+                     const std::string& run_dir, bool resume)
+    : seeds_(seeds), iterations_(config.iterations) {
+  MBMPO_CHECK_INPUT(!seeds.empty(), "--seeds: no seeds given");
+  for (std::uint64_t seed : seeds) {
+    TrainConfig seed_config = config;
+    seed_config.seed = seed;
+    contexts_.push_back(std::make_unique<Context>(backend));
+    trainers_.push_back(std::make_unique<Trainer>(*contexts_.back(), seed_config, seed_run_dir(run_dir, seed), resume));
+  }
+}
+
+SeedGroup::~SeedGroup() = default;
+
+int SeedGroup::iterations_done() const {
+  int done = iterations_;
+  for (const auto& trainer : trainers_) done = std::min(done, trainer->iterations_done());
+  return done;
+}
+
+void SeedGroup::run(const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_round) {
+  for (int iteration = iterations_done(); iteration < iterations_; ++iteration) {
+    std::vector<nlohmann::ordered_json> rows(trainers_.size());
+    for (std::size_t i = 0; i < trainers_.size(); ++i) {
+      // A resumed group may have seeds one iteration apart (a kill between two of them).
+      if (trainers_[i]->iterations_done() > iteration) continue;
+      trainers_[i]->run([&](const nlohmann::ordered_json& row) { rows[i] = row; }, {}, iteration + 1);
+    }
+    if (on_round) on_round(rows);
+  }
+}
+
+}  // namespace mbmpo

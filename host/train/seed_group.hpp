@@ -1,0 +1,49 @@
+// Several seeds of one configuration in one process (`mbmpo train --seeds 0-4`): each seed has its
+// own environments, dataset, ensemble, policy and run directory, RUN_DIR/seed-S, the same as a
+// single-seed run directory, and gives the same files as a separate run with --seed S.
+//
+// This is the first stage of issue "Several seeds in one process": the seeds' trainers run in
+// turn, one iteration each, in one process. Batching their work through the same launches (B*K
+// models in one layer call, B*T tasks in one rollout, B systems in one CG) is still to come.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "host/core/context.hpp"
+#include "host/train/train_config.hpp"
+#include "host/train/trainer.hpp"
+
+namespace mbmpo {
+
+// "0-4", "0,3,7" or "0-2,5": ascending or not, each seed once. InputError names the problem.
+std::vector<std::uint64_t> parse_seed_list(const std::string& text);
+
+// RUN_DIR/seed-S.
+std::string seed_run_dir(const std::string& run_dir, std::uint64_t seed);
+
+class SeedGroup {
+ public:
+  // config.seed is replaced by each seed; resume continues every seed's run directory.
+  SeedGroup(Backend backend, const TrainConfig& config, const std::vector<std::uint64_t>& seeds,
+            const std::string& run_dir, bool resume);
+  ~SeedGroup();
+
+  // Iteration by iteration: every seed runs the iteration, then on_round gets their progress rows
+  // (in the order of the seeds).
+  void run(const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_round);
+  int iterations_done() const;  // of the seed that is furthest behind
+  const std::vector<std::uint64_t>& seeds() const { return seeds_; }
+
+ private:
+  std::vector<std::uint64_t> seeds_;
+  int iterations_ = 0;
+  std::vector<std::unique_ptr<Context>> contexts_;
+  std::vector<std::unique_ptr<Trainer>> trainers_;
+};
+
+}  // namespace mbmpo
