@@ -14,10 +14,12 @@
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
 #include "host/policy/meta_update.hpp"
+#include "host/train/seed_group.hpp"
 #include "host/train/trainer.hpp"
 #include "kernels/core/philox.cuh"
 
 #include <cmath>
+#include <chrono>
 #include <filesystem>
 #include <unistd.h>
 
@@ -245,6 +247,36 @@ std::vector<nlohmann::json> run_iteration_suite(Context& context, const std::str
     if (item.key().rfind("seconds_", 0) == 0 && item.key() != "seconds_iteration") {
       add(name + "-" + item.key().substr(8), item.value().get<double>());
     }
+  }
+
+  // The seeds axis: B seeds in one process (mbmpo train --seeds), the second iteration's
+  // wall-clock divided by B: seconds per iteration per seed. At the paper's sizes a CPU would
+  // take hours, so there it stays at B = 1 (the row above).
+  const bool small_enough = scale == "small" || context.backend() == Backend::cuda;
+  for (int seeds : small_enough ? std::vector<int>{1, 2, 4, 8} : std::vector<int>{}) {
+    std::vector<std::uint64_t> list;
+    for (int b = 0; b < seeds; ++b) list.push_back(std::uint64_t(b));
+    std::filesystem::remove_all(dir);
+    double round_start = 0, round_seconds = 0;
+    const auto clock_s = [] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    };
+    {
+      SeedGroup group(context.backend(), config, list, dir.string(), false);
+      int round = 0;
+      round_start = clock_s();
+      group.run([&](const std::vector<nlohmann::ordered_json>&) {
+        const double now = clock_s();
+        if (++round == 2) round_seconds = now - round_start;
+        round_start = now;
+      });
+    }
+    std::filesystem::remove_all(dir);
+    nlohmann::json r = row("iteration", name + "-seeds" + std::to_string(seeds), device_label(context), scale,
+                           {round_seconds / seeds, round_seconds / seeds, round_seconds / seeds}, 1.0);
+    r["items"] = "iterations per seed (one timed round of " + std::to_string(seeds) + " seeds)";
+    r["seeds"] = seeds;
+    rows.push_back(r);
   }
   return rows;
 }
