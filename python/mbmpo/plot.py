@@ -6,7 +6,7 @@ Four panels against real steps (phases against iterations): the real return of t
 policy (solid) and of the adapted policies (dashed); the imagined returns before and after the
 inner step; the models' mean validation loss; the seconds per phase. Runs whose settings differ
 only in their seed are one group, drawn as mean ± std over its seeds (interpolated onto the real
-steps all of them reached). --ref marks a published point, "LABEL STEPS=RETURN" (STEPS may end
+steps all of them reached); a directory of `mbmpo train --seeds` stands for its seeds. --ref marks a published point, "LABEL STEPS=RETURN" (STEPS may end
 in k).
 """
 import argparse
@@ -45,10 +45,23 @@ def _float(text):
         return math.nan
 
 
+def expand_seed_groups(run_dirs):
+    """A directory of `mbmpo train --seeds` (RUN_DIR/seed-S/...) stands for its seeds' run directories."""
+    out = []
+    for run_dir in run_dirs:
+        seeds = sorted(d for d in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
+                       if d.startswith("seed-") and os.path.isdir(os.path.join(run_dir, d)))
+        if seeds and not os.path.exists(os.path.join(run_dir, "progress.csv")):
+            out += [os.path.join(run_dir, d) for d in seeds]
+        else:
+            out.append(run_dir)
+    return out
+
+
 def group_runs(run_dirs):
     """[(label, [rows of each seed])], runs grouped by their settings."""
     groups = {}
-    for run_dir in run_dirs:
+    for run_dir in expand_seed_groups(run_dirs):
         settings, rows = load_run(run_dir)
         key = tuple(sorted((k, str(v)) for k, v in settings.items()))
         label = settings.get("env", os.path.basename(os.path.normpath(run_dir)))

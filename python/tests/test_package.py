@@ -424,6 +424,10 @@ def test_plot_writes_a_png_from_a_real_run(tmp_path):
     assert plot.main(runs + ["-o", str(out), "--ref", "RLlib 1k=50"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot.main([str(tmp_path), "-o", str(out)]) == 2  # not a run directory
+    group = tmp_path / "group"
+    subprocess.run([BINARY, "train", "--seeds", "0,1", "--iterations", "1", "--device", "cpu", "--quiet", "--run-dir",
+                    str(group)] + cli_flags(TINY), check=True)
+    assert [label for label, _ in plot.group_runs([str(group)])] == ["inverted_pendulum (2 seeds)"]
     assert plot.parse_ref("RLlib 100k=517") == ("RLlib", 100000.0, 517.0)
 
 
