@@ -4,7 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh" build
-# The main job: a small MB-MPO run (3 iterations of half_cheetah, about 6 s on 2 CPU
+# The main job: a small MB-MPO run (3 iterations of half_cheetah, about 5 s on 2 CPU
 # cores; on the GPU when one is usable). A fresh run directory each time.
 "$root/build/apps/mbmpo" info
 mkdir -p "$root/runs"
