@@ -100,16 +100,12 @@ std::string progress_line(const nlohmann::ordered_json& row, int iterations, dou
 
 // mean ± std of a column over the rows that have it.
 std::string mean_std(const std::vector<nlohmann::ordered_json>& rows, const char* column) {
-  std::vector<double> values;
+  ReturnStats values;
   for (const auto& row : rows) {
-    if (row.is_object() && row[column].is_number()) values.push_back(row[column].get<double>());
+    if (row.is_object() && row[column].is_number()) values.returns.push_back(row[column].get<double>());
   }
-  if (values.empty()) return "nan";
-  double mean = 0, var = 0;
-  for (double v : values) mean += v / values.size();
-  for (double v : values) var += (v - mean) * (v - mean) / values.size();
   std::ostringstream out;
-  out << std::fixed << std::setprecision(1) << mean << " ± " << std::sqrt(var);
+  out << std::fixed << std::setprecision(1) << values.mean() << " ± " << values.std();
   return out.str();
 }
 
@@ -256,34 +252,24 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
 
 struct EvalOptions {
   std::string run_dir, checkpoint;
-  int episodes = 10;
-  bool adapt = false;
-  std::uint64_t seed = 1000;
-  int threads = 2;
-  std::string device = "auto";
+  EvaluationOptions evaluation;
   bool json = false;
 };
 
 int run_eval(const EvalOptions& o) {
   MBMPO_CHECK_INPUT(o.run_dir.empty() != o.checkpoint.empty(), "give exactly one of --run-dir and --checkpoint");
-  EvaluationOptions options;
-  options.episodes = o.episodes;
-  options.adapt = o.adapt;
-  options.seed = o.seed;
-  options.threads = o.threads;
-  options.device = o.device;
-  const Evaluation evaluation = evaluate_saved_policy(o.run_dir.empty() ? o.checkpoint : o.run_dir, options);
+  const Evaluation evaluation = evaluate_saved_policy(o.run_dir.empty() ? o.checkpoint : o.run_dir, o.evaluation);
   const ReturnStats& stats = evaluation.stats;
   const std::string& env = evaluation.env;
   if (o.json) {
-    std::cout << nlohmann::json{{"env", env}, {"episodes", o.episodes}, {"adapted", o.adapt},
+    std::cout << nlohmann::json{{"env", env}, {"episodes", o.evaluation.episodes}, {"adapted", o.evaluation.adapt},
                                 {"return_mean", stats.mean()}, {"return_std", stats.std()},
                                 {"returns", stats.returns}}.dump()
               << "\n";
   } else {
-    std::cout << env << (o.adapt ? " (after one adaptation step per model)" : "") << ": return "
+    std::cout << env << (o.evaluation.adapt ? " (after one adaptation step per model)" : "") << ": return "
               << std::fixed << std::setprecision(2) << stats.mean() << " ± " << stats.std() << " over "
-              << o.episodes << " episodes\n";
+              << o.evaluation.episodes << " episodes\n";
     for (std::size_t i = 0; i < stats.returns.size(); ++i) {
       std::cout << "  episode " << i << ": " << stats.returns[i] << "\n";
     }
@@ -323,11 +309,11 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   CLI::App* eval = app.add_subcommand("eval", "Real-environment returns of a trained policy");
   eval->add_option("--run-dir", eval_options->run_dir, "A run directory (its latest checkpoint)");
   eval->add_option("--checkpoint", eval_options->checkpoint, "A checkpoint directory or a policy .safetensors");
-  eval->add_option("--episodes", eval_options->episodes, "Episodes")->capture_default_str();
-  eval->add_flag("--adapt", eval_options->adapt, "Evaluate after one adaptation step per model");
-  eval->add_option("--seed", eval_options->seed, "Seed of the episodes")->capture_default_str();
-  eval->add_option("--threads", eval_options->threads, "Worker threads")->capture_default_str();
-  eval->add_option("--device", eval_options->device, "Backend for --adapt")
+  eval->add_option("--episodes", eval_options->evaluation.episodes, "Episodes")->capture_default_str();
+  eval->add_flag("--adapt", eval_options->evaluation.adapt, "Evaluate after one adaptation step per model");
+  eval->add_option("--seed", eval_options->evaluation.seed, "Seed of the episodes")->capture_default_str();
+  eval->add_option("--threads", eval_options->evaluation.threads, "Worker threads")->capture_default_str();
+  eval->add_option("--device", eval_options->evaluation.device, "Backend for --adapt")
       ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   eval->add_flag("--json", eval_options->json, "One JSON object on stdout");
   eval->callback([eval_options, &action] { action = [eval_options] { return run_eval(*eval_options); }; });

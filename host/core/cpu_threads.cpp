@@ -31,6 +31,7 @@ struct Governor {
   int max_threads = 1;
   int threads = 1;
   bool adaptive = false;
+  bool configured = false;
   bool measuring = false;  // a previous sample exists
   Clock::time_point last;
   double last_wait_s = 0;
@@ -71,7 +72,15 @@ void configure_cpu_threads(int max_threads, bool adaptive) {
   MBMPO_CHECK_INPUT(max_threads >= 0, "cpu threads must be >= 0 (0: every usable core), got ", max_threads);
   Governor& g = governor();
   std::lock_guard<std::mutex> lock(g.mutex);
-  g.max_threads = max_threads > 0 ? max_threads : usable_cores();
+  const int largest = max_threads > 0 ? max_threads : usable_cores();
+  // The same setting again (each Trainer::run call, every seed of a group, each iteration) keeps
+  // what the governor has learnt about the machine.
+  if (g.configured && largest == g.max_threads && adaptive == g.adaptive) {
+    apply(g, g.threads);  // the team size is per calling thread in OpenMP
+    return;
+  }
+  g.configured = true;
+  g.max_threads = largest;
   g.adaptive = adaptive;
   g.measuring = false;
   g.retry_wait_s = kFirstRetry_s;

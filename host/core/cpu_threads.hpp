@@ -16,7 +16,8 @@ namespace mbmpo {
 // Cores in this process's affinity mask (at least 1).
 int usable_cores();
 
-// Sets the largest team: max_threads > 0, or usable_cores() for 0. Starts with the largest team.
+// Sets the largest team: max_threads > 0, or usable_cores() for 0. Starts with the largest team;
+// the same setting again keeps the team the governor has chosen so far.
 // adaptive = false keeps the team at that size (timings that must not move, tests).
 void configure_cpu_threads(int max_threads, bool adaptive = true);
 
