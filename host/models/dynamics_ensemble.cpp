@@ -11,6 +11,7 @@
 #include "host/core/cuda_graph.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
+#include "host/core/stream_copy.hpp"
 #include "host/models/early_stopping.hpp"
 #include "host/models/ensemble_linear.hpp"
 
@@ -57,12 +58,11 @@ void adam_update(Context& c, std::int64_t count, const AdamStep& step, float* pa
 #endif
 }
 
-void shuffle_indices(Context& c, int models, std::int64_t count, std::uint64_t seed,
-                     std::uint64_t draw, std::uint64_t epoch, const std::int32_t* in,
-                     std::int32_t* out) {
-  if (c.backend() == Backend::cpu) return cpu::shuffle_indices(models, count, seed, draw, epoch, in, out);
+void shuffle_indices(Context& c, int models, std::int64_t count, const ShuffleKeys& keys,
+                     std::uint64_t epoch, const std::int32_t* in, std::int32_t* out) {
+  if (c.backend() == Backend::cpu) return cpu::shuffle_indices(models, count, keys, epoch, in, out);
 #ifdef MBMPO_WITH_CUDA
-  cuda::shuffle_indices(c.cuda(), models, count, seed, draw, epoch, in, out);
+  cuda::shuffle_indices(c.cuda(), models, count, keys, epoch, in, out);
 #endif
 }
 
@@ -117,8 +117,6 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
       config_(std::move(config)),
       layout_(config_.models, obs_dim + act_dim, config_.hidden, obs_dim, config_.activation) {
   MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "dynamics ensemble: observation and action sizes must be positive");
-  MBMPO_CHECK_INPUT(config_.models <= kMaxEnsembleModels, "dynamics ensemble: at most ",
-                    kMaxEnsembleModels, " models, got ", config_.models);
   MBMPO_CHECK_INPUT(int(layout_.segments().size()) <= kMaxParameterSegments,
                     "dynamics ensemble: at most ", kMaxParameterSegments / 3, " layers");
   MBMPO_CHECK_INPUT(config_.normalization_eps >= 0, "dynamics ensemble: normalisation eps must be >= 0");
@@ -186,7 +184,76 @@ void DynamicsEnsemble::refresh_weights() {
 NormalizerView<float> DynamicsEnsemble::normalizer_view() const {
   const int in = obs_dim_ + act_dim_;
   const float* n = normalization_.data();
-  return {n, n + in, n + 2 * in, n + 2 * in + obs_dim_, static_cast<float>(config_.normalization_eps)};
+  NormalizerView<float> view{n, n + in, n + 2 * in, n + 2 * in + obs_dim_,
+                             static_cast<float>(config_.normalization_eps)};
+  if (members_ > 1) {
+    view.models_per_set = models_per_member();
+    view.set_stride = 2 * in + 2 * obs_dim_;
+  }
+  return view;
+}
+
+void DynamicsEnsemble::stack(const std::vector<DynamicsEnsemble*>& members) {
+  MBMPO_CHECK(!members.empty(), "ensemble stack: no members");
+  const int count = int(members.size());
+  const int K = members.front()->models();
+  MBMPO_CHECK(K * count == layout_.models(), "ensemble stack: ", count, " ensembles of ", K,
+              " models do not make the stack's ", layout_.models());
+  for (const DynamicsEnsemble* m : members) {
+    MBMPO_CHECK(m->members_ == 1 && m->models() == K && m->obs_dim_ == obs_dim_ && m->act_dim_ == act_dim_ &&
+                    m->config_.hidden == config_.hidden && m->config_.activation == config_.activation &&
+                    m->config_.normalization_eps == config_.normalization_eps &&
+                    m->config_.next_obs_clip == config_.next_obs_clip && m->config_.tf32 == config_.tf32 &&
+                    &m->context_ == &context_,
+                "ensemble stack: every member must have the stack's architecture and context");
+  }
+  if (members_ != count) {
+    normalization_ = Tensor<float>(context_.backend(), {normalization_.numel() / members_ * count});
+    members_ = count;
+  }
+  exchange(members, true);
+}
+
+void DynamicsEnsemble::exchange(const std::vector<DynamicsEnsemble*>& members, bool into_stack) {
+  const Backend backend = context_.backend();
+  const int K = models_per_member();
+  const std::int64_t stats = normalization_.numel() / members_;
+  // Ordered on the stream after the work that produced the source.
+  auto copy = [&](float* stacked, float* own, std::int64_t n) {
+    const TensorView<float> a{backend, stacked, {n}}, b{backend, own, {n}};
+    if (into_stack) {
+      copy_on_stream(context_, a, b);
+    } else {
+      copy_on_stream(context_, b, a);
+    }
+  };
+  for (int m = 0; m < int(members.size()); ++m) {
+    DynamicsEnsemble& member = *members[m];
+    if (into_stack && !member.weights_current_) member.refresh_weights();
+    const bool weights = into_stack || weights_current_;
+    for (std::size_t l = 0; l < layout_.layers().size(); ++l) {
+      const EnsembleMlpLayer& to = layout_.layers()[l];
+      const EnsembleMlpLayer& from = member.layout_.layers()[l];
+      const std::int64_t vs = std::int64_t(K) * to.out * to.in, gs = std::int64_t(K) * to.out;
+      for (auto [stacked, own] : {std::pair{&params_, &member.params_}, std::pair{&adam_m_, &member.adam_m_},
+                                  std::pair{&adam_v_, &member.adam_v_}}) {
+        copy(stacked->data() + to.v_offset + m * vs, own->data() + from.v_offset, vs);
+        copy(stacked->data() + to.g_offset + m * gs, own->data() + from.g_offset, gs);
+        copy(stacked->data() + to.b_offset + m * gs, own->data() + from.b_offset, gs);
+      }
+      if (weights) copy(weights_.data() + weight_offsets_[l] + m * vs, member.weights_.data() + member.weight_offsets_[l], vs);
+    }
+    copy(normalization_.data() + m * stats, member.normalization_.data(), stats);
+    for (int k = 0; k < K; ++k) {
+      if (into_stack) {
+        adam_steps_[m * K + k] = member.adam_steps_[k];
+      } else {
+        member.adam_steps_[k] = adam_steps_[m * K + k];
+      }
+    }
+    if (!into_stack) member.weights_current_ = weights_current_;
+  }
+  if (into_stack) weights_current_ = true;  // the members' own effective weights, copied: no recomputation
 }
 
 void DynamicsEnsemble::set_normalization(const DatasetStats& stats) {
@@ -203,40 +270,122 @@ void DynamicsEnsemble::set_normalization(const DatasetStats& stats) {
 
 ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions& options) {
   MBMPO_NVTX_RANGE("fit_models");
+  MBMPO_CHECK(members_ == 1, "model fit: a stack of ensembles is fitted through fit_together");
+  check_fit_input(data, options);
+  return fit_members({&data}, {options}, {fits_done_++}).front();
+}
+
+void DynamicsEnsemble::check_fit_input(const Dataset& data, const ModelFitOptions& options) const {
   check_options(options);
   MBMPO_CHECK_INPUT(data.obs_dim() == obs_dim_ && data.act_dim() == act_dim_,
                     "model fit: dataset has obs/act sizes ", data.obs_dim(), "/", data.act_dim(),
                     ", the ensemble ", obs_dim_, "/", act_dim_);
   MBMPO_CHECK_INPUT(data.size() >= 2, "model fit: need at least 2 transitions, the dataset has ",
                     data.size());
+  // Adam's per-model settings travel in a fixed-size kernel argument.
+  MBMPO_CHECK_INPUT(layout_.models() <= kMaxEnsembleModels, "model fit: at most ", kMaxEnsembleModels,
+                    " models in one fit, got ", layout_.models());
+}
+
+namespace {
+
+// Every option but the seed: what lets several seeds' fits run as one.
+bool same_but_seed(ModelFitOptions a, ModelFitOptions b) {
+  a.seed = b.seed = 0;
+  return a.learning_rate == b.learning_rate && a.batch_size == b.batch_size && a.max_epochs == b.max_epochs &&
+         a.validation_fraction == b.validation_fraction && a.early_stopping == b.early_stopping &&
+         a.rolling_average_persistency == b.rolling_average_persistency && a.adam_beta1 == b.adam_beta1 &&
+         a.adam_beta2 == b.adam_beta2 && a.adam_epsilon == b.adam_epsilon &&
+         a.validation_chunk_rows == b.validation_chunk_rows;
+}
+
+}  // namespace
+
+bool DynamicsEnsemble::can_fit_together(const std::vector<DynamicsEnsemble*>& members,
+                                        const std::vector<const Dataset*>& data,
+                                        const std::vector<ModelFitOptions>& options) {
+  if (members.size() < 2 || data.size() != members.size() || options.size() != members.size()) return false;
+  if (int(members.size()) * members.front()->models() > kMaxEnsembleModels) return false;
+  for (std::size_t b = 0; b < members.size(); ++b) {
+    if (data[b]->size() != data.front()->size() || !same_but_seed(options[b], options.front())) return false;
+  }
+  return true;
+}
+
+std::vector<ModelFitReport> DynamicsEnsemble::fit_together(const std::vector<DynamicsEnsemble*>& members,
+                                                           const std::vector<const Dataset*>& data,
+                                                           const std::vector<ModelFitOptions>& options) {
+  MBMPO_NVTX_RANGE("fit_models");
+  MBMPO_CHECK(can_fit_together(members, data, options), "fit_together: ", members.size(),
+              " members that cannot be fitted as one (see can_fit_together)");
+  for (std::size_t b = 0; b < members.size(); ++b) members[b]->check_fit_input(*data[b], options[b]);
+  stack(members);
+  std::vector<std::uint64_t> draws;
+  for (DynamicsEnsemble* member : members) draws.push_back(member->fits_done_++);
+  std::vector<ModelFitReport> reports = fit_members(data, options, draws);
+  exchange(members, false);
+  return reports;
+}
+
+std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<const Dataset*>& datasets,
+                                                          const std::vector<ModelFitOptions>& member_options,
+                                                          const std::vector<std::uint64_t>& draws) {
   const auto start = std::chrono::steady_clock::now();
   const Backend backend = context_.backend();
-  const int K = layout_.models();
-  const std::uint64_t draw = fits_done_++;
-  set_normalization(data.stats());
+  const int K = layout_.models();            // every model of the fit
+  const int members = int(datasets.size());  // ensembles fitted together (seeds), Km models each
+  const int Km = K / members;
+  MBMPO_CHECK(members == members_ && Km * members == K, "model fit: ", members, " datasets for ", members_,
+              " members");
+  const ModelFitOptions& options = member_options.front();  // all but the seed are common
+  const std::int64_t n = static_cast<std::int64_t>(datasets.front()->size());
+
+  // Normalisation from each member's dataset.
+  std::vector<float> stats_host;
+  for (const Dataset* data : datasets) {
+    const DatasetStats stats = data->stats();
+    for (const auto* part : {&stats.obs.mean, &stats.act.mean, &stats.obs.std, &stats.act.std,
+                             &stats.delta.mean, &stats.delta.std}) {
+      for (double x : *part) stats_host.push_back(static_cast<float>(x));
+    }
+  }
+  normalization_.copy_from_host(stats_host);
   const NormalizerView<float> norm = normalizer_view();
 
-  // The transitions, uploaded once per fit.
-  const std::int64_t n = static_cast<std::int64_t>(data.size());
-  std::vector<float> obs_host(n * obs_dim_), act_host(n * act_dim_), delta_host(n * obs_dim_);
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::copy_n(data.obs(i), obs_dim_, &obs_host[i * obs_dim_]);
-    std::copy_n(data.act(i), act_dim_, &act_host[i * act_dim_]);
-    for (int j = 0; j < obs_dim_; ++j) delta_host[i * obs_dim_ + j] = data.next_obs(i)[j] - data.obs(i)[j];
+  // The transitions, uploaded once per fit: member b's are rows [b n, (b + 1) n).
+  std::vector<float> obs_host, act_host, delta_host;
+  for (const Dataset* data : datasets) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      obs_host.insert(obs_host.end(), data->obs(i), data->obs(i) + obs_dim_);
+      act_host.insert(act_host.end(), data->act(i), data->act(i) + act_dim_);
+      for (int j = 0; j < obs_dim_; ++j) delta_host.push_back(data->next_obs(i)[j] - data->obs(i)[j]);
+    }
   }
-  const auto obs = Tensor<float>::from_host(backend, {n, obs_dim_}, obs_host);
-  const auto act = Tensor<float>::from_host(backend, {n, act_dim_}, act_host);
-  const auto delta = Tensor<float>::from_host(backend, {n, obs_dim_}, delta_host);
+  const std::int64_t rows_all = n * members;
+  MBMPO_CHECK(rows_all <= std::numeric_limits<std::int32_t>::max(), "model fit: too many transitions");
+  const auto obs = Tensor<float>::from_host(backend, {rows_all, obs_dim_}, obs_host);
+  const auto act = Tensor<float>::from_host(backend, {rows_all, act_dim_}, act_host);
+  const auto delta = Tensor<float>::from_host(backend, {rows_all, obs_dim_}, delta_host);
 
-  // A fresh split per model; every model gets the same counts.
+  // A fresh split per model, keyed by its member's seed and fit; every model gets the same counts.
   std::vector<std::int32_t> train_host, val_host;
-  std::int64_t n_train = 0, n_val = 0;
-  for (int k = 0; k < K; ++k) {
-    const TrainValidationSplit split = data.split(options.validation_fraction, options.seed, k, draw);
-    n_train = std::int64_t(split.train.size());
-    n_val = std::int64_t(split.validation.size());
-    train_host.insert(train_host.end(), split.train.begin(), split.train.end());
-    val_host.insert(val_host.end(), split.validation.begin(), split.validation.end());
+  std::int64_t n_train = -1, n_val = -1;
+  ShuffleKeys shuffle;
+  shuffle.models_per_member = members > 1 ? Km : 0;
+  for (int b = 0; b < members; ++b) {
+    shuffle.seed[b] = member_options[b].seed;
+    shuffle.draw[b] = draws[b];
+    for (int k = 0; k < Km; ++k) {
+      const TrainValidationSplit split =
+          datasets[b]->split(options.validation_fraction, member_options[b].seed, k, draws[b]);
+      MBMPO_CHECK((n_train < 0 || n_train == std::int64_t(split.train.size())) &&
+                      (n_val < 0 || n_val == std::int64_t(split.validation.size())),
+                  "model fit: the members' splits differ in size");
+      n_train = std::int64_t(split.train.size());
+      n_val = std::int64_t(split.validation.size());
+      for (std::size_t i : split.train) train_host.push_back(std::int32_t(b * n + std::int64_t(i)));
+      for (std::size_t i : split.validation) val_host.push_back(std::int32_t(b * n + std::int64_t(i)));
+    }
   }
   const auto train_indices = Tensor<std::int32_t>::from_host(backend, {K, n_train}, train_host);
   const auto val_indices = Tensor<std::int32_t>::from_host(backend, {K, n_val}, val_host);
@@ -280,21 +429,29 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
   const double macs_per_row = double(layout_.forward_macs_per_row());
   const double first_layer_macs = double(layers[0].in) * layers[0].out;
 
-  ModelFitReport report;
-  report.epochs.assign(K, 0);
-  report.train_loss.assign(K, 0.0);
-  report.validation_loss.assign(K, 0.0);
-  report.train_rows = n_train;
-  report.validation_rows = n_val;
-  RollingEarlyStopping stopping(K, options.rolling_average_persistency);
+  // A member's report is what its own fit would report: its epochs end when its own models have
+  // all stopped (the others' may go on; its stopped models are then left untouched).
+  std::vector<ModelFitReport> reports(members);
+  for (ModelFitReport& report : reports) {
+    report.epochs.assign(Km, 0);
+    report.train_loss.assign(Km, 0.0);
+    report.validation_loss.assign(Km, 0.0);
+    report.train_rows = n_train;
+    report.validation_rows = n_val;
+  }
+  std::vector<RollingEarlyStopping> stopping(members, RollingEarlyStopping(Km, options.rolling_average_persistency));
+  auto member_running = [&](int b) {
+    return std::any_of(active.begin() + b * Km, active.begin() + (b + 1) * Km, [](bool a) { return a; });
+  };
 
   for (int epoch = 0; epoch < options.max_epochs; ++epoch) {
-    if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
+    std::vector<bool> running(members);
+    for (int b = 0; b < members; ++b) running[b] = member_running(b);
+    if (std::none_of(running.begin(), running.end(), [](bool r) { return r; })) break;
     MBMPO_NVTX_RANGE("model_epoch");
     if (backend == Backend::cpu) rebalance_cpu_threads();
     loss_sums.fill_zero();
-    shuffle_indices(context_, K, n_train, options.seed, draw, std::uint64_t(epoch),
-                    train_indices.data(), order.data());
+    shuffle_indices(context_, K, n_train, shuffle, std::uint64_t(epoch), train_indices.data(), order.data());
     for (std::int64_t begin = 0; begin < n_train; begin += batch) {
       const int rows = static_cast<int>(std::min<std::int64_t>(batch, n_train - begin));
       const GatherDims dims{K, rows, obs_dim_, act_dim_, n_train};
@@ -324,7 +481,9 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
       adam_update(context_, layout_.parameter_count(), adam, params_.data(), grads_.data(),
                   adam_m_.data(), adam_v_.data());
       weights_current_ = false;
-      report.flops += 2.0 * K * rows * (3 * macs_per_row - first_layer_macs);
+      for (int b = 0; b < members; ++b) {
+        if (running[b]) reports[b].flops += 2.0 * Km * rows * (3 * macs_per_row - first_layer_macs);
+      }
     }
     if (!weights_current_) refresh_weights();
     for (std::int64_t begin = 0; begin < n_val; begin += chunk) {
@@ -335,31 +494,39 @@ ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions&
       forward(rows);
       mse_loss_grad(context_, K, rows, obs_dim_, out.back().data(), target.data(), nullptr,
                     loss_sums.data() + K);
-      report.flops += 2.0 * K * rows * macs_per_row;
+      for (int b = 0; b < members; ++b) {
+        if (running[b]) reports[b].flops += 2.0 * Km * rows * macs_per_row;
+      }
     }
     const std::vector<float> sums = loss_sums.to_host();  // the one synchronisation per epoch
-    std::vector<double> val(K);
-    for (int k = 0; k < K; ++k) {
-      val[k] = sums[K + k] / double(n_val * obs_dim_);
-      if (!active[k]) continue;
-      report.epochs[k] = epoch + 1;
-      report.train_loss[k] = sums[k] / double(n_train * obs_dim_);
-      report.validation_loss[k] = val[k];
-    }
-    report.validation_history.push_back(val);
-    report.epochs_run = epoch + 1;
-    for (int k = 0; k < K; ++k) {
-      MBMPO_CHECK(std::isfinite(val[k]), "model fit: validation loss of model ", k,
-                  " is not finite at epoch ", epoch, " (diverged?)");
-    }
-    const std::vector<bool>& stopped = stopping.update(val);
-    if (options.early_stopping) {
-      for (int k = 0; k < K; ++k) active[k] = active[k] && !stopped[k];
+    for (int b = 0; b < members; ++b) {
+      if (!running[b]) continue;
+      ModelFitReport& report = reports[b];
+      std::vector<double> val(Km);
+      for (int j = 0; j < Km; ++j) {
+        const int k = b * Km + j;
+        val[j] = sums[K + k] / double(n_val * obs_dim_);
+        if (!active[k]) continue;
+        report.epochs[j] = epoch + 1;
+        report.train_loss[j] = sums[k] / double(n_train * obs_dim_);
+        report.validation_loss[j] = val[j];
+      }
+      report.validation_history.push_back(val);
+      report.epochs_run = epoch + 1;
+      for (int j = 0; j < Km; ++j) {
+        MBMPO_CHECK(std::isfinite(val[j]), "model fit: validation loss of model ", j,
+                    " is not finite at epoch ", epoch, " (diverged?)");
+      }
+      const std::vector<bool>& stopped = stopping[b].update(val);
+      if (options.early_stopping) {
+        for (int j = 0; j < Km; ++j) active[b * Km + j] = active[b * Km + j] && !stopped[j];
+      }
     }
   }
   context_.synchronize();
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return report;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (ModelFitReport& report : reports) report.seconds = seconds;
+  return reports;
 }
 
 ModelAssignment DynamicsEnsemble::assign(const std::vector<int>& model_of_row) const {
@@ -447,6 +614,7 @@ void DynamicsEnsemble::run_predict(const float* obs, const float* act,
 }
 
 void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) const {
+  MBMPO_CHECK(members_ == 1, "dynamics ensemble: a stack of ensembles is not saved (save its members)");
   Safetensors file;
   const std::vector<float> params = params_.to_host();
   const std::int64_t K = layout_.models();
@@ -486,6 +654,7 @@ void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) con
 }
 
 void DynamicsEnsemble::load(const std::string& path) {
+  MBMPO_CHECK(members_ == 1, "dynamics ensemble: a stack of ensembles is not loaded (load its members)");
   const Safetensors file = Safetensors::load(path);
   MBMPO_CHECK_INPUT(file.metadata("format") == "mbmpo.dynamics_ensemble.v1", path,
                     ": not a dynamics-ensemble file (format '", file.metadata("format"), "')");

@@ -92,6 +92,28 @@ class DynamicsEnsemble {
   // graph records the steps).
   void prepare_predict(const ModelAssignment& assignment);
 
+  // A stack of several seeds' ensembles of one architecture (`mbmpo train --seeds`), for
+  // prediction only: this ensemble, made with as many models as the members hold together, takes
+  // each member's parameters, effective weights and normalisation, member m's K models becoming
+  // models [m K, (m + 1) K). A rollout over all the seeds' tasks then evaluates every seed's models
+  // in the same layer calls, each model exactly as its own ensemble would (the same weights and
+  // statistics, bit for bit). Called again after the members are fitted; allocates only the first
+  // time. A stack is not saved or loaded, and fitted only through fit_together.
+  void stack(const std::vector<DynamicsEnsemble*>& members);
+  // Stacks the members and fits them as one ensemble: every member's models in
+  // the same layer calls, each with its own data, normalisation, splits, shuffles, Adam steps and
+  // early stopping, so each member ends exactly as its own fit(data[b], options[b]) would leave it
+  // (parameters, Adam state, fit counter, report; report.seconds is the whole fit's). Possible when
+  // can_fit_together: two or more members, at most kMaxEnsembleModels models in all, datasets of
+  // one size and options equal but for the seed.
+  static bool can_fit_together(const std::vector<DynamicsEnsemble*>& members,
+                               const std::vector<const Dataset*>& data, const std::vector<ModelFitOptions>& options);
+  std::vector<ModelFitReport> fit_together(const std::vector<DynamicsEnsemble*>& members,
+                                           const std::vector<const Dataset*>& data,
+                                           const std::vector<ModelFitOptions>& options);
+  int members() const { return members_; }  // ensembles stacked in; 1 for one's own models
+  int models_per_member() const { return layout_.models() / members_; }
+
   // Host copies of the state, for tests and checkpoints.
   std::vector<float> parameters() const { return params_.to_host(); }
   void set_parameters(const std::vector<float>& values) {
@@ -115,6 +137,14 @@ class DynamicsEnsemble {
   // Layer l's parameters, with its effective weights when `with_weights` (then they must be current).
   EnsembleLinearParams layer_params(std::size_t l, bool with_weights) const;
   void refresh_weights();  // W of every layer from params_: one launch per layer
+  void check_fit_input(const Dataset& data, const ModelFitOptions& options) const;
+  // The fit of members_ members, member b on datasets[b] with options[b] and fit number draws[b].
+  std::vector<ModelFitReport> fit_members(const std::vector<const Dataset*>& datasets,
+                                          const std::vector<ModelFitOptions>& options,
+                                          const std::vector<std::uint64_t>& draws);
+  // Member state (parameters, Adam state and steps, effective weights, normalisation) into the
+  // stack's places, or back out of them.
+  void exchange(const std::vector<DynamicsEnsemble*>& members, bool into_stack);
 
   Context& context_;
   int obs_dim_, act_dim_;
@@ -130,6 +160,7 @@ class DynamicsEnsemble {
   std::vector<std::int64_t> weight_offsets_;
   bool weights_current_ = false;
   std::uint64_t fits_done_ = 0;
+  int members_ = 1;
   // Predict workspace, grown on demand: two ping-pong activation buffers.
   Tensor<float> predict_a_, predict_b_;
 };

@@ -28,6 +28,22 @@ struct NormalizerView {
   const T* delta_mean = nullptr;  // [obs_dim]
   const T* delta_std = nullptr;
   T eps = T(1e-10);
+  // One set of statistics for every model (models_per_set = 0), or, in a stack of several
+  // seeds' ensembles, a set per consecutive block of models_per_set models, set_stride apart.
+  int models_per_set = 0;
+  std::int64_t set_stride = 0;
+
+  // The statistics model k uses.
+  MBMPO_HD_INLINE NormalizerView for_model(int k) const {
+    if (models_per_set == 0) return *this;
+    const std::int64_t shift = std::int64_t(k / models_per_set) * set_stride;
+    NormalizerView view = *this;
+    view.input_mean += shift;
+    view.input_std += shift;
+    view.delta_mean += shift;
+    view.delta_std += shift;
+    return view;
+  }
 };
 
 // Shape of one gather: K models x rows, with the raw obs/act/delta arrays of the transitions.
@@ -81,6 +97,32 @@ MBMPO_HD_INLINE std::uint64_t shuffle_key(std::uint64_t seed, std::uint64_t draw
   return (std::uint64_t(model) << 58) | (random >> 6);
 }
 
+// Who keys each model's shuffle. One ensemble: every model by (seed, draw). A stack of several
+// seeds' ensembles fitted together: consecutive members of models_per_member models, member m keyed
+// by (seed[m], draw[m]) with its models counted from 0, so that each model visits its data in the
+// order its own ensemble's fit would.
+struct ShuffleKeys {
+  int models_per_member = 0;  // 0: one member
+  std::uint64_t seed[kMaxEnsembleModels] = {};
+  std::uint64_t draw[kMaxEnsembleModels] = {};
+};
+
+inline ShuffleKeys single_shuffle_keys(std::uint64_t seed, std::uint64_t draw) {
+  ShuffleKeys keys;
+  keys.seed[0] = seed;
+  keys.draw[0] = draw;
+  return keys;
+}
+
+// Model `model`'s key: its member's random bits under the stack-wide model number, so one sort over
+// all models keeps each model's slots together and orders them as the member's own sort would.
+MBMPO_HD_INLINE std::uint64_t shuffle_key(const ShuffleKeys& keys, std::uint64_t epoch, int model, std::int64_t i) {
+  const int member = keys.models_per_member > 0 ? model / keys.models_per_member : 0;
+  const int local = model - member * keys.models_per_member;
+  const std::uint64_t own = shuffle_key(keys.seed[member], keys.draw[member], epoch, local, i);
+  return (std::uint64_t(model) << 58) | (own & ((std::uint64_t(1) << 58) - 1));
+}
+
 namespace cpu {
 
 template <class T, class Raw>
@@ -88,6 +130,7 @@ void gather_normalize(const GatherDims& d, const Raw* obs, const Raw* act, const
                       const std::int32_t* indices, const NormalizerView<T>& norm, T* x, T* target) {
   const int in = d.obs_dim + d.act_dim;
   for (int k = 0; k < d.models; ++k) {
+    const NormalizerView<T> norm_k = norm.for_model(k);
     for (int r = 0; r < d.rows; ++r) {
       const std::int64_t src = indices[k * d.index_stride + r];
       T* x_row = x + (std::int64_t(k) * d.rows + r) * in;
@@ -98,13 +141,13 @@ void gather_normalize(const GatherDims& d, const Raw* obs, const Raw* act, const
           continue;
         }
         const T raw = j < d.obs_dim ? T(obs[src * d.obs_dim + j]) : T(act[src * d.act_dim + j - d.obs_dim]);
-        x_row[j] = (raw - norm.input_mean[j]) / (norm.input_std[j] + norm.eps);
+        x_row[j] = (raw - norm_k.input_mean[j]) / (norm_k.input_std[j] + norm_k.eps);
       }
       if (!t_row) continue;
       for (int j = 0; j < d.obs_dim; ++j) {
         t_row[j] = src < 0 ? T(0)
-                           : (T(delta[src * d.obs_dim + j]) - norm.delta_mean[j]) /
-                                 (norm.delta_std[j] + norm.eps);
+                           : (T(delta[src * d.obs_dim + j]) - norm_k.delta_mean[j]) /
+                                 (norm_k.delta_std[j] + norm_k.eps);
       }
     }
   }
@@ -134,13 +177,14 @@ void denormalize_scatter(const GatherDims& d, const T* y, const T* bias, const T
                          const std::int32_t* indices, const NormalizerView<T>& norm, T clip,
                          T* next_obs) {
   for (int k = 0; k < d.models; ++k) {
+    const NormalizerView<T> norm_k = norm.for_model(k);
     for (int r = 0; r < d.rows; ++r) {
       const std::int64_t dst = indices[k * d.index_stride + r];
       if (dst < 0) continue;
       const T* y_row = y + (std::int64_t(k) * d.rows + r) * d.obs_dim;
       for (int j = 0; j < d.obs_dim; ++j) {
         const T out = y_row[j] + (bias ? bias[k * d.obs_dim + j] : T(0));
-        const T next = obs[dst * d.obs_dim + j] + out * (norm.delta_std[j] + norm.eps) + norm.delta_mean[j];
+        const T next = obs[dst * d.obs_dim + j] + out * (norm_k.delta_std[j] + norm_k.eps) + norm_k.delta_mean[j];
         next_obs[dst * d.obs_dim + j] = std::min(std::max(next, -clip), clip);
       }
     }
@@ -173,17 +217,22 @@ void adam_update(std::int64_t /*count: the segments cover it*/, const AdamStep& 
 }
 
 // out[k][i] = in[k][order_k(i)], order_k sorting model k's slots by shuffle_key.
-inline void shuffle_indices(int models, std::int64_t count, std::uint64_t seed, std::uint64_t draw,
-                            std::uint64_t epoch, const std::int32_t* in, std::int32_t* out) {
+inline void shuffle_indices(int models, std::int64_t count, const ShuffleKeys& shuffle, std::uint64_t epoch,
+                            const std::int32_t* in, std::int32_t* out) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(count));
   std::vector<std::uint64_t> keys(static_cast<std::size_t>(count));
   for (int k = 0; k < models; ++k) {
-    for (std::int64_t i = 0; i < count; ++i) keys[i] = shuffle_key(seed, draw, epoch, k, i);
+    for (std::int64_t i = 0; i < count; ++i) keys[i] = shuffle_key(shuffle, epoch, k, i);
     std::iota(order.begin(), order.end(), std::int64_t(0));
     std::stable_sort(order.begin(), order.end(),
                      [&](std::int64_t a, std::int64_t b) { return keys[a] < keys[b]; });
     for (std::int64_t i = 0; i < count; ++i) out[k * count + i] = in[k * count + order[i]];
   }
+}
+
+inline void shuffle_indices(int models, std::int64_t count, std::uint64_t seed, std::uint64_t draw,
+                            std::uint64_t epoch, const std::int32_t* in, std::int32_t* out) {
+  shuffle_indices(models, count, single_shuffle_keys(seed, draw), epoch, in, out);
 }
 
 // Activations of one forward pass, kept for the backward pass.

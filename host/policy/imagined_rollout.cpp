@@ -74,12 +74,25 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
   expect_shape(params, {d.tasks, layout.parameter_count()}, backend, "rollout policy parameters");
   expect_shape(start_obs, {d.tasks, d.rollouts, d.obs_dim}, backend, "rollout start states");
   MBMPO_CHECK(out.obs.backend() == backend, "imagined rollout: buffers on another backend");
+  const int groups = options.seeds.empty() ? 1 : int(options.seeds.size());
+  MBMPO_CHECK(groups <= kMaxRolloutGroups, "imagined rollout: at most ", kMaxRolloutGroups, " seeds, got ", groups);
+  MBMPO_CHECK(groups == models.members() && d.tasks % groups == 0, "imagined rollout: ", d.tasks,
+              " tasks in ", groups, " seed groups on a stack of ", models.members(),
+              " ensembles (the groups must be equal and one per ensemble)");
   if (d.rows() == 0 || d.horizon == 0) return;
+  NoiseSeeds seeds;
+  seeds.groups = groups;
+  for (int g = 0; g < groups; ++g) seeds.seed[g] = options.seeds.empty() ? options.seed : options.seeds[g];
 
-  // Row (t, m) uses model t mod K; the assignment is made once per ensemble.
+  // Row (t, m) of group g uses model g K + (t - g T/G) mod K; the assignment is made once per
+  // ensemble.
   if (w.assigned_for != &models || w.assignment.models != models.models()) {
+    const int K = models.models_per_member(), tasks_per_group = d.tasks / groups;
     std::vector<int> model_of_row(static_cast<std::size_t>(d.rows()));
-    for (std::int64_t row = 0; row < d.rows(); ++row) model_of_row[row] = int((row / d.rollouts) % models.models());
+    for (std::int64_t row = 0; row < d.rows(); ++row) {
+      const int t = int(row / d.rollouts), g = t / tasks_per_group;
+      model_of_row[row] = g * K + (t - g * tasks_per_group) % K;
+    }
     w.assignment = models.assign(model_of_row);
     w.assigned_for = &models;
   }
@@ -97,7 +110,7 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
       TensorView<const float> a{backend, w.act_env.data(), {d.rows(), d.act_dim}};
       TensorView<float> s_next{backend, predicted, {d.rows(), d.obs_dim}};
       if (backend == Backend::cpu) {
-        cpu::policy_act_step(shape, d, h, params.data, current, w.alive.data(), options.seed, options.draw,
+        cpu::policy_act_step(shape, d, h, params.data, current, w.alive.data(), seeds, options.draw,
                              constants.action_limit, out.obs.data(), out.act.data(), out.logp.data(),
                              out.valid.data(), w.act_env.data());
         models.predict(s, a, w.assignment, s_next);
@@ -105,7 +118,7 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
                               w.alive.data(), out.reward.data());
       } else {
 #ifdef MBMPO_WITH_CUDA
-        cuda::policy_act_step(context.cuda(), shape, d, h, params.data, current, w.alive.data(), options.seed,
+        cuda::policy_act_step(context.cuda(), shape, d, h, params.data, current, w.alive.data(), seeds,
                               options.draw, constants.action_limit, out.obs.data(), out.act.data(),
                               out.logp.data(), out.valid.data(), w.act_env.data());
         models.predict(s, a, w.assignment, s_next);

@@ -1,5 +1,7 @@
 #include "host/policy/inner_step.hpp"
 
+#include <algorithm>
+
 #include "host/core/nvtx.hpp"
 #include "host/policy/gaussian_policy.hpp"
 
@@ -16,7 +18,16 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   const RolloutDims& d = samples.dims;
   const Backend backend = context.backend();
   const std::int64_t P = layout.parameter_count();
-  expect_shape(theta, {P}, backend, "inner step theta");
+  MBMPO_CHECK(theta.shape.size() == 1 || theta.shape.size() == 2,
+              "inner step theta: expected [P] or [groups][P], got ", shape_to_string(theta.shape));
+  const int groups = theta.shape.size() == 2 ? int(theta.dim(0)) : 1;
+  MBMPO_CHECK(groups >= 1 && d.tasks % groups == 0, "inner step: ", groups, " groups of meta-parameters do not split ",
+              d.tasks, " tasks evenly");
+  if (theta.shape.size() == 2) {
+    expect_shape(theta, {groups, P}, backend, "inner step theta");
+  } else {
+    expect_shape(theta, {P}, backend, "inner step theta");
+  }
   expect_shape(adapted, {d.tasks, P}, backend, "inner step adapted parameters");
   // The kernels below trust these sizes: check them on both backends.
   MBMPO_CHECK(d.obs_dim == layout.obs_dim() && d.act_dim == layout.act_dim(), "inner step: the samples have obs/act ",
@@ -24,22 +35,37 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   expect_shape(advantages.advantages.view(), {d.tasks, d.rollouts, d.horizon}, backend, "inner step advantages");
   expect_shape(advantages.valid_count.view(), {d.tasks}, backend, "inner step valid counts");
   const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
+  const int per_group = groups > 0 && d.tasks > 0 ? d.tasks / groups : 0;
   if (backend == Backend::cpu) {
+    // One shared row, or with groups each group's row tiled to its tasks (the CPU sums give the
+    // same bits either way).
+    Tensor<float> tiled;
+    TensorView<const float> params{backend, theta.data, {P}};
+    if (groups > 1) {
+      tiled = Tensor<float>(backend, {d.tasks, P});
+      for (int t = 0; t < d.tasks; ++t) std::copy_n(theta.data + (t / per_group) * P, P, tiled.data() + t * P);
+      params = tiled.view();
+    }
     // Advantages are already 0 on ended steps, so they are the gradient's weights; the mean
     // divides by each task's count of valid samples.
-    weighted_log_prob_gradient(context, layout, theta, samples.obs_by_task(), samples.act_by_task(),
+    weighted_log_prob_gradient(context, layout, params, samples.obs_by_task(), samples.act_by_task(),
                                advantages.by_task(), adapted);
     const float* count = advantages.valid_count.data();
     for (int t = 0; t < d.tasks; ++t) {
       float* row = adapted.data + t * P;
+      const float* base = theta.data + (t / per_group) * P;
       for (std::int64_t p = 0; p < P; ++p) {
-        row[p] = theta.data[p] + (count[t] > 0 ? float(alpha) * row[p] / count[t] : 0.f);
+        row[p] = base[p] + (count[t] > 0 ? float(alpha) * row[p] / count[t] : 0.f);
       }
     }
     return;
   }
 #ifdef MBMPO_WITH_CUDA
-  cuda::policy_gradient_step(context.cuda(), policy_shape(layout), d.tasks, per_task, theta.data,
+  // Each group's theta tiled to its tasks' rows of adapted, then the step in place: the same
+  // launches for any number of groups.
+  CudaResources& cuda = context.cuda();
+  cuda::broadcast_group_rows(cuda, d.tasks, groups, P, theta.data, adapted.data);
+  cuda::policy_gradient_step(cuda, policy_shape(layout), d.tasks, per_task, adapted.data, true,
                              samples.obs.data(), samples.act.data(), advantages.advantages.data(),
                              advantages.valid_count.data(), float(alpha), adapted.data);
 #endif

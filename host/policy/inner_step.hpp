@@ -10,7 +10,9 @@
 
 namespace mbmpo {
 
-// theta [P]; adapted [T][P]. The samples were drawn with theta (the pre-update policy).
+// theta [P], or [G][P] for G groups (G seeds' meta-policies; G divides T): task t belongs to group
+// g = t / (T/G) and steps from theta[g], exactly as a G = 1 call on that group's tasks alone would.
+// adapted [T][P]. The samples were drawn with theta (the pre-update policy).
 void inner_step(Context& context, const PolicyLayout& layout, TensorView<const float> theta,
                 const Trajectories& samples, const Advantages& advantages, double alpha,
                 TensorView<float> adapted);

@@ -10,13 +10,21 @@
 // At theta = theta_old: grad L = (1/T) sum_t J_t g_t with J_t = I + alpha H_t (H_t the Hessian of
 // L_in_t) and g_t the post-update policy gradient; the Hessian of KL is (1/T) sum_t J_t F_t J_t,
 // F_t the Fisher of the adapted policy over the post-update states. The CUDA backend implements
-// the same contracts (kernels/policy/meta_objective.cu).
+// the same contracts (host/policy/meta_update.cpp over kernels/policy/policy_sums.cu and
+// policy_ops.cu).
+//
+// Groups: the T tasks may split into G equal consecutive blocks (G seeds trained in one process),
+// block g = tasks [g T/G, (g+1) T/G) with its own meta-policy theta[g]; theta is then [G][P] and
+// every mean over tasks above is over the group's tasks only. Each group's results are bit for bit
+// those of a G = 1 problem holding its tasks alone: per-task work never depends on other tasks, and
+// every per-group sum runs over its tasks in task order, as the G = 1 code does.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "host/core/error.hpp"
 #include "host/policy/policy_ops_cpu.hpp"
 
 namespace mbmpo {
@@ -26,6 +34,7 @@ template <class T>
 struct MetaProblem {
   PolicyShape shape;
   int tasks = 0;
+  int groups = 1;            // G: tasks split into G equal blocks, one meta-policy each
   T alpha = T(0);            // inner step size
   bool first_order = false;  // J_t = I
   // Pre-update samples [T][N]: advantages as weights, valid counts [T].
@@ -44,19 +53,56 @@ namespace cpu {
 template <class T>
 T safe_inverse(T count) { return count > T(0) ? T(1) / count : T(0); }
 
-// out[t] = theta + alpha * grad L_in_t(theta): the adapted parameters [T][P].
+// Tasks per group, T / G (checks that G divides T).
+template <class T>
+int tasks_per_group(const MetaProblem<T>& m) {
+  MBMPO_CHECK(m.groups >= 1 && m.tasks % m.groups == 0, "meta-objective: ", m.groups,
+              " groups do not split ", m.tasks, " tasks evenly");
+  return m.tasks / m.groups;
+}
+
+// rows [G][P] tiled to one row per task [T][P]: row g repeated for each of its group's tasks.
+template <class T>
+std::vector<T> tile_groups(const MetaProblem<T>& m, const T* rows) {
+  const int P = m.shape.parameter_count, per_group = tasks_per_group(m);
+  std::vector<T> tiled(std::size_t(m.tasks) * P);
+  for (int t = 0; t < m.tasks; ++t) {
+    std::copy_n(rows + std::int64_t(t / per_group) * P, P, tiled.data() + std::int64_t(t) * P);
+  }
+  return tiled;
+}
+
+// The parameters theta [G][P] as the per-task sums take them: one shared row when G = 1, else tiled
+// to [T][P] (the CPU ops give the same bits either way, wherever the rows sit).
+template <class T>
+struct TaskParams {
+  TaskParams(const MetaProblem<T>& m, const T* theta) : shared(theta) {
+    if (m.groups != 1) tiled = tile_groups(m, theta);
+    else tasks_per_group(m);
+  }
+  const T* data() const { return tiled.empty() ? shared : tiled.data(); }
+  bool per_task() const { return !tiled.empty(); }
+  const T* row(int t, int P) const { return per_task() ? tiled.data() + std::int64_t(t) * P : shared; }
+  const T* shared;
+  std::vector<T> tiled;
+};
+
+// out[t] = theta[g(t)] + alpha * grad L_in_t(theta[g(t)]): the adapted parameters [T][P].
 template <class T>
 void adapt_parameters(const MetaProblem<T>& m, const T* theta, T* out) {
   const int P = m.shape.parameter_count;
-  weighted_log_prob_gradient(m.shape, m.tasks, m.pre_per_task, theta, false, m.pre_obs, m.pre_act,
-                             m.pre_advantage, out);
+  const TaskParams<T> params(m, theta);
+  weighted_log_prob_gradient(m.shape, m.tasks, m.pre_per_task, params.data(), params.per_task(), m.pre_obs,
+                             m.pre_act, m.pre_advantage, out);
   for (int t = 0; t < m.tasks; ++t) {
     const T scale = m.alpha * safe_inverse(m.pre_count[t]);
-    for (int p = 0; p < P; ++p) out[t * P + p] = theta[p] + scale * out[t * P + p];
+    const T* row = params.row(t, P);
+    for (int p = 0; p < P; ++p) out[t * P + p] = row[p] + scale * out[t * P + p];
   }
 }
 
-// out[t] = J_t v[t] = v[t] + alpha H_t v[t] at theta (vectors [T][P]); v[t] itself when first order.
+// out[t] = J_t v[t] = v[t] + alpha H_t v[t] at theta[g(t)] (theta [G][P], vectors [T][P]); v[t]
+// itself when first order.
 template <class T>
 void jacobian_vector(const MetaProblem<T>& m, const T* theta, const T* v, T* out) {
   const std::int64_t size = std::int64_t(m.tasks) * m.shape.parameter_count;
@@ -64,8 +110,9 @@ void jacobian_vector(const MetaProblem<T>& m, const T* theta, const T* v, T* out
     std::copy_n(v, size, out);
     return;
   }
-  log_prob_hessian_vector(m.shape, m.tasks, m.pre_per_task, theta, false, v, m.pre_obs, m.pre_act,
-                          m.pre_advantage, out);
+  const TaskParams<T> params(m, theta);
+  log_prob_hessian_vector(m.shape, m.tasks, m.pre_per_task, params.data(), params.per_task(), v, m.pre_obs,
+                          m.pre_act, m.pre_advantage, out);
   const int P = m.shape.parameter_count;
   for (int t = 0; t < m.tasks; ++t) {
     const T scale = m.alpha * safe_inverse(m.pre_count[t]);
@@ -85,31 +132,35 @@ void fisher_vector(const MetaProblem<T>& m, const T* adapted, const T* u, T* out
   }
 }
 
-// out = (1/T) sum_t rows[t] + damping * v  (rows [T][P]).
+// out[g] = (1/Tg) sum_{t in g} rows[t] + damping * v[g]  (rows [T][P], v and out [G][P]; the
+// group's tasks summed in order).
 template <class T>
 void task_mean_plus(const MetaProblem<T>& m, const T* rows, T damping, const T* v, T* out) {
-  const int P = m.shape.parameter_count;
-  for (int p = 0; p < P; ++p) {
-    T sum = T(0);
-    for (int t = 0; t < m.tasks; ++t) sum += rows[t * P + p];
-    out[p] = sum / T(m.tasks) + (v ? damping * v[p] : T(0));
+  const int P = m.shape.parameter_count, per_group = tasks_per_group(m);
+  for (int g = 0; g < m.groups; ++g) {
+    const T* group_rows = rows + std::int64_t(g) * per_group * P;
+    for (int p = 0; p < P; ++p) {
+      T sum = T(0);
+      for (int t = 0; t < per_group; ++t) sum += group_rows[t * P + p];
+      out[g * P + p] = sum / T(per_group) + (v ? damping * v[g * P + p] : T(0));
+    }
   }
 }
 
-// out = A v = (1/T) sum_t J_t F_t J_t v + damping v, the curvature of the KL constraint at theta.
+// out[g] = A_g v[g] = (1/Tg) sum_{t in g} J_t F_t J_t v[g] + damping v[g], the curvature of group
+// g's KL constraint at theta[g] (theta, v, out [G][P]).
 template <class T>
 void curvature_vector(const MetaProblem<T>& m, const T* theta, const T* adapted, T damping,
                       const T* v, T* out) {
-  const int P = m.shape.parameter_count;
-  std::vector<T> tiled(std::size_t(m.tasks) * P), a(tiled.size()), b(tiled.size());
-  for (int t = 0; t < m.tasks; ++t) std::copy_n(v, P, tiled.data() + std::int64_t(t) * P);
+  std::vector<T> tiled = tile_groups(m, v), a(tiled.size()), b(tiled.size());
   jacobian_vector(m, theta, tiled.data(), a.data());
   fisher_vector(m, adapted, a.data(), b.data());
   jacobian_vector(m, theta, b.data(), a.data());
   task_mean_plus(m, a.data(), damping, v, out);
 }
 
-// out = grad L at theta_old = (1/T) sum_t J_t g_t, g_t = (1/N'_t) sum A' grad log pi_adapted[t].
+// out[g] = grad L_g at theta_old[g] = (1/Tg) sum_{t in g} J_t g_t, g_t = (1/N'_t) sum A' grad log
+// pi_adapted[t] (theta, out [G][P]).
 template <class T>
 void meta_gradient(const MetaProblem<T>& m, const T* theta, const T* adapted, T* out) {
   const int P = m.shape.parameter_count;
@@ -128,17 +179,19 @@ struct SurrogateAndKl {
   double surrogate = 0, kl = 0;
 };
 
-// L(theta) and KL(theta) against the adapted parameters the post-update samples were drawn with.
+// Per group g: L_g(theta[g]) and KL_g(theta[g]) (means over the group's tasks) against the adapted
+// parameters the post-update samples were drawn with; theta [G][P].
 template <class T>
-SurrogateAndKl surrogate_and_kl(const MetaProblem<T>& m, const T* theta, const T* adapted_old) {
-  const int P = m.shape.parameter_count;
+std::vector<SurrogateAndKl> surrogate_and_kl_groups(const MetaProblem<T>& m, const T* theta, const T* adapted_old) {
+  const int P = m.shape.parameter_count, per_group = tasks_per_group(m);
   const std::int64_t N = m.post_per_task;
   std::vector<T> adapted(std::size_t(m.tasks) * P), logp(std::size_t(m.tasks) * N), kl(logp.size());
   adapt_parameters(m, theta, adapted.data());
   log_probs(m.shape, m.tasks, N, adapted.data(), true, m.post_obs, m.post_act, logp.data());
   kl_divergences(m.shape, m.tasks, N, adapted_old, true, adapted.data(), true, m.post_obs, kl.data());
-  SurrogateAndKl result;
+  std::vector<SurrogateAndKl> results(std::size_t(m.groups));
   for (int t = 0; t < m.tasks; ++t) {
+    SurrogateAndKl& result = results[std::size_t(t / per_group)];
     double surrogate = 0, divergence = 0;
     for (std::int64_t n = 0; n < N; ++n) {
       const std::int64_t i = t * N + n;
@@ -150,9 +203,19 @@ SurrogateAndKl surrogate_and_kl(const MetaProblem<T>& m, const T* theta, const T
     result.surrogate += surrogate * double(safe_inverse(m.post_count[t]));
     result.kl += divergence * double(safe_inverse(m.post_count[t]));
   }
-  result.surrogate /= m.tasks;
-  result.kl /= m.tasks;
-  return result;
+  for (SurrogateAndKl& result : results) {
+    result.surrogate /= per_group;
+    result.kl /= per_group;
+  }
+  return results;
+}
+
+// L(theta) and KL(theta) of a one-group problem (theta [P]).
+template <class T>
+SurrogateAndKl surrogate_and_kl(const MetaProblem<T>& m, const T* theta, const T* adapted_old) {
+  MBMPO_CHECK(m.groups == 1, "surrogate_and_kl: the problem has ", m.groups,
+              " groups; use surrogate_and_kl_groups");
+  return surrogate_and_kl_groups(m, theta, adapted_old)[0];
 }
 
 }  // namespace cpu

@@ -11,7 +11,6 @@
 #ifdef MBMPO_WITH_CUDA
 #include "host/core/cuda_check.hpp"
 #include "host/core/cuda_context.hpp"
-#include "kernels/core/broadcast_rows_cuda.hpp"
 #include "kernels/policy/policy_ops_cuda.hpp"
 #endif
 
@@ -38,25 +37,27 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
+// The dot product of rows g of two [G][n] matrices, summed over the row in order.
+double dot(const std::vector<float>& a, const std::vector<float>& b, int g, std::int64_t n) {
   double sum = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) sum += double(a[i]) * double(b[i]);
+  for (std::int64_t i = g * n; i < (g + 1) * n; ++i) sum += double(a[i]) * double(b[i]);
   return sum;
 }
 
 // The meta-objective's operations on the context's backend, with their workspace; raw
-// backend pointers.
+// backend pointers. Parameters and vectors of the groups are [G][P]; per-task ones [T][P].
 class ObjectiveOps {
  public:
-  // Workspace for T tasks of `post_per_task` post-update samples and P parameters.
-  ObjectiveOps(Context& context, const PolicyLayout& layout, int tasks, std::int64_t pre_per_task,
+  // Workspace for T tasks in G groups of `post_per_task` post-update samples and P parameters.
+  ObjectiveOps(Context& context, const PolicyLayout& layout, int tasks, int groups, std::int64_t pre_per_task,
                std::int64_t post_per_task)
-      : context_(context), P_(layout.parameter_count()) {
+      : context_(context), P_(layout.parameter_count()), groups_(groups) {
     const Backend backend = context.backend();
     const std::int64_t T = tasks, N = post_per_task;
     logp_old_ = Tensor<float>(backend, {T, N});
 #ifdef MBMPO_WITH_CUDA
     if (backend == Backend::cuda) {
+      theta_tiled_ = Tensor<float>(backend, {T, P_});
       tiled_ = Tensor<float>(backend, {T, P_});
       a_ = Tensor<float>(backend, {T, P_});
       b_ = Tensor<float>(backend, {T, P_});
@@ -75,7 +76,7 @@ class ObjectiveOps {
     post_count_host_.resize(std::size_t(T));
   }
 
-  // The problem around theta_old [P] and the adapted parameters [T][P] the post-update samples
+  // The problem around theta_old [G][P] and the adapted parameters [T][P] the post-update samples
   // were drawn with (same sizes as the workspace).
   void bind(const MetaProblem<float>& problem, const float* theta_old, const float* adapted_old) {
     m_ = problem;
@@ -87,8 +88,12 @@ class ObjectiveOps {
     }
 #ifdef MBMPO_WITH_CUDA
     if (context_.backend() == Backend::cuda) {
-      cuda::log_probs(context_.cuda(), m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs,
-                      m_.post_act, logp_old_.data());
+      CudaResources& cuda = context_.cuda();
+      // Every task's products read its group's theta_old from its own row: the same launches for
+      // any number of groups.
+      cuda::broadcast_group_rows(cuda, m_.tasks, groups_, P_, theta_old_, theta_tiled_.data());
+      cuda::log_probs(cuda, m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs, m_.post_act,
+                      logp_old_.data());
       memory::copy(Backend::cpu, post_count_host_.data(), Backend::cuda, m_.post_count,
                    m_.tasks * sizeof(float));
     }
@@ -96,7 +101,7 @@ class ObjectiveOps {
     m_.post_logp_old = logp_old_.data();
   }
 
-  // out = A v = (1/T) sum_t J_t F_t J_t v + damping v; v, out [P] on the backend.
+  // out[g] = A_g v[g] = (1/Tg) sum_{t in g} J_t F_t J_t v[g] + damping v[g]; v, out [G][P] on the backend.
   void curvature(const float* v, float* out, float damping) {
     if (context_.backend() == Backend::cpu) {
       cpu::curvature_vector(m_, theta_old_, adapted_old_, damping, v, out);
@@ -104,16 +109,16 @@ class ObjectiveOps {
     }
 #ifdef MBMPO_WITH_CUDA
     CudaResources& cuda = context_.cuda();
-    cuda::broadcast_rows(cuda, m_.tasks, P_, v, tiled_.data());
+    cuda::broadcast_group_rows(cuda, m_.tasks, groups_, P_, v, tiled_.data());
     const float* jv = jacobian(tiled_.data(), a_.data());
     cuda::fisher_vector_product(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, jv,
                                 m_.post_obs, m_.fisher_weight, m_.fisher_count, b_.data());
     const float* jfjv = jacobian(b_.data(), a_.data());
-    cuda::task_mean_plus(cuda, m_.tasks, int(P_), jfjv, damping, v, out);
+    cuda::task_mean_plus(cuda, m_.tasks, int(P_), jfjv, damping, v, out, groups_);
 #endif
   }
 
-  // out = (1/T) sum_t J_t g_t [P].
+  // out[g] = (1/Tg) sum_{t in g} J_t g_t, [G][P].
   void gradient(float* out) {
     if (context_.backend() == Backend::cpu) {
       cpu::meta_gradient(m_, theta_old_, adapted_old_, out);
@@ -124,19 +129,22 @@ class ObjectiveOps {
     cuda::scaled_log_prob_gradient(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, true,
                                    m_.post_obs, m_.post_act, m_.post_advantage, m_.post_count, b_.data());
     const float* jg = jacobian(b_.data(), a_.data());
-    cuda::task_mean_plus(cuda, m_.tasks, int(P_), jg, 0.f, nullptr, out);
+    cuda::task_mean_plus(cuda, m_.tasks, int(P_), jg, 0.f, nullptr, out, groups_);
 #endif
   }
 
-  // The surrogate and the mean KL at a candidate theta [P] (on the backend).
-  cpu::SurrogateAndKl evaluate(const float* theta) {
-    if (context_.backend() == Backend::cpu) return cpu::surrogate_and_kl(m_, theta, adapted_old_);
-    cpu::SurrogateAndKl result;
+  // Per group, the surrogate and the mean KL of its tasks at a candidate theta [G][P] (on the backend).
+  std::vector<cpu::SurrogateAndKl> evaluate(const float* theta) {
+    if (context_.backend() == Backend::cpu) return cpu::surrogate_and_kl_groups(m_, theta, adapted_old_);
+    std::vector<cpu::SurrogateAndKl> results(static_cast<std::size_t>(groups_));
 #ifdef MBMPO_WITH_CUDA
     CudaResources& cuda = context_.cuda();
     const std::int64_t N = m_.post_per_task;
-    cuda::policy_gradient_step(cuda, m_.shape, m_.tasks, m_.pre_per_task, theta, m_.pre_obs, m_.pre_act,
-                               m_.pre_advantage, m_.pre_count, m_.alpha, candidate_adapted_.data());
+    // Each group's candidate tiled to its tasks, then the inner step in place.
+    cuda::broadcast_group_rows(cuda, m_.tasks, groups_, P_, theta, candidate_adapted_.data());
+    cuda::policy_gradient_step(cuda, m_.shape, m_.tasks, m_.pre_per_task, candidate_adapted_.data(), true,
+                               m_.pre_obs, m_.pre_act, m_.pre_advantage, m_.pre_count, m_.alpha,
+                               candidate_adapted_.data());
     cuda::log_probs(cuda, m_.shape, m_.tasks, N, candidate_adapted_.data(), true, m_.post_obs,
                     m_.post_act, logp_.data());
     cuda::kl_divergences(cuda, m_.shape, m_.tasks, N, adapted_old_, true, candidate_adapted_.data(), true,
@@ -144,37 +152,43 @@ class ObjectiveOps {
     cuda::surrogate_kl_terms(cuda, m_.tasks, N, m_.post_advantage, m_.post_valid, logp_.data(),
                              logp_old_.data(), kl_.data(), terms_.data());
     const std::vector<double> terms = terms_.to_host();
+    const int per_group = m_.tasks / groups_;
     for (int t = 0; t < m_.tasks; ++t) {
+      cpu::SurrogateAndKl& result = results[std::size_t(t / per_group)];
       const double inverse = post_count_host_[t] > 0 ? 1.0 / post_count_host_[t] : 0.0;
       result.surrogate += terms[2 * t] * inverse;
       result.kl += terms[2 * t + 1] * inverse;
     }
-    result.surrogate /= m_.tasks;
-    result.kl /= m_.tasks;
+    for (cpu::SurrogateAndKl& result : results) {
+      result.surrogate /= per_group;
+      result.kl /= per_group;
+    }
 #endif
-    return result;
+    return results;
   }
 
-  // candidate = theta_old + scale * x (all [P] on the backend).
-  void step(const float* x, float scale, float* candidate) {
+  // candidate[g] = theta_old[g] + scale * x[g] (rows of [G][P] on the backend).
+  void step(int g, const float* x, float scale, float* candidate) {
+    const std::int64_t at = std::int64_t(g) * P_;
     if (context_.backend() == Backend::cpu) {
-      for (std::int64_t p = 0; p < P_; ++p) candidate[p] = theta_old_[p] + scale * x[p];
+      for (std::int64_t p = 0; p < P_; ++p) candidate[at + p] = theta_old_[at + p] + scale * x[at + p];
       return;
     }
 #ifdef MBMPO_WITH_CUDA
     CudaResources& cuda = context_.cuda();
-    MBMPO_CUBLAS_CHECK(cublasScopy(cuda.cublas, int(P_), theta_old_, 1, candidate, 1));
-    MBMPO_CUBLAS_CHECK(cublasSaxpy(cuda.cublas, int(P_), &scale, x, 1, candidate, 1));
+    MBMPO_CUBLAS_CHECK(cublasScopy(cuda.cublas, int(P_), theta_old_ + at, 1, candidate + at, 1));
+    MBMPO_CUBLAS_CHECK(cublasSaxpy(cuda.cublas, int(P_), &scale, x + at, 1, candidate + at, 1));
 #endif
   }
 
  private:
 #ifdef MBMPO_WITH_CUDA
-  // J_t v_t for vectors [T][P] into out (or the vectors themselves when first order).
+  // J_t v_t for vectors [T][P] into out (or the vectors themselves when first order), at each
+  // task's row of the tiled theta_old.
   const float* jacobian(const float* vectors, float* out) {
     if (m_.first_order) return vectors;
-    cuda::jacobian_vector(context_.cuda(), m_.shape, m_.tasks, m_.pre_per_task, theta_old_, vectors,
-                          m_.pre_obs, m_.pre_act, m_.pre_advantage, m_.pre_count, m_.alpha, out);
+    cuda::jacobian_vector(context_.cuda(), m_.shape, m_.tasks, m_.pre_per_task, theta_tiled_.data(), true,
+                          vectors, m_.pre_obs, m_.pre_act, m_.pre_advantage, m_.pre_count, m_.alpha, out);
     return out;
   }
 #endif
@@ -184,10 +198,28 @@ class ObjectiveOps {
   const float* theta_old_ = nullptr;
   const float* adapted_old_ = nullptr;
   std::int64_t P_;
-  Tensor<float> logp_old_, tiled_, a_, b_, candidate_adapted_, logp_, kl_;
+  int groups_;
+  Tensor<float> logp_old_, theta_tiled_, tiled_, a_, b_, candidate_adapted_, logp_, kl_;
   Tensor<double> terms_;
   std::vector<float> post_count_host_;
 };
+
+// G from a theta [P] (1) or [G][P].
+int groups_of(const TensorView<const float>& theta, std::int64_t P) {
+  MBMPO_CHECK((theta.shape.size() == 1 && theta.dim(0) == P) || (theta.shape.size() == 2 && theta.dim(1) == P),
+              "meta update theta: expected [", P, "] or [groups, ", P, "], got ", shape_to_string(theta.shape));
+  return theta.shape.size() == 2 ? int(theta.dim(0)) : 1;
+}
+
+// A view of G rows of P: [P] when G = 1, or [G][P].
+template <class T>
+void expect_group_rows(const TensorView<T>& view, int groups, std::int64_t P, Backend backend, const char* name) {
+  if (groups == 1 && view.shape.size() == 1) {
+    expect_shape(view, {P}, backend, name);
+  } else {
+    expect_shape(view, {groups, P}, backend, name);
+  }
+}
 
 void check_samples(const Trajectories& samples, const Advantages& advantages, const PolicyLayout& layout,
                    int tasks, Backend backend, const char* name) {
@@ -204,18 +236,19 @@ void check_samples(const Trajectories& samples, const Advantages& advantages, co
 }  // namespace
 
 struct MetaObjective::Impl {
-  Impl(Context& c, const PolicyLayout& l, const MetaUpdateOptions& o, int tasks, std::int64_t pre_per_task,
+  Impl(Context& c, const PolicyLayout& l, const MetaUpdateOptions& o, int tasks, int g, std::int64_t pre_per_task,
        std::int64_t post_per_task)
       : context(c),
         layout(l),
         options(o),
         P(l.parameter_count()),
-        theta_old(c.backend(), {P}),
-        gradient(c.backend(), {1, P}),
-        direction(c.backend(), {1, P}),
-        curvature(c.backend(), {P}),
-        ops(c, l, tasks, pre_per_task, post_per_task),
-        cg(c, 1, P) {
+        G(g),
+        theta_old(c.backend(), {g, P}),
+        gradient(c.backend(), {g, P}),
+        direction(c.backend(), {g, P}),
+        curvature(c.backend(), {g, P}),
+        ops(c, l, tasks, g, pre_per_task, post_per_task),
+        cg(c, g, P) {
     if (o.fisher_subsample < 1) {
       fisher_weight = Tensor<float>(c.backend(), {tasks, post_per_task});
       fisher_count = Tensor<float>(c.backend(), {tasks});
@@ -225,6 +258,7 @@ struct MetaObjective::Impl {
   PolicyLayout layout;
   MetaUpdateOptions options;
   std::int64_t P;
+  int G;
   RolloutDims pre_dims, post_dims;
   Tensor<float> theta_old, fisher_weight, fisher_count, gradient, direction, curvature;
   std::vector<float> fisher_weight_host, fisher_count_host;
@@ -243,7 +277,7 @@ void MetaObjective::Impl::bind(TensorView<const float> theta, TensorView<const f
   const Backend backend = context.backend();
   const int T = pre.dims.tasks;
   MBMPO_CHECK(T > 0, "meta update: no tasks");
-  expect_shape(theta, {P}, backend, "meta update theta");
+  expect_group_rows(theta, G, P, backend, "meta update theta");
   expect_shape(adapted, {T, P}, backend, "meta update adapted parameters");
   check_samples(pre, pre_advantages, layout, T, backend, "pre-update");
   check_samples(post, post_advantages, layout, T, backend, "post-update");
@@ -257,6 +291,7 @@ void MetaObjective::Impl::bind(TensorView<const float> theta, TensorView<const f
   MetaProblem<float> m;
   m.shape = policy_shape(layout);
   m.tasks = T;
+  m.groups = G;
   m.alpha = float(options.inner_lr);
   m.first_order = options.first_order;
   m.pre_per_task = std::int64_t(pre.dims.rollouts) * pre.dims.horizon;
@@ -274,14 +309,18 @@ void MetaObjective::Impl::bind(TensorView<const float> theta, TensorView<const f
   m.fisher_count = m.post_count;
 
   // A subsample of the post-update states for the Fisher products: each valid state is kept with
-  // probability fisher_subsample (Philox keyed by seed and draw, the same on both backends).
+  // probability fisher_subsample (Philox keyed by the group's seed and draw and the state's index
+  // within its group, the same on both backends).
   if (options.fisher_subsample < 1) {
     fisher_weight_host = post.valid.to_host();
     fisher_count_host.assign(std::size_t(T), 0.f);
+    const std::int64_t per_group = std::int64_t(T / G) * m.post_per_task;
     for (std::int64_t i = 0; i < std::int64_t(fisher_weight_host.size()); ++i) {
       float& weight = fisher_weight_host[i];
       if (weight == 0.f) continue;
-      weight = uniform_at(options.seed, options.draw, std::uint64_t(i)) < options.fisher_subsample ? 1.f : 0.f;
+      const std::int64_t g = i / per_group;
+      const std::uint64_t seed = options.group_seeds.empty() ? options.seed : options.group_seeds[std::size_t(g)];
+      weight = uniform_at(seed, options.draw, std::uint64_t(i - g * per_group)) < options.fisher_subsample ? 1.f : 0.f;
       fisher_count_host[i / m.post_per_task] += weight;
     }
     fisher_weight.copy_from_host(fisher_weight_host);
@@ -298,8 +337,13 @@ MetaObjective::MetaObjective(Context& context, const PolicyLayout& layout, Tenso
                              const Advantages& pre_advantages, const Trajectories& post,
                              const Advantages& post_advantages, const MetaUpdateOptions& options) {
   validate(options);
-  impl_ = std::make_unique<Impl>(context, layout, options, pre.dims.tasks,
-                                 std::int64_t(pre.dims.rollouts) * pre.dims.horizon,
+  const int T = pre.dims.tasks;
+  const int G = groups_of(theta, layout.parameter_count());
+  MBMPO_CHECK(G >= 1 && T % G == 0, "meta update: ", G, " groups of meta-parameters do not split ", T,
+              " tasks evenly");
+  MBMPO_CHECK_INPUT(options.group_seeds.empty() || options.group_seeds.size() == std::size_t(G),
+                    "group_seeds: ", options.group_seeds.size(), " seeds for ", G, " groups");
+  impl_ = std::make_unique<Impl>(context, layout, options, T, G, std::int64_t(pre.dims.rollouts) * pre.dims.horizon,
                                  std::int64_t(post.dims.rollouts) * post.dims.horizon);
   impl_->pre_dims = pre.dims;
   impl_->post_dims = post.dims;
@@ -315,44 +359,61 @@ void MetaObjective::rebind(TensorView<const float> theta, TensorView<const float
 
 MetaObjective::~MetaObjective() = default;
 
+int MetaObjective::groups() const { return impl_->G; }
+
 void MetaObjective::gradient(TensorView<float> out) {
-  expect_shape(out, {impl_->P}, impl_->context.backend(), "meta gradient");
+  expect_group_rows(out, impl_->G, impl_->P, impl_->context.backend(), "meta gradient");
   impl_->ops.gradient(out.data);
 }
 
 void MetaObjective::curvature(TensorView<const float> v, TensorView<float> out) {
-  expect_shape(v, {impl_->P}, impl_->context.backend(), "curvature-vector input");
-  expect_shape(out, {impl_->P}, impl_->context.backend(), "curvature-vector output");
+  expect_group_rows(v, impl_->G, impl_->P, impl_->context.backend(), "curvature-vector input");
+  expect_group_rows(out, impl_->G, impl_->P, impl_->context.backend(), "curvature-vector output");
   impl_->ops.curvature(v.data, out.data, float(impl_->options.damping));
 }
 
 cpu::SurrogateAndKl MetaObjective::evaluate(TensorView<const float> theta) {
-  expect_shape(theta, {impl_->P}, impl_->context.backend(), "meta objective theta");
+  MBMPO_CHECK(impl_->G == 1, "meta objective: evaluate is for one group, this one has ", impl_->G,
+              " (use evaluate_groups)");
+  return evaluate_groups(theta)[0];
+}
+
+std::vector<cpu::SurrogateAndKl> MetaObjective::evaluate_groups(TensorView<const float> theta) {
+  expect_group_rows(theta, impl_->G, impl_->P, impl_->context.backend(), "meta objective theta");
   return impl_->ops.evaluate(theta.data);
 }
 
 MetaUpdateReport MetaObjective::update(TensorView<float> theta) {
+  MBMPO_CHECK(impl_->G == 1, "meta update: update is for one group, this objective has ", impl_->G,
+              " (use update_groups)");
+  return update_groups(theta)[0];
+}
+
+std::vector<MetaUpdateReport> MetaObjective::update_groups(TensorView<float> theta) {
   Context& context = impl_->context;
   const MetaUpdateOptions& options = impl_->options;
   ObjectiveOps& objective = impl_->ops;
   const Backend backend = context.backend();
   const std::int64_t P = impl_->P;
-  expect_shape(theta, {P}, backend, "meta update theta");
+  const int G = impl_->G;
+  expect_group_rows(theta, G, P, backend, "meta update theta");
   const float* theta_old = impl_->theta_old.data();
 
-  MetaUpdateReport report;
+  std::vector<MetaUpdateReport> reports(static_cast<std::size_t>(G));
   Tensor<float>& gradient = impl_->gradient;
   Tensor<float>& direction = impl_->direction;
   Tensor<float>& curvature = impl_->curvature;
   auto start = Clock::now();
   {
     MBMPO_NVTX_RANGE("meta_gradient");
-    report.surrogate_before = objective.evaluate(theta_old).surrogate;
+    const std::vector<cpu::SurrogateAndKl> before = objective.evaluate(theta_old);
+    for (int g = 0; g < G; ++g) reports[g].surrogate_before = before[g].surrogate;
     objective.gradient(gradient.data());
     context.synchronize();
   }
-  report.seconds_meta_gradient = seconds_since(start);
+  const double seconds_meta_gradient = seconds_since(start);
 
+  // One CG system per group.
   start = Clock::now();
   ConjugateGradientOptions cg;
   cg.iterations = options.cg_iterations;
@@ -364,35 +425,67 @@ MetaUpdateReport MetaObjective::update(TensorView<float> theta) {
       direction.view(), cg);
   objective.curvature(direction.data(), curvature.data(), damping);
   const std::vector<float> x = direction.to_host(), ax = curvature.to_host();
-  report.gradient_norm = solve.rhs_norm[0];
-  report.cg_residual = solve.rhs_norm[0] > 0 ? solve.residual_norm[0] / solve.rhs_norm[0] : 0.0;
-  report.step_scale = std::sqrt(2 * options.max_kl / (dot(x, ax) + 1e-8));
-  report.seconds_cg = seconds_since(start);
+  for (int g = 0; g < G; ++g) {
+    MetaUpdateReport& report = reports[g];
+    report.gradient_norm = solve.rhs_norm[g];
+    report.cg_residual = solve.rhs_norm[g] > 0 ? solve.residual_norm[g] / solve.rhs_norm[g] : 0.0;
+    report.step_scale = std::sqrt(2 * options.max_kl / (dot(x, ax, g, P) + 1e-8));
+  }
+  const double seconds_cg = seconds_since(start);
 
+  // The groups' backtracking line searches side by side: each round steps every group still
+  // searching to its next candidate (the others keep theta_old or their accepted candidate) and
+  // evaluates all tasks at once; a group's candidates and accept rule are those of a search alone.
   start = Clock::now();
   {
     MBMPO_NVTX_RANGE("line_search");
-    report.surrogate_after = report.surrogate_before;
-    double fraction = 1;
-    if (std::isfinite(report.step_scale) && report.gradient_norm > 0) {
-      for (int k = 0; k < options.max_backtracks; ++k, fraction *= options.backtrack_ratio) {
-        report.backtracks = k + 1;
-        objective.step(direction.data(), float(fraction * report.step_scale), theta.data);
-        const cpu::SurrogateAndKl value = objective.evaluate(theta.data);
+    memory::copy(backend, theta.data, backend, theta_old, std::size_t(G) * P * sizeof(float));
+    std::vector<char> searching(static_cast<std::size_t>(G));
+    std::vector<double> fraction(static_cast<std::size_t>(G), 1.0);
+    for (int g = 0; g < G; ++g) {
+      MetaUpdateReport& report = reports[g];
+      report.surrogate_after = report.surrogate_before;
+      searching[g] = std::isfinite(report.step_scale) && report.gradient_norm > 0;
+    }
+    for (int k = 0; k < options.max_backtracks; ++k) {
+      bool any = false;
+      for (int g = 0; g < G; ++g) {
+        if (!searching[g]) continue;
+        any = true;
+        reports[g].backtracks = k + 1;
+        objective.step(g, direction.data(), float(fraction[g] * reports[g].step_scale), theta.data);
+      }
+      if (!any) break;
+      const std::vector<cpu::SurrogateAndKl> values = objective.evaluate(theta.data);
+      for (int g = 0; g < G; ++g) {
+        if (!searching[g]) continue;
+        MetaUpdateReport& report = reports[g];
+        const cpu::SurrogateAndKl& value = values[g];
         if (std::isfinite(value.surrogate) && std::isfinite(value.kl) &&
             value.surrogate > report.surrogate_before && value.kl <= options.max_kl) {
           report.accepted = true;
-          report.step_fraction = fraction;
+          report.step_fraction = fraction[g];
           report.surrogate_after = value.surrogate;
           report.kl = value.kl;
-          break;
+          searching[g] = 0;
+        } else {
+          fraction[g] *= options.backtrack_ratio;
         }
       }
     }
-    if (!report.accepted) memory::copy(backend, theta.data, backend, theta_old, P * sizeof(float));
+    for (int g = 0; g < G; ++g) {
+      if (reports[g].accepted) continue;
+      memory::copy(backend, theta.data + std::int64_t(g) * P, backend, theta_old + std::int64_t(g) * P,
+                   P * sizeof(float));
+    }
   }
-  report.seconds_line_search = seconds_since(start);
-  return report;
+  const double seconds_line_search = seconds_since(start);
+  for (MetaUpdateReport& report : reports) {
+    report.seconds_meta_gradient = seconds_meta_gradient;
+    report.seconds_cg = seconds_cg;
+    report.seconds_line_search = seconds_line_search;
+  }
+  return reports;
 }
 
 MetaUpdateReport meta_update(Context& context, const PolicyLayout& layout, TensorView<float> theta,

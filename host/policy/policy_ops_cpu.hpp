@@ -34,6 +34,22 @@ MBMPO_HD_INLINE float action_noise(std::uint64_t seed, std::uint64_t draw, const
   return normal_at(seed, draw, std::uint64_t((row * d.horizon + h) * d.act_dim + j));
 }
 
+// The seeds that key a rollout's noise when it holds several seeds' tasks (`mbmpo train --seeds`):
+// the tasks split into `groups` equal consecutive blocks, block g keyed by seed[g] with its rows
+// counted from the block's start, so each seed draws exactly the noise of a rollout of its own.
+constexpr int kMaxRolloutGroups = 64;
+struct NoiseSeeds {
+  int groups = 1;
+  std::uint64_t seed[kMaxRolloutGroups] = {};
+};
+
+MBMPO_HD_INLINE float action_noise(const NoiseSeeds& seeds, std::uint64_t draw, const RolloutDims& d,
+                                   std::int64_t row, int h, int j) {
+  const std::int64_t rows_per_group = d.rows() / seeds.groups;
+  const int g = static_cast<int>(row / rows_per_group);
+  return action_noise(seeds.seed[g], draw, d, row - g * rows_per_group, h, j);
+}
+
 // Features of the linear baseline for one sample (rllab's LinearFeatureBaseline): obs clipped,
 // its square, t/100 and its powers 2 and 3, and a constant. F = 2*obs_dim + 4.
 inline int baseline_features(int obs_dim) { return 2 * obs_dim + 4; }
@@ -58,7 +74,7 @@ namespace cpu {
 // thread; a task's means come from one batched forward pass over its rollouts.
 template <class T>
 void policy_act_step(const PolicyShape& s, const RolloutDims& d, int h, const T* params,
-                     const T* state, const T* alive, std::uint64_t seed, std::uint64_t draw,
+                     const T* state, const T* alive, const NoiseSeeds& seeds, std::uint64_t draw,
                      T action_limit, T* obs_out, T* act_out, T* logp_out, T* valid_out, T* act_env) {
   MBMPO_PARALLEL_FOR
   for (int task = 0; task < d.tasks; ++task) {
@@ -79,7 +95,7 @@ void policy_act_step(const PolicyShape& s, const RolloutDims& d, int h, const T*
       std::copy_n(state + row * d.obs_dim, d.obs_dim, obs_out + sample * d.obs_dim);
       const T* mean = means.data() + (row - first_row) * d.act_dim;
       for (int j = 0; j < d.act_dim; ++j) {
-        a[j] = mean[j] + std::exp(effective_log_std(s, theta, j)) * T(action_noise(seed, draw, d, row, h, j));
+        a[j] = mean[j] + std::exp(effective_log_std(s, theta, j)) * T(action_noise(seeds, draw, d, row, h, j));
         act_env[row * d.act_dim + j] = std::clamp(a[j], -action_limit, action_limit);
       }
       logp_out[sample] = gaussian_log_prob(s, theta, mean, a);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "host/core/error.hpp"
+#include "host/policy/policy_ops_cpu.hpp"
 
 namespace mbmpo {
 namespace {
@@ -52,13 +53,14 @@ std::string seed_run_dir(const std::string& run_dir, std::uint64_t seed) {
 
 SeedGroup::SeedGroup(Backend backend, const TrainConfig& config, const std::vector<std::uint64_t>& seeds,
                      const std::string& run_dir, bool resume)
-    : seeds_(seeds), iterations_(config.iterations) {
+    : seeds_(seeds), iterations_(config.iterations), context_(std::make_unique<Context>(backend)) {
   MBMPO_CHECK_INPUT(!seeds.empty(), "--seeds: no seeds given");
+  MBMPO_CHECK_INPUT(int(seeds.size()) <= kMaxRolloutGroups, "--seeds: at most ", kMaxRolloutGroups,
+                    " seeds in one process, got ", seeds.size());
   for (std::uint64_t seed : seeds) {
     TrainConfig seed_config = config;
     seed_config.seed = seed;
-    contexts_.push_back(std::make_unique<Context>(backend));
-    trainers_.push_back(std::make_unique<Trainer>(*contexts_.back(), seed_config, seed_run_dir(run_dir, seed), resume));
+    trainers_.push_back(std::make_unique<Trainer>(*context_, seed_config, seed_run_dir(run_dir, seed), resume));
   }
 }
 
@@ -71,15 +73,29 @@ int SeedGroup::iterations_done() const {
 }
 
 void SeedGroup::run(const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_round) {
-  for (int iteration = iterations_done(); iteration < iterations_; ++iteration) {
-    std::vector<nlohmann::ordered_json> rows(trainers_.size());
-    for (std::size_t i = 0; i < trainers_.size(); ++i) {
-      // A resumed group may have seeds one iteration apart (a kill between two of them).
-      if (trainers_[i]->iterations_done() > iteration) continue;
-      trainers_[i]->run([&](const nlohmann::ordered_json& row) { rows[i] = row; }, {}, iteration + 1);
-    }
-    if (on_round) on_round(rows);
+  std::vector<Trainer*> all;
+  int ahead = 0;
+  for (const auto& trainer : trainers_) {
+    all.push_back(trainer.get());
+    ahead = std::max(ahead, trainer->iterations_done());
   }
+  // A group killed between two seeds' checkpoints resumes with seeds one iteration apart: the
+  // seeds behind catch up together first (the others' rows of that round are already written).
+  std::vector<Trainer*> behind;
+  for (Trainer* trainer : all) {
+    if (trainer->iterations_done() < ahead) behind.push_back(trainer);
+  }
+  if (!behind.empty()) {
+    Trainer::run_together(behind, [&](const std::vector<nlohmann::ordered_json>& caught_up) {
+      if (!on_round) return;
+      std::vector<nlohmann::ordered_json> rows(all.size());
+      for (std::size_t i = 0, j = 0; i < all.size(); ++i) {
+        if (j < behind.size() && all[i] == behind[j]) rows[i] = caught_up[j++];
+      }
+      on_round(rows);
+    }, {}, ahead);
+  }
+  Trainer::run_together(all, on_round, {}, iterations_);
 }
 
 }  // namespace mbmpo

@@ -2,9 +2,8 @@
 // own environments, dataset, ensemble, policy and run directory, RUN_DIR/seed-S, the same as a
 // single-seed run directory, and gives the same files as a separate run with --seed S.
 //
-// This is the first stage of issue "Several seeds in one process": the seeds' trainers run in
-// turn, one iteration each, in one process. Batching their work through the same launches (B*K
-// models in one layer call, B*T tasks in one rollout, B systems in one CG) is still to come.
+// The seeds share one context and run each iteration's meta-steps as one batch (Trainer::
+// run_together): B*T tasks in one rollout, B*K models in each layer call, B systems in one CG.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +32,8 @@ class SeedGroup {
             const std::string& run_dir, bool resume);
   ~SeedGroup();
 
-  // Iteration by iteration: every seed runs the iteration, then on_round gets their progress rows
-  // (in the order of the seeds).
+  // Iteration by iteration: the seeds run the iteration together, then on_round gets their progress
+  // rows (in the order of the seeds; a null row for a seed that was already past that iteration).
   void run(const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_round);
   int iterations_done() const;  // of the seed that is furthest behind
   const std::vector<std::uint64_t>& seeds() const { return seeds_; }
@@ -42,7 +41,7 @@ class SeedGroup {
  private:
   std::vector<std::uint64_t> seeds_;
   int iterations_ = 0;
-  std::vector<std::unique_ptr<Context>> contexts_;
+  std::unique_ptr<Context> context_;
   std::vector<std::unique_ptr<Trainer>> trainers_;
 };
 

@@ -17,6 +17,7 @@
 #include "host/core/error.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
+#include "host/core/stream_copy.hpp"
 #include "host/data/dataset.hpp"
 #include "host/envs/environment.hpp"
 #include "host/envs/sampler.hpp"
@@ -100,13 +101,6 @@ BatchPolicy gaussian_batch_policy(const PolicyLayout& layout, const std::vector<
       }
     }
   };
-}
-
-double mean_trajectory_return(const Trajectories& t) {
-  const std::vector<float> reward = t.reward.to_host();
-  double sum = 0;
-  for (float r : reward) sum += r;
-  return sum / double(std::max<std::int64_t>(1, t.dims.rows()));
 }
 
 const char* const kPhases[] = {"collect", "fit_models", "rollout_pre", "inner_step", "rollout_post",
@@ -347,141 +341,271 @@ std::int64_t Trainer::real_steps() const { return state_->real_steps; }
 
 void Trainer::run(const std::function<void(const nlohmann::ordered_json& row)>& on_row,
                   const std::function<void(int iteration, int meta_step)>& on_meta_step, int until) {
-  State& s = *state_;
-  const TrainConfig& c = s.config;
-  Context& context = s.context;
+  run_together({this}, [&](const std::vector<nlohmann::ordered_json>& rows) {
+    if (on_row) on_row(rows.front());
+  }, on_meta_step, until);
+}
+
+namespace {
+
+// Per seed b of B: the mean return of its imagined trajectories (the B seeds' tasks are B equal
+// consecutive groups), summed in the same order as a rollout of its own.
+std::vector<double> mean_trajectory_returns(const Trajectories& t, int groups) {
+  const std::vector<float> reward = t.reward.to_host();
+  const std::size_t per_group = reward.size() / std::size_t(groups);
+  const std::int64_t rows = t.dims.rows() / groups;
+  std::vector<double> means(std::size_t(groups), 0.0);
+  for (int g = 0; g < groups; ++g) {
+    double sum = 0;
+    for (std::size_t i = g * per_group; i < (g + 1) * per_group; ++i) sum += reward[i];
+    means[g] = sum / double(std::max<std::int64_t>(1, rows));
+  }
+  return means;
+}
+
+// Rows [first, first + count) of a [rows][P] tensor, and row `index` as a [P] vector.
+TensorView<float> rows_of(Tensor<float>& t, std::int64_t first, std::int64_t count) {
+  const std::int64_t P = t.shape().back();
+  return {t.backend(), t.data() + first * P, {count, P}};
+}
+TensorView<float> row_of(Tensor<float>& t, std::int64_t index) {
+  const std::int64_t P = t.shape().back();
+  return {t.backend(), t.data() + index * P, {P}};
+}
+
+}  // namespace
+
+void Trainer::run_together(const std::vector<Trainer*>& trainers,
+                           const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_rows,
+                           const std::function<void(int iteration, int meta_step)>& on_meta_step, int until) {
+  MBMPO_CHECK(!trainers.empty(), "run_together: no trainers");
+  std::vector<State*> seeds;
+  for (Trainer* trainer : trainers) seeds.push_back(trainer->state_.get());
+  State& first = *seeds.front();
+  const TrainConfig& c = first.config;  // every setting but the seed is common
+  Context& context = first.context;
   const Backend backend = context.backend();
-  const RolloutDims dims{c.meta_batch, c.rollouts_per_task, c.imagined_horizon, s.task.obs_dim, s.task.act_dim};
-  const std::int64_t P = s.layout.parameter_count();
-  const MetaUpdateOptions base_meta = meta_update_options(c);
+  const int B = int(seeds.size());
+  {
+    nlohmann::json common = config_to_json(c);
+    common.erase("seed");
+    for (const State* s : seeds) {
+      nlohmann::json other = config_to_json(s->config);
+      other.erase("seed");
+      MBMPO_CHECK(&s->context == &context && other == common && s->iterations_done == first.iterations_done,
+                  "run_together: the trainers must share one context, every setting but the seed and their "
+                  "iterations done");
+    }
+  }
+  const int T = c.meta_batch, M = c.rollouts_per_task;
+  // All seeds' tasks in one batch: seed b's tasks are [b T, (b + 1) T).
+  const RolloutDims dims{B * T, M, c.imagined_horizon, first.task.obs_dim, first.task.act_dim};
+  const std::int64_t P = first.layout.parameter_count();
+  const std::int64_t rows_per_seed = std::int64_t(T) * M;
+  MetaUpdateOptions base_meta = meta_update_options(c);
+  RolloutOptions rollout;
+  rollout.seed = c.seed;
+  rollout.cuda_graph = c.cuda_graph;
+  if (B > 1) {
+    for (const State* s : seeds) {
+      rollout.seeds.push_back(s->config.seed);
+      base_meta.group_seeds.push_back(s->config.seed);
+    }
+  }
   const AdvantageOptions advantage = advantage_options(c);
   // Everything a meta-step works in, allocated once: after the first meta-step, meta-steps
   // allocate nothing and record no new CUDA graph.
   Trajectories pre(backend, dims), post(backend, dims);
   Advantages pre_adv(backend, dims), post_adv(backend, dims);
-  Tensor<float> tiled(backend, {dims.tasks, P});
+  Tensor<float> thetas(backend, {B, P});        // row b: seed b's meta-policy
+  Tensor<float> tiled(backend, {dims.tasks, P});  // each seed's row once per task of its own
+  Tensor<float> adapted(backend, {dims.tasks, P});
   Tensor<float> start(backend, {dims.tasks, dims.rollouts, dims.obs_dim});
+  std::vector<float> start_host;
   ImaginedRollout rollouts(context, dims);
+  // One seed predicts with its own ensemble; several with a stack of theirs, so every seed's
+  // models run in the same layer calls.
+  std::unique_ptr<DynamicsEnsemble> stack;
+  if (B > 1) {
+    DynamicsEnsembleConfig stacked = model_config(c);
+    stacked.models = B * c.models;
+    stack = std::make_unique<DynamicsEnsemble>(context, first.task.obs_dim, first.task.act_dim, stacked, 0);
+  }
+  DynamicsEnsemble& models = B > 1 ? *stack : first.models;
+  const TensorView<float> theta_view = B > 1 ? thetas.view() : TensorView<float>{backend, thetas.data(), {P}};
   std::unique_ptr<MetaObjective> objective;
   if (backend == Backend::cpu) configure_cpu_threads(c.cpu_threads);
 
   const int target = until < 0 ? c.iterations : std::min(c.iterations, until);
-  while (s.iterations_done < target) {
-    const int iteration = s.iterations_done;
+  while (first.iterations_done < target) {
+    const int iteration = first.iterations_done;
     const auto iteration_start = Clock::now();
-    std::map<std::string, double> seconds;
-    for (const char* phase : kPhases) seconds[phase] = 0;
-    auto timed = [&](const char* phase, auto&& body) {
-      const auto start = Clock::now();
+    // Seconds per phase and seed: a seed's own phases (collect, fit) count for it alone, the
+    // batched ones for every seed (each waited for the whole batch).
+    std::vector<std::map<std::string, double>> seconds(B);
+    for (auto& row : seconds) {
+      for (const char* phase : kPhases) row[phase] = 0;
+    }
+    auto timed = [&](const char* phase, int seed, auto&& body) {
+      const auto phase_start = Clock::now();
       body();
       context.synchronize();
-      seconds[phase] += seconds_since(start);
+      const double elapsed = seconds_since(phase_start);
+      for (int b = 0; b < B; ++b) {
+        if (seed < 0 || seed == b) seconds[b][phase] += elapsed;
+      }
       if (backend == Backend::cpu) rebalance_cpu_threads();
     };
 
-    // The pre-update policy on the real environment, on its own threads while the rest runs
-    // (its episodes are not training data).
-    const std::vector<float> theta_host = s.theta.to_host();
-    std::future<ReturnStats> evaluation = std::async(std::launch::async, [&c, theta_host, iteration] {
-      return run_policy_episodes(c, theta_host, 1, c.eval_episodes, c.seed,
-                                 kEvalEpisodeBase + std::uint64_t(iteration) * std::uint64_t(c.eval_episodes));
-    });
+    // The pre-update policies on the real environment, on a thread of their own while the rest
+    // runs, one seed after the other (their episodes are not training data).
+    std::vector<std::vector<float>> theta_hosts;
+    for (const State* s : seeds) theta_hosts.push_back(s->theta.to_host());
+    std::future<std::vector<ReturnStats>> evaluation =
+        std::async(std::launch::async, [&seeds, theta_hosts, iteration] {
+          std::vector<ReturnStats> stats;
+          for (std::size_t b = 0; b < seeds.size(); ++b) {
+            const TrainConfig& sc = seeds[b]->config;
+            stats.push_back(run_policy_episodes(
+                sc, theta_hosts[b], 1, sc.eval_episodes, sc.seed,
+                kEvalEpisodeBase + std::uint64_t(iteration) * std::uint64_t(sc.eval_episodes)));
+          }
+          return stats;
+        });
 
-    ReturnStats adapted_returns;
-    timed("collect", [&] { adapted_returns = s.collect(); });
+    std::vector<ReturnStats> adapted_returns(B);
+    std::vector<ModelFitReport> fits(B);
+    for (int b = 0; b < B; ++b) timed("collect", b, [&] { adapted_returns[b] = seeds[b]->collect(); });
+    // The seeds' ensembles as one fit where their datasets have one size (tasks that never end);
+    // otherwise one after another.
+    std::vector<DynamicsEnsemble*> members;
+    std::vector<const Dataset*> datasets;
+    std::vector<ModelFitOptions> fit_options;
+    for (State* s : seeds) {
+      members.push_back(&s->models);
+      datasets.push_back(&s->dataset);
+      fit_options.push_back(model_fit_options(s->config));
+    }
+    if (stack && DynamicsEnsemble::can_fit_together(members, datasets, fit_options)) {
+      timed("fit_models", -1, [&] { fits = stack->fit_together(members, datasets, fit_options); });
+    } else {
+      for (int b = 0; b < B; ++b) {
+        timed("fit_models", b, [&] {
+          MBMPO_NVTX_RANGE("fit_models");
+          fits[b] = members[b]->fit(*datasets[b], fit_options[b]);
+        });
+      }
+      if (stack) stack->stack(members);
+    }
+    for (int b = 0; b < B; ++b) copy_on_stream(context, row_of(thetas, b), seeds[b]->theta.view());
 
-    ModelFitReport fit;
-    timed("fit_models", [&] {
-      MBMPO_NVTX_RANGE("fit_models");
-      fit = s.models.fit(s.dataset, model_fit_options(c));
-    });
-
-    double imagined_pre = 0, imagined_post = 0, kl = 0, accepted = 0, cg_residual = 0, surrogate_gain = 0;
+    std::vector<double> imagined_pre(B, 0.0), imagined_post(B, 0.0), kl(B, 0.0), accepted(B, 0.0),
+        cg_residual(B, 0.0), surrogate_gain(B, 0.0);
     for (int step = 0; step < c.meta_steps; ++step) {
       const std::uint64_t k = std::uint64_t(iteration) * std::uint64_t(c.meta_steps) + std::uint64_t(step);
-      RolloutOptions rollout;
-      rollout.seed = c.seed;
-      rollout.cuda_graph = c.cuda_graph;
-      timed("rollout_pre", [&] {
+      timed("rollout_pre", -1, [&] {
         MBMPO_NVTX_RANGE("rollout_pre");
-        start.copy_from_host(sample_start_states(s.mujoco, int(dims.rows()), c.seed ^ 0x5eedull,
-                                                 k * std::uint64_t(dims.rows())));
-        broadcast_rows(context, s.theta, tiled);
+        start_host.clear();
+        for (const State* s : seeds) {
+          const std::vector<float> own = sample_start_states(s->mujoco, int(rows_per_seed), s->config.seed ^ 0x5eedull,
+                                                             k * std::uint64_t(rows_per_seed));
+          start_host.insert(start_host.end(), own.begin(), own.end());
+        }
+        start.copy_from_host(start_host);
+        for (int b = 0; b < B; ++b) broadcast_rows(context, row_of(thetas, b), rows_of(tiled, std::int64_t(b) * T, T));
         rollout.draw = 2 * k;
-        rollouts.run(s.task.id, s.models, s.layout, tiled, start, rollout, pre);
+        rollouts.run(first.task.id, models, first.layout, tiled, start, rollout, pre);
       });
-      timed("inner_step", [&] {
+      timed("inner_step", -1, [&] {
         compute_advantages(context, pre, advantage, pre_adv);
-        inner_step(context, s.layout, s.theta, pre, pre_adv, c.inner_lr, s.adapted);
+        inner_step(context, first.layout, theta_view, pre, pre_adv, c.inner_lr, adapted);
       });
-      timed("rollout_post", [&] {
+      timed("rollout_post", -1, [&] {
         MBMPO_NVTX_RANGE("rollout_post");
         rollout.draw = 2 * k + 1;
-        rollouts.run(s.task.id, s.models, s.layout, s.adapted, start, rollout, post);
+        rollouts.run(first.task.id, models, first.layout, adapted, start, rollout, post);
         compute_advantages(context, post, advantage, post_adv);
       });
-      imagined_pre += mean_trajectory_return(pre) / c.meta_steps;
-      imagined_post += mean_trajectory_return(post) / c.meta_steps;
+      const std::vector<double> pre_means = mean_trajectory_returns(pre, B), post_means = mean_trajectory_returns(post, B);
       if (!objective) {
         MetaUpdateOptions meta = base_meta;
         meta.draw = k;
-        objective = std::make_unique<MetaObjective>(context, s.layout, s.theta, s.adapted, pre, pre_adv, post,
+        objective = std::make_unique<MetaObjective>(context, first.layout, theta_view, adapted, pre, pre_adv, post,
                                                     post_adv, meta);
       } else {
-        objective->rebind(s.theta, s.adapted, pre, pre_adv, post, post_adv, k);
+        objective->rebind(theta_view, adapted, pre, pre_adv, post, post_adv, k);
       }
-      const MetaUpdateReport report = objective->update(s.theta);
+      const std::vector<MetaUpdateReport> reports = objective->update_groups(theta_view);
       if (on_meta_step) {
         context.synchronize();
         on_meta_step(iteration, step);
       }
-      seconds["meta_gradient"] += report.seconds_meta_gradient;
-      seconds["cg"] += report.seconds_cg;
-      seconds["line_search"] += report.seconds_line_search;
-      kl += report.kl / c.meta_steps;
-      accepted += (report.accepted ? 1.0 : 0.0) / c.meta_steps;
-      cg_residual += report.cg_residual / c.meta_steps;
-      surrogate_gain += (report.surrogate_after - report.surrogate_before) / c.meta_steps;
+      for (int b = 0; b < B; ++b) {
+        const MetaUpdateReport& report = reports.at(b);
+        imagined_pre[b] += pre_means[b] / c.meta_steps;
+        imagined_post[b] += post_means[b] / c.meta_steps;
+        seconds[b]["meta_gradient"] += report.seconds_meta_gradient;
+        seconds[b]["cg"] += report.seconds_cg;
+        seconds[b]["line_search"] += report.seconds_line_search;
+        kl[b] += report.kl / c.meta_steps;
+        accepted[b] += (report.accepted ? 1.0 : 0.0) / c.meta_steps;
+        cg_residual[b] += report.cg_residual / c.meta_steps;
+        surrogate_gain[b] += (report.surrogate_after - report.surrogate_before) / c.meta_steps;
+      }
     }
-
-    ReturnStats pre_returns;
-    timed("eval_wait", [&] { pre_returns = evaluation.get(); });
-
-    s.iterations_done = iteration + 1;
-    nlohmann::ordered_json row = {{"iteration", iteration},
-                          {"real_steps", s.real_steps},
-                          {"return_pre_mean", pre_returns.mean()},
-                          {"return_pre_std", pre_returns.std()},
-                          {"return_post_mean", adapted_returns.mean()},
-                          {"imagined_return_pre", imagined_pre},
-                          {"imagined_return_post", imagined_post}};
-    for (int m = 0; m < c.models; ++m) row["model_val_loss_" + std::to_string(m)] = fit.validation_loss.at(m);
-    for (int m = 0; m < c.models; ++m) row["model_epochs_" + std::to_string(m)] = fit.epochs.at(m);
-    row["meta_kl"] = kl;
-    row["step_accepted_fraction"] = accepted;
-    row["cg_residual"] = cg_residual;
-    row["surrogate_gain"] = surrogate_gain;
-    for (const char* phase : kPhases) {
-      if (std::string(phase) != "checkpoint") row[std::string("seconds_") + phase] = seconds[phase];
+    // Each seed's meta-policy and last adapted policies back into its own state (its checkpoint,
+    // its next real data).
+    for (int b = 0; b < B; ++b) {
+      copy_on_stream(context, seeds[b]->theta.view(), row_of(thetas, b));
+      copy_on_stream(context, seeds[b]->adapted.view(), rows_of(adapted, std::int64_t(b) * T, T));
     }
-    const auto checkpoint_start = Clock::now();
-    // Rows first, then the checkpoint: a run killed in between redoes this iteration on resume
-    // and rewrites its row (identically on the CPU backend).
-    s.rows.push_back(row);
-    s.write_progress();
-    s.save_checkpoint();
-    row["seconds_checkpoint"] = seconds_since(checkpoint_start);
-    row["seconds_iteration"] = seconds_since(iteration_start);
-    s.rows.back() = row;
-    s.write_progress();
-    if (on_row) on_row(row);
+    context.synchronize();
+
+    std::vector<ReturnStats> pre_returns;
+    timed("eval_wait", -1, [&] { pre_returns = evaluation.get(); });
+
+    std::vector<nlohmann::ordered_json> rows;
+    for (int b = 0; b < B; ++b) {
+      State& s = *seeds[b];
+      s.iterations_done = iteration + 1;
+      nlohmann::ordered_json row = {{"iteration", iteration},
+                                    {"real_steps", s.real_steps},
+                                    {"return_pre_mean", pre_returns[b].mean()},
+                                    {"return_pre_std", pre_returns[b].std()},
+                                    {"return_post_mean", adapted_returns[b].mean()},
+                                    {"imagined_return_pre", imagined_pre[b]},
+                                    {"imagined_return_post", imagined_post[b]}};
+      for (int m = 0; m < c.models; ++m) row["model_val_loss_" + std::to_string(m)] = fits[b].validation_loss.at(m);
+      for (int m = 0; m < c.models; ++m) row["model_epochs_" + std::to_string(m)] = fits[b].epochs.at(m);
+      row["meta_kl"] = kl[b];
+      row["step_accepted_fraction"] = accepted[b];
+      row["cg_residual"] = cg_residual[b];
+      row["surrogate_gain"] = surrogate_gain[b];
+      for (const char* phase : kPhases) {
+        if (std::string(phase) != "checkpoint") row[std::string("seconds_") + phase] = seconds[b][phase];
+      }
+      const auto checkpoint_start = Clock::now();
+      // Rows first, then the checkpoint: a run killed in between redoes this iteration on resume
+      // and rewrites its row (identically on the CPU backend).
+      s.rows.push_back(row);
+      s.write_progress();
+      s.save_checkpoint();
+      row["seconds_checkpoint"] = seconds_since(checkpoint_start);
+      row["seconds_iteration"] = seconds_since(iteration_start);
+      s.rows.back() = row;
+      s.write_progress();
+      rows.push_back(row);
+    }
+    if (on_rows) on_rows(rows);
   }
 
-  Safetensors final_policy;
-  final_policy.put_f32("theta", {P}, s.theta.to_host());
-  final_policy.set_metadata("env", c.env);
-  final_policy.set_metadata("config", config_to_json(c).dump());
-  final_policy.save((s.run_dir / "policy.safetensors").string());
+  for (State* s : seeds) {
+    Safetensors final_policy;
+    final_policy.put_f32("theta", {P}, s->theta.to_host());
+    final_policy.set_metadata("env", s->config.env);
+    final_policy.set_metadata("config", config_to_json(s->config).dump());
+    final_policy.save((s->run_dir / "policy.safetensors").string());
+  }
 }
 
 SavedPolicy load_saved_policy(const std::string& path) {

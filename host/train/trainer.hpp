@@ -40,10 +40,23 @@ class Trainer {
   // (already written to progress.csv/.jsonl, with the checkpoint after it), columns in order.
   // on_meta_step (optional) is called after each meta-step with (iteration, meta-step), once its
   // work has finished: tests use it to watch what a meta-step allocates.
-  // until >= 0 stops after that many iterations in all (a group of seeds runs its trainers in
-  // turn, one iteration each).
+  // until >= 0 stops after that many iterations in all.
   void run(const std::function<void(const nlohmann::ordered_json& row)>& on_row,
            const std::function<void(int iteration, int meta_step)>& on_meta_step = {}, int until = -1);
+  // Several trainers' iterations together: the seeds of one configuration in one process
+  // (`mbmpo train --seeds`). Each keeps its own environments, dataset, ensemble, policy and run
+  // directory and gets exactly the files of a run of its own, but their meta-steps run as one
+  // batch: the B seeds' tasks in the same rollout, advantage and inner-step launches, their
+  // ensembles stacked into one (B K models in each layer call), their meta-updates as B systems of
+  // one CG with a line search per seed. The model fits are one batched fit where the seeds'
+  // datasets have one size (DynamicsEnsemble::can_fit_together), else one after another; real
+  // data goes one seed after another.
+  // The trainers must share one context and every setting but the seed, and have done the same
+  // iterations. on_rows gets each iteration's rows, in the trainers' order.
+  static void run_together(const std::vector<Trainer*>& trainers,
+                           const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_rows,
+                           const std::function<void(int iteration, int meta_step)>& on_meta_step = {},
+                           int until = -1);
   int iterations_done() const;
   std::int64_t real_steps() const;
 

@@ -1,12 +1,14 @@
 // CUDA backend of the dynamics-ensemble operations (see host/models/ensemble_mlp_cpu.hpp for the
 // contracts). Each operation is one launch over all K models:
 //   gather_normalize     picks each model's minibatch rows, concatenates (s, a) and normalises
-//                        inputs and targets in one pass (the first layer's GEMM reads the result);
+//                        inputs and targets in one pass (the first layer's GEMM reads the result),
+//                        with the statistics of the model's seed in a stack of seeds' ensembles;
 //   mse_loss_grad        one block per model: loss sum in a fixed order (deterministic, so early
 //                        stopping decisions do not depend on atomics) and dL/dy;
 //   denormalize_scatter  the last layer's epilogue: bias, de-normalisation, residual, clip;
 //   adam_update          one pass over the whole flat parameter vector of all models;
-//   shuffle_indices      Philox keys + one radix sort of (key, index) pairs for all models.
+//   shuffle_indices      Philox keys + one radix sort of (key, index) pairs for all models
+//                        (each model keyed by its own seed's fit in a stack of seeds' ensembles).
 #include <cub/block/block_reduce.cuh>
 #include <cub/device/device_radix_sort.cuh>
 
@@ -34,17 +36,18 @@ __global__ void gather_normalize_kernel(GatherDims d, const float* __restrict__ 
     const int k = static_cast<int>(row / d.rows);
     const int r = static_cast<int>(row % d.rows);
     const std::int64_t src = indices[k * d.index_stride + r];
+    const NormalizerView<float> norm_k = norm.for_model(k);
     if (j < in) {
       float value = 0.f;
       if (src >= 0) {
         const float raw = j < d.obs_dim ? obs[src * d.obs_dim + j] : act[src * d.act_dim + j - d.obs_dim];
-        value = (raw - norm.input_mean[j]) / (norm.input_std[j] + norm.eps);
+        value = (raw - norm_k.input_mean[j]) / (norm_k.input_std[j] + norm_k.eps);
       }
       x[row * in + j] = value;
     } else {
       const int c = j - in;
       target[row * d.obs_dim + c] =
-          src < 0 ? 0.f : (delta[src * d.obs_dim + c] - norm.delta_mean[c]) / (norm.delta_std[c] + norm.eps);
+          src < 0 ? 0.f : (delta[src * d.obs_dim + c] - norm_k.delta_mean[c]) / (norm_k.delta_std[c] + norm_k.eps);
     }
   }
 }
@@ -84,8 +87,9 @@ __global__ void denormalize_scatter_kernel(GatherDims d, const float* __restrict
     const int r = static_cast<int>(row % d.rows);
     const std::int64_t dst = indices[k * d.index_stride + r];
     if (dst < 0) continue;
+    const NormalizerView<float> norm_k = norm.for_model(k);
     const float out = y[idx] + (bias ? bias[k * d.obs_dim + j] : 0.f);
-    const float next = obs[dst * d.obs_dim + j] + out * (norm.delta_std[j] + norm.eps) + norm.delta_mean[j];
+    const float next = obs[dst * d.obs_dim + j] + out * (norm_k.delta_std[j] + norm_k.eps) + norm_k.delta_mean[j];
     next_obs[dst * d.obs_dim + j] = fminf(fmaxf(next, -clip), clip);
   }
 }
@@ -106,13 +110,12 @@ __global__ void adam_kernel(std::int64_t count, AdamStep step, float* __restrict
   }
 }
 
-__global__ void shuffle_keys_kernel(int models, std::int64_t count, std::uint64_t seed,
-                                    std::uint64_t draw, std::uint64_t epoch,
+__global__ void shuffle_keys_kernel(int models, std::int64_t count, ShuffleKeys shuffle, std::uint64_t epoch,
                                     std::uint64_t* __restrict__ keys) {
   const std::int64_t total = std::int64_t(models) * count;
   for (std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += std::int64_t(gridDim.x) * blockDim.x) {
-    keys[idx] = shuffle_key(seed, draw, epoch, static_cast<int>(idx / count), idx % count);
+    keys[idx] = shuffle_key(shuffle, epoch, static_cast<int>(idx / count), idx % count);
   }
 }
 
@@ -155,16 +158,15 @@ void adam_update(CudaResources& cuda, std::int64_t count, const AdamStep& step, 
   MBMPO_KERNEL_CHECK("adam_kernel");
 }
 
-void shuffle_indices(CudaResources& cuda, int models, std::int64_t count, std::uint64_t seed,
-                     std::uint64_t draw, std::uint64_t epoch, const std::int32_t* in,
-                     std::int32_t* out) {
+void shuffle_indices(CudaResources& cuda, int models, std::int64_t count, const ShuffleKeys& shuffle,
+                     std::uint64_t epoch, const std::int32_t* in, std::int32_t* out) {
   const std::int64_t total = std::int64_t(models) * count;
   if (total == 0) return;
   MBMPO_CHECK(total <= std::int64_t(INT32_MAX), "shuffle: too many indices (", total, ")");
   DeviceScratch<std::uint64_t> keys(cuda.stream, static_cast<std::size_t>(total));
   DeviceScratch<std::uint64_t> sorted_keys(cuda.stream, static_cast<std::size_t>(total));
   shuffle_keys_kernel<<<elementwise_blocks(total), kElementwiseThreads, 0, cuda.stream>>>(
-      models, count, seed, draw, epoch, keys.get());
+      models, count, shuffle, epoch, keys.get());
   MBMPO_KERNEL_CHECK("shuffle_keys_kernel");
   std::size_t temp_bytes = 0;
   const int items = static_cast<int>(total);

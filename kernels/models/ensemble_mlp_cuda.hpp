@@ -24,8 +24,7 @@ void denormalize_scatter(CudaResources& cuda, const GatherDims& d, const float* 
 void adam_update(CudaResources& cuda, std::int64_t count, const AdamStep& step, float* params,
                  const float* grads, float* m, float* v);
 
-void shuffle_indices(CudaResources& cuda, int models, std::int64_t count, std::uint64_t seed,
-                     std::uint64_t draw, std::uint64_t epoch, const std::int32_t* in,
-                     std::int32_t* out);
+void shuffle_indices(CudaResources& cuda, int models, std::int64_t count, const ShuffleKeys& shuffle,
+                     std::uint64_t epoch, const std::int32_t* in, std::int32_t* out);
 
 }  // namespace mbmpo::cuda

@@ -1,6 +1,7 @@
 // CUDA backend of the policy-side operations of a meta-step (contracts: policy_ops_cpu.hpp).
 //   policy_act_step_kernel     one thread per trajectory, a warp per block, the task's policy in
-//                              shared memory
+//                              shared memory; noise keyed by the task's seed (NoiseSeeds: several
+//                              seeds' tasks in one launch draw what separate launches would)
 //   reward_done_step_kernel    one thread per trajectory, the task's device reward/termination
 //   returns / gae kernels      a warp of 32 trajectories per block, backwards over the horizon
 //                              through 32 x 32 shared-memory tiles (coalesced reads and writes);
@@ -14,6 +15,10 @@
 //   per-task parameter sums    (log-prob gradients, Hessian-vector and Fisher-vector products)
 //                              kernels/policy/policy_sums.cu
 //   surrogate / KL sums        one block per task, in double
+//   task_mean_plus_kernel      one thread per (group, parameter), the group's tasks summed in
+//                              task order (the meta-gradient and the CG operator's mean)
+//   broadcast_group_rows_kernel  grid-stride over T*P: each group's meta-policy (or CG vector)
+//                              tiled to its tasks' rows
 #include <cub/block/block_reduce.cuh>
 
 #include "host/core/cuda_context.hpp"
@@ -37,7 +42,7 @@ __device__ void load_policy(const float* __restrict__ theta, int count, float* s
 __global__ void policy_act_step_kernel(PolicyShape s, RolloutDims d, int h,
                                        const float* __restrict__ params,
                                        const float* __restrict__ state,
-                                       const float* __restrict__ alive, std::uint64_t seed,
+                                       const float* __restrict__ alive, NoiseSeeds seeds,
                                        std::uint64_t draw, float action_limit, float* obs_out,
                                        float* act_out, float* logp_out, float* valid_out,
                                        float* act_env) {
@@ -62,7 +67,7 @@ __global__ void policy_act_step_kernel(PolicyShape s, RolloutDims d, int h,
   policy_forward(s, theta, o, acts);
   const float* mean = policy_mean(s, acts);
   for (int j = 0; j < d.act_dim; ++j) {
-    a[j] = mean[j] + expf(effective_log_std(s, theta, j)) * action_noise(seed, draw, d, row, h, j);
+    a[j] = mean[j] + expf(effective_log_std(s, theta, j)) * action_noise(seeds, draw, d, row, h, j);
     act_env[row * d.act_dim + j] = fminf(fmaxf(a[j], -action_limit), action_limit);
   }
   logp_out[sample] = gaussian_log_prob(s, theta, mean, a);
@@ -406,7 +411,7 @@ void allow_shared_memory(Kernel kernel, std::size_t bytes) {
 
 void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDims& d, int h,
                      const float* params, const float* state, const float* alive,
-                     std::uint64_t seed, std::uint64_t draw, float action_limit, float* obs_out,
+                     const NoiseSeeds& seeds, std::uint64_t draw, float action_limit, float* obs_out,
                      float* act_out, float* logp_out, float* valid_out, float* act_env) {
   if (d.rows() == 0) return;
   const std::size_t smem = std::size_t(s.parameter_count) * sizeof(float);
@@ -414,7 +419,7 @@ void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDim
   // One warp per block: at paper scale (50 rollouts a task) 2 blocks per task with 50 of 64 threads
   // busy, instead of one block per task with 50 of 128.
   policy_act_step_kernel<<<dim3(blocks_for(d.rollouts, kActThreads), d.tasks), kActThreads, smem, cuda.stream>>>(
-      s, d, h, params, state, alive, seed, draw, action_limit, obs_out, act_out, logp_out, valid_out, act_env);
+      s, d, h, params, state, alive, seeds, draw, action_limit, obs_out, act_out, logp_out, valid_out, act_env);
   MBMPO_KERNEL_CHECK("policy_act_step_kernel");
 }
 
@@ -482,22 +487,48 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
 }
 
 namespace {
-__global__ void task_mean_plus_kernel(int tasks, int P, const float* __restrict__ rows, float damping,
-                                      const float* __restrict__ v, float* __restrict__ out) {
-  const int p = blockIdx.x * blockDim.x + threadIdx.x;
-  if (p >= P) return;
+// One thread per (group g, parameter p): the group's tasks summed in task order, as the CPU does.
+__global__ void task_mean_plus_kernel(int groups, int per_group, int P, const float* __restrict__ rows,
+                                      float damping, const float* __restrict__ v, float* __restrict__ out) {
+  const std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (idx >= std::int64_t(groups) * P) return;
+  const int g = static_cast<int>(idx / P), p = static_cast<int>(idx % P);
+  const float* column = rows + std::int64_t(g) * per_group * P + p;
   float sum = 0.f;
-  for (int t = 0; t < tasks; ++t) sum += rows[std::int64_t(t) * P + p];
-  out[p] = sum / float(tasks) + (v ? damping * v[p] : 0.f);
+  for (int t = 0; t < per_group; ++t) sum += column[std::int64_t(t) * P];
+  out[idx] = sum / float(per_group) + (v ? damping * v[idx] : 0.f);
+}
+
+// out[t][p] = rows[t / per_group][p], grid-stride over T*P elements.
+__global__ void broadcast_group_rows_kernel(std::int64_t count, std::int64_t P, std::int64_t group_elements,
+                                            const float* __restrict__ rows, float* __restrict__ out) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    out[i] = rows[i / group_elements * P + i % P];
+  }
 }
 }  // namespace
 
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
-                    const float* v, float* out) {
-  if (P == 0) return;
-  task_mean_plus_kernel<<<blocks_for(P, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
-      tasks, P, rows, damping, v, out);
+                    const float* v, float* out, int groups) {
+  MBMPO_CHECK(groups >= 1 && tasks % groups == 0, "task_mean_plus: ", groups, " groups do not split ", tasks,
+              " tasks evenly");
+  const std::int64_t count = std::int64_t(groups) * P;
+  if (count == 0) return;
+  task_mean_plus_kernel<<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
+      groups, tasks / groups, P, rows, damping, v, out);
   MBMPO_KERNEL_CHECK("task_mean_plus_kernel");
+}
+
+void broadcast_group_rows(CudaResources& cuda, int tasks, int groups, std::int64_t P, const float* rows,
+                          float* out) {
+  MBMPO_CHECK(groups >= 1 && tasks % groups == 0, "broadcast_group_rows: ", groups, " groups do not split ",
+              tasks, " tasks evenly");
+  const std::int64_t count = std::int64_t(tasks) * P;
+  if (count == 0) return;
+  broadcast_group_rows_kernel<<<elementwise_blocks(count), kElementwiseThreads, 0, cuda.stream>>>(
+      count, P, std::int64_t(tasks / groups) * P, rows, out);
+  MBMPO_KERNEL_CHECK("broadcast_group_rows_kernel");
 }
 
 void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,

@@ -12,7 +12,7 @@ namespace mbmpo::cuda {
 
 void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDims& d, int h,
                      const float* params, const float* state, const float* alive,
-                     std::uint64_t seed, std::uint64_t draw, float action_limit, float* obs_out,
+                     const NoiseSeeds& seeds, std::uint64_t draw, float action_limit, float* obs_out,
                      float* act_out, float* logp_out, float* valid_out, float* act_env);
 
 void reward_done_step(CudaResources& cuda, TaskId task, const RolloutDims& d, int h,
@@ -31,9 +31,15 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
                     float discount, float gae_lambda, float obs_clip, bool normalize,
                     float* advantages, float* valid_count);
 
-// out[p] = (1/T) sum_t rows[t][p] + damping * v[p] (v may be null).
+// The tasks split into `groups` equal consecutive blocks (Tg = tasks / groups each):
+// out[g][p] = (1/Tg) sum_{t in g} rows[t][p] + damping * v[g][p] (v may be null), the group's tasks
+// summed in order. groups = 1: out[p] = (1/T) sum_t rows[t][p] + damping * v[p].
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
-                    const float* v, float* out);
+                    const float* v, float* out, int groups = 1);
+
+// out[t] = rows[g(t)] for each task t, g(t) = t / (tasks / groups): rows [G][P], out [T][P].
+void broadcast_group_rows(CudaResources& cuda, int tasks, int groups, std::int64_t P, const float* rows,
+                          float* out);
 
 // terms [T][2] = per task {sum A exp(logp - logp_old) (A != 0), sum of kl over valid samples}.
 void surrogate_kl_terms(CudaResources& cuda, int tasks, std::int64_t per_task,

@@ -23,6 +23,10 @@
 //                                                              (hidden_backward_kernel)
 // finish:    out[t] = base + factor_t * sum[t]                 (finish_kernel)
 //
+// theta_t is params + t * P (params_per_task: a row per task, e.g. the meta-policies of several
+// groups tiled to their tasks) or one shared row (stride 0 in every product). The inner step's
+// policy_gradient_step may write its output over its per-task params (finish reads base first).
+//
 // The per-element maths (OutputTerms, tanh_backward, ...) is gaussian_policy.cuh's, which the
 // per-sample CPU reference runs too. Row-major [rows x cols] buffers are column-major
 // [cols x rows] to cuBLAS; each call below says which.
@@ -41,8 +45,12 @@ namespace {
 
 // Rows per task per chunk at most: bounds the activations' memory (and the vector of ones).
 constexpr std::int64_t kMaxChunkRows = 16384;
-// The workspace's activations stay under this many floats (256 MiB) where the chunk allows.
+// The chunk is sized so that kReferenceTasks tasks' activations take at most kWorkspaceFloats
+// (256 MiB); it depends on the policy's shape and the samples per task, never on the task count,
+// so that several seeds' tasks in one call (`mbmpo train --seeds`) sum in the chunks, and so the
+// order, of each seed's call of its own. The workspace grows with the tasks: 256 MiB per 20.
 constexpr std::int64_t kWorkspaceFloats = std::int64_t(1) << 26;
+constexpr std::int64_t kReferenceTasks = 20;  // the paper's meta-batch
 
 enum class SumOp { gradient, hessian_vector, fisher_vector };
 
@@ -65,7 +73,7 @@ SumWorkspace sum_workspace(const PolicyShape& s, int tasks, std::int64_t per_tas
     w.widest = std::max(w.widest, s.out[l]);
   }
   const std::int64_t per_row = 2 * std::int64_t(w.activation_width) + 4 * std::int64_t(w.widest) + s.act_dim;
-  const std::int64_t fits = kWorkspaceFloats / std::max<std::int64_t>(1, std::int64_t(tasks) * per_row);
+  const std::int64_t fits = kWorkspaceFloats / (kReferenceTasks * per_row);
   w.chunk = std::clamp<std::int64_t>(std::min(fits, per_task), 1, kMaxChunkRows);
   const std::int64_t rows = std::int64_t(tasks) * w.chunk;
   std::int64_t at = 0;
@@ -199,9 +207,10 @@ __global__ void hidden_backward_kernel(int tasks, std::int64_t rows, int width, 
 }
 
 // out[t] = base + factor_t * sum[t], base = 0, one shared row or a row per task, factor_t = scale,
-// or scale / count[t] (0 for an empty task).
+// or scale / count[t] (0 for an empty task). out may be the per-task base itself (an in-place
+// inner step): each element is read before the same thread writes it, so out is not restrict.
 __global__ void finish_kernel(int tasks, int P, const float* __restrict__ sums, SumFinish finish,
-                              float* __restrict__ out) {
+                              float* out) {
   const std::int64_t total = std::int64_t(tasks) * P;
   for (std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += std::int64_t(gridDim.x) * blockDim.x) {
@@ -365,10 +374,10 @@ void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int t
 }
 
 void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
-                          const float* theta, const float* obs, const float* act, const float* weight,
-                          const float* count, float step_size, float* adapted) {
-  policy_sum<SumOp::gradient>(cuda, s, tasks, per_task, theta, false, nullptr, obs, act, weight,
-                              SumFinish{theta, false, count, step_size}, adapted);
+                          const float* theta, bool params_per_task, const float* obs, const float* act,
+                          const float* weight, const float* count, float step_size, float* adapted) {
+  policy_sum<SumOp::gradient>(cuda, s, tasks, per_task, theta, params_per_task, nullptr, obs, act, weight,
+                              SumFinish{theta, params_per_task, count, step_size}, adapted);
 }
 
 void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
@@ -379,9 +388,9 @@ void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tas
 }
 
 void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
-                     const float* theta, const float* vectors, const float* obs, const float* act,
-                     const float* weight, const float* count, float alpha, float* out) {
-  policy_sum<SumOp::hessian_vector>(cuda, s, tasks, per_task, theta, false, vectors, obs, act, weight,
+                     const float* theta, bool params_per_task, const float* vectors, const float* obs,
+                     const float* act, const float* weight, const float* count, float alpha, float* out) {
+  policy_sum<SumOp::hessian_vector>(cuda, s, tasks, per_task, theta, params_per_task, vectors, obs, act, weight,
                                     SumFinish{vectors, true, count, alpha}, out);
 }
 

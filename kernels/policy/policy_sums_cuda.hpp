@@ -27,15 +27,17 @@ struct SumFinish {
 void reserve_sample_sums(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task);
 
 // grad[t] = sum_n weight[t][n] d/dtheta log pi, params [T][P] or one shared [P].
-// policy_gradient_step: adapted[t] = theta + step_size * grad[t] / count[t] (theta shared).
+// policy_gradient_step: adapted[t] = theta_t + step_size * grad[t] / count[t], theta one shared
+// row [P] or a row per task [T][P] (params_per_task). adapted may be theta itself when
+// params_per_task: it is written by the last launch, element by element from the same element.
 void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
                                 std::int64_t per_task, const float* params, bool params_per_task,
                                 const float* obs, const float* act, const float* weight,
                                 float* grad);
 void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks,
-                          std::int64_t per_task, const float* theta, const float* obs,
-                          const float* act, const float* weight, const float* count,
-                          float step_size, float* adapted);
+                          std::int64_t per_task, const float* theta, bool params_per_task,
+                          const float* obs, const float* act, const float* weight,
+                          const float* count, float step_size, float* adapted);
 
 // grad[t] = (sum_n weight[t][n] d/dtheta log pi) / count[t].
 void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks,
@@ -43,11 +45,11 @@ void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tas
                               const float* obs, const float* act, const float* weight,
                               const float* count, float* grad);
 
-// out[t] = v[t] + alpha / count[t] * sum_n weight[t][n] (d^2 log pi_theta / dtheta^2) v[t]:
-// J_t v with theta [P] shared and vectors [T][P].
+// out[t] = v[t] + alpha / count[t] * sum_n weight[t][n] (d^2 log pi_theta_t / dtheta^2) v[t]:
+// J_t v with theta one shared row [P] or a row per task [T][P] (params_per_task), vectors [T][P].
 void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
-                     const float* theta, const float* vectors, const float* obs, const float* act,
-                     const float* weight, const float* count, float alpha, float* out);
+                     const float* theta, bool params_per_task, const float* vectors, const float* obs,
+                     const float* act, const float* weight, const float* count, float alpha, float* out);
 
 // out[t] = (sum_n weight[t][n] F_{params[t]}(obs) v[t]) / count[t]; params, vectors [T][P].
 void fisher_vector_product(CudaResources& cuda, const PolicyShape& s, int tasks,

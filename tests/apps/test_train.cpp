@@ -357,6 +357,15 @@ TEST_P(TrainBackends, SeedsInOneProcessEqualSeparateRuns) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   run = run_mbmpo("train --resume --iterations 2 --quiet --run-dir " + (dir / "resumed").string());
   ASSERT_EQ(run.exit_code, 0) << run.output;
+  // A group killed after seed 0's checkpoint of iteration 2 but before the others': seeds 1 and 2
+  // are one iteration behind. Resumed, they catch up together, then all three run iteration 3.
+  run = run_mbmpo("train " + kTiny + " --iterations 2 --seeds 0-2 --run-dir " + (dir / "apart").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  for (const char* seed : {"seed-1", "seed-2"}) {
+    std::ofstream(dir / "apart" / seed / "checkpoints" / "latest") << "iter-000001\n";
+  }
+  run = run_mbmpo("train --resume --iterations 3 --quiet --run-dir " + (dir / "apart").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
   for (const char* seed : {"0", "1", "2"}) {
     const fs::path alone = dir / ("alone" + std::string(seed));
     run = run_mbmpo("train " + kTiny + " --iterations 2 --seed " + seed + " --run-dir " + alone.string());
@@ -369,6 +378,42 @@ TEST_P(TrainBackends, SeedsInOneProcessEqualSeparateRuns) {
       EXPECT_EQ(read(group / "checkpoints/iter-000002/dataset.bin"), read(alone / "checkpoints/iter-000002/dataset.bin"));
       EXPECT_EQ(without_timings(rows(group)), without_timings(rows(alone)));
     }
+    run = run_mbmpo("train --resume --iterations 3 --quiet --run-dir " + alone.string());
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const fs::path apart = dir / "apart" / ("seed-" + std::string(seed));
+    SCOPED_TRACE(apart.string());
+    EXPECT_EQ(tensors_of(apart / "policy.safetensors"), tensors_of(alone / "policy.safetensors"));
+    EXPECT_EQ(tensors_of(apart / "checkpoints/iter-000003/models.safetensors"),
+              tensors_of(alone / "checkpoints/iter-000003/models.safetensors"));
+    EXPECT_EQ(without_timings(rows(apart)), without_timings(rows(alone)));
+  }
+  fs::remove_all(dir);
+}
+
+// half_cheetah never ends an episode, so the seeds' datasets have one size and their ensembles
+// are fitted as one (DynamicsEnsemble::fit_together): still the files of separate runs.
+TEST_P(TrainBackends, SeedsOfATaskThatNeverEndsFitTogetherAndEqualSeparateRuns) {
+  const fs::path dir = this->dir("seeds_fit_together");
+  const std::string settings = "--env half_cheetah --random-steps 400 --horizon 50 --eval-episodes 2 --models 2 "
+                               "--model-hidden 24,24 --model-max-epochs 15 --meta-batch 4 --rollouts-per-task 6 "
+                               "--imagined-horizon 20 --meta-steps 3 --quiet --device " + device;
+  CommandResult run = run_mbmpo("train " + settings + " --iterations 2 --seeds 3,5 --run-dir " + (dir / "group").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  for (const char* seed : {"3", "5"}) {
+    const fs::path alone = dir / ("alone" + std::string(seed)), group = dir / "group" / ("seed-" + std::string(seed));
+    run = run_mbmpo("train " + settings + " --iterations 2 --seed " + seed + " --run-dir " + alone.string());
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    SCOPED_TRACE(group.string());
+    for (const char* file : {"policy.safetensors", "checkpoints/iter-000002/models.safetensors"}) {
+      EXPECT_EQ(tensors_of(group / file), tensors_of(alone / file)) << file;
+    }
+    EXPECT_EQ(without_timings(rows(group)), without_timings(rows(alone)));
+  }
+  // One fit for both: each row carries that fit's time (separate fits would each have their own).
+  const auto rows_3 = rows(dir / "group" / "seed-3"), rows_5 = rows(dir / "group" / "seed-5");
+  ASSERT_EQ(rows_3.size(), rows_5.size());
+  for (std::size_t i = 0; i < rows_3.size(); ++i) {
+    EXPECT_EQ(rows_3[i]["seconds_fit_models"], rows_5[i]["seconds_fit_models"]) << "iteration " << i;
   }
   fs::remove_all(dir);
 }

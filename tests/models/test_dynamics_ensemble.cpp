@@ -2,6 +2,7 @@
 // reference, double), predict and one training epoch on each backend against a double reference,
 // learning a known system, early stopping, and save/load.
 #include <gtest/gtest.h>
+#include <memory>
 
 #include <cmath>
 #include <cstdio>
@@ -393,6 +394,94 @@ TEST_P(DynamicsEnsembleBackends, EarlyStoppingStopsAModelThatOverfits) {
   if (last < report.epochs_run) {
     EXPECT_EQ(report.validation_history[last - 1][stopped], report.validation_history.back()[stopped]);
   }
+}
+
+// Several seeds' ensembles fitted as one (`mbmpo train --seeds`): each ends exactly as its own
+// fit would leave it, over two warm-started fits, with members that stop early at different epochs
+// (noise to memorise) while the others train on.
+TEST_P(DynamicsEnsembleBackends, SeedsFittedTogetherEqualFitsOfTheirOwn) {
+  const int members = 3, K = 2;
+  const DynamicsEnsembleConfig config = small_config(K, {64, 32}, Activation::relu);
+  std::vector<std::unique_ptr<DynamicsEnsemble>> together, alone;
+  std::vector<Dataset> data;
+  std::vector<ModelFitOptions> options;
+  for (int b = 0; b < members; ++b) {
+    together.push_back(std::make_unique<DynamicsEnsemble>(context(), 3, 2, config, test_seed() + b));
+    alone.push_back(std::make_unique<DynamicsEnsemble>(context(), 3, 2, config, test_seed() + b));
+    data.push_back(noise_dataset(3, 2, 70, test_seed() + 10 * b));
+    ModelFitOptions o;
+    o.max_epochs = 400;
+    o.batch_size = 16;
+    o.validation_chunk_rows = 9;  // several validation chunks
+    o.seed = test_seed() + 1000 * b;
+    options.push_back(o);
+  }
+  std::vector<DynamicsEnsemble*> member_ptrs;
+  std::vector<const Dataset*> data_ptrs;
+  for (int b = 0; b < members; ++b) {
+    member_ptrs.push_back(together[b].get());
+    data_ptrs.push_back(&data[b]);
+  }
+  ASSERT_TRUE(DynamicsEnsemble::can_fit_together(member_ptrs, data_ptrs, options));
+  DynamicsEnsembleConfig stacked = config;
+  stacked.models = members * K;
+  DynamicsEnsemble stack(context(), 3, 2, stacked, 0);
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("mbmpo-fit-together-" + std::to_string(test_seed()));
+  std::filesystem::create_directories(dir);
+  for (int fit = 0; fit < 2; ++fit) {
+    const std::vector<ModelFitReport> reports = stack.fit_together(member_ptrs, data_ptrs, options);
+    ASSERT_EQ(reports.size(), std::size_t(members));
+    for (int b = 0; b < members; ++b) {
+      SCOPED_TRACE("fit " + std::to_string(fit) + ", member " + std::to_string(b));
+      const ModelFitReport own = alone[b]->fit(data[b], options[b]);
+      const ModelFitReport& r = reports[b];
+      std::printf("fit %d member %d: epochs %d, %d\n", fit, b, r.epochs[0], r.epochs[1]);
+      EXPECT_EQ(r.epochs, own.epochs);
+      EXPECT_EQ(r.epochs_run, own.epochs_run);
+      EXPECT_EQ(r.train_loss, own.train_loss);
+      EXPECT_EQ(r.validation_loss, own.validation_loss);
+      EXPECT_EQ(r.validation_history, own.validation_history);
+      EXPECT_EQ(r.flops, own.flops);
+      EXPECT_EQ(r.train_rows, own.train_rows);
+      EXPECT_EQ(r.validation_rows, own.validation_rows);
+      EXPECT_EQ(together[b]->parameters(), alone[b]->parameters());
+      EXPECT_EQ(together[b]->normalization(), alone[b]->normalization());
+      EXPECT_EQ(together[b]->fits_done(), alone[b]->fits_done());
+      // Adam's moments and steps too: the files with the optimiser state are the same bytes.
+      const auto a = dir / "together.safetensors", c = dir / "alone.safetensors";
+      together[b]->save(a.string(), true);
+      alone[b]->save(c.string(), true);
+      std::ifstream fa(a, std::ios::binary), fc(c, std::ios::binary);
+      const std::string bytes_a((std::istreambuf_iterator<char>(fa)), {}), bytes_c((std::istreambuf_iterator<char>(fc)), {});
+      EXPECT_TRUE(bytes_a == bytes_c) << "the saved ensembles differ";
+    }
+  }
+  std::filesystem::remove_all(dir);
+  // The stack, holding the fitted members, predicts as each member does (its rows on its models).
+  const int rows = 7;
+  const auto obs = random_vector<float>(std::size_t(members) * K * rows * 3, test_seed() + 5, -1, 1);
+  const auto act = random_vector<float>(std::size_t(members) * K * rows * 2, test_seed() + 6, -1, 1);
+  Tensor<float> stacked_out(backend(), {members * K * rows, 3});
+  stacked_out.poison();
+  const auto obs_t = Tensor<float>::from_host(backend(), {members * K * rows, 3}, obs);
+  const auto act_t = Tensor<float>::from_host(backend(), {members * K * rows, 2}, act);
+  stack.predict(obs_t, act_t, stack.grouped_assignment(rows), stacked_out);
+  const auto stacked_host = stacked_out.to_host();
+  for (int b = 0; b < members; ++b) {
+    const std::size_t n = std::size_t(K) * rows;
+    const auto own_obs = Tensor<float>::from_host(backend(), {K * rows, 3}, std::vector<float>(obs.begin() + b * n * 3, obs.begin() + (b + 1) * n * 3));
+    const auto own_act = Tensor<float>::from_host(backend(), {K * rows, 2}, std::vector<float>(act.begin() + b * n * 2, act.begin() + (b + 1) * n * 2));
+    Tensor<float> own_out(backend(), {K * rows, 3});
+    alone[b]->predict(own_obs, own_act, alone[b]->grouped_assignment(rows), own_out);
+    EXPECT_EQ(std::vector<float>(stacked_host.begin() + b * n * 3, stacked_host.begin() + (b + 1) * n * 3), own_out.to_host())
+        << "member " << b;
+  }
+  // Datasets of different sizes (tasks that end) are fitted one by one.
+  const Dataset shorter = noise_dataset(3, 2, 69, test_seed());
+  data_ptrs[1] = &shorter;
+  EXPECT_FALSE(DynamicsEnsemble::can_fit_together(member_ptrs, data_ptrs, options));
+  EXPECT_THROW(stack.fit_together(member_ptrs, data_ptrs, options), Error);
 }
 
 TEST_P(DynamicsEnsembleBackends, SaveLoadRoundTripAndMismatches) {

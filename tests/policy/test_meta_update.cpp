@@ -6,6 +6,10 @@
 #include <Eigen/Dense>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <random>
 #include <vector>
 
@@ -352,6 +356,79 @@ TEST(MetaMath, CurvatureIsTheHessianOfTheKlThroughTheInnerStep) {
   for (int p = 0; p < P; ++p) EXPECT_NEAR(damped[p], av[p] + 0.25 * v[p], 1e-12);
 }
 
+// Task `first`..`first + tasks - 1` of a problem as a problem of their own (one group).
+MetaProblem<double> slice_problem(const MetaProblem<double>& m, int first, int tasks) {
+  MetaProblem<double> s = m;
+  const std::int64_t pre = std::int64_t(first) * m.pre_per_task, post = std::int64_t(first) * m.post_per_task;
+  s.tasks = tasks;
+  s.groups = 1;
+  s.pre_obs += pre * m.shape.obs_dim;
+  s.pre_act += pre * m.shape.act_dim;
+  s.pre_advantage += pre;
+  s.pre_count += first;
+  s.post_obs += post * m.shape.obs_dim;
+  s.post_act += post * m.shape.act_dim;
+  s.post_advantage += post;
+  s.post_valid += post;
+  s.post_count += first;
+  s.post_logp_old += post;
+  s.fisher_weight += post;
+  s.fisher_count += first;
+  return s;
+}
+
+// With G groups, every result of group g is bit for bit that of a one-group problem holding the
+// group's tasks alone: the adapted parameters, the meta-gradient, the curvature products and the
+// surrogate and KL, in double, second and first order.
+TEST(MetaMath, GroupsEqualPerGroupProblems) {
+  print_seed();
+  const int G = 3, per_group = 2;
+  DoubleProblem d(G * per_group, 9, 10, 0.1, test_seed());
+  const int P = d.P();
+  std::vector<double> theta;
+  for (int g = 0; g < G; ++g) {
+    const auto row = random_theta(d.layout, test_seed() + 100 * g);
+    theta.insert(theta.end(), row.begin(), row.end());
+  }
+  MetaProblem<double> m = d.m;
+  m.groups = G;
+  // The post-update samples' log-probs under the groups' own adapted parameters.
+  std::vector<double> adapted(std::size_t(G) * per_group * P), logp_old(d.logp_old.size());
+  cpu::adapt_parameters(m, theta.data(), adapted.data());
+  cpu::log_probs(m.shape, m.tasks, m.post_per_task, adapted.data(), true, m.post_obs, m.post_act, logp_old.data());
+  m.post_logp_old = logp_old.data();
+  const auto v = random_vector<double>(G * P, test_seed() + 5, -1, 1);
+  std::vector<double> candidate(theta);
+  for (std::size_t i = 0; i < candidate.size(); ++i) candidate[i] += 0.01 * v[i];
+
+  for (bool first_order : {false, true}) {
+    m.first_order = first_order;
+    std::vector<double> grad(G * P), av(G * P);
+    cpu::meta_gradient(m, theta.data(), adapted.data(), grad.data());
+    cpu::curvature_vector(m, theta.data(), adapted.data(), 1e-3, v.data(), av.data());
+    const auto values = cpu::surrogate_and_kl_groups(m, candidate.data(), adapted.data());
+    ASSERT_EQ(values.size(), std::size_t(G));
+    for (int g = 0; g < G; ++g) {
+      const MetaProblem<double> one = slice_problem(m, g * per_group, per_group);
+      const double* theta_g = theta.data() + g * P;
+      const double* adapted_g = adapted.data() + std::size_t(g) * per_group * P;
+      std::vector<double> adapted_one(std::size_t(per_group) * P), grad_one(P), av_one(P);
+      cpu::adapt_parameters(one, theta_g, adapted_one.data());
+      cpu::meta_gradient(one, theta_g, adapted_g, grad_one.data());
+      cpu::curvature_vector(one, theta_g, adapted_g, 1e-3, v.data() + g * P, av_one.data());
+      const auto value = cpu::surrogate_and_kl(one, candidate.data() + g * P, adapted_g);
+      for (int i = 0; i < per_group * P; ++i) ASSERT_EQ(adapted[std::size_t(g) * per_group * P + i], adapted_one[i]);
+      for (int p = 0; p < P; ++p) {
+        ASSERT_EQ(grad[g * P + p], grad_one[p]) << "group " << g << " p " << p << " first order " << first_order;
+        ASSERT_EQ(av[g * P + p], av_one[p]) << "group " << g << " p " << p << " first order " << first_order;
+      }
+      EXPECT_EQ(values[g].surrogate, value.surrogate) << "group " << g;
+      EXPECT_EQ(values[g].kl, value.kl) << "group " << g;
+      EXPECT_GT(value.kl, 0.0);
+    }
+  }
+}
+
 // ---- conjugate gradient ------------------------------------------------------------------------------
 
 // B random SPD matrices (well conditioned), the last right-hand side zero.
@@ -495,9 +572,10 @@ struct MetaCase {
   Tensor<float> adapted;
 };
 
-MetaCase make_case(std::uint64_t seed, bool zero_advantages = false) {
+MetaCase make_case(std::uint64_t seed, bool zero_advantages = false, int tasks = 5) {
   Context cpu_context(Backend::cpu);
   MetaCase c;
+  c.pre_dims.tasks = tasks;
   const RolloutDims& d = c.pre_dims;
   DynamicsEnsembleConfig config;
   config.models = 2;
@@ -795,7 +873,7 @@ TEST_P(MetaBackends, CurvatureProductsOverSeveralChunksMatchTheDoubleReference) 
     d_jv.poison();
     d_fu.poison();
     CudaResources& cuda = context().cuda();
-    cuda::jacobian_vector(cuda, m.shape, tasks, n, d_theta.data(), d_v.data(), d_obs.data(), d_act.data(),
+    cuda::jacobian_vector(cuda, m.shape, tasks, n, d_theta.data(), false, d_v.data(), d_obs.data(), d_act.data(),
                           d_adv.data(), d_count.data(), alpha, d_jv.data());
     cuda::fisher_vector_product(cuda, m.shape, tasks, n, d_adapted.data(), d_v.data(), d_obs.data(), d_fw.data(),
                                 d_fc.data(), d_fu.data());
@@ -833,6 +911,205 @@ TEST_P(MetaBackends, WholeUpdateMatchesTheCpuBackend) {
   double step = 0;
   for (std::size_t p = 0; p < a.size(); ++p) step = std::max(step, std::abs(double(a[p]) - c.theta[p]));
   for (std::size_t p = 0; p < a.size(); ++p) ASSERT_NEAR(b[p], a[p], 1e-3 * step + 1e-6) << "p " << p;
+}
+
+// G cases of `per_group` tasks each stacked along the task axis, on the CPU: one problem of G
+// groups; theta [G * P] holds the groups' meta-policies.
+MetaCase stack_cases(const std::vector<MetaCase>& cases) {
+  MetaCase all;
+  all.pre_dims = cases[0].pre_dims;
+  all.pre_dims.tasks = 0;
+  for (const MetaCase& c : cases) {
+    all.pre_dims.tasks += c.pre_dims.tasks;
+    all.theta.insert(all.theta.end(), c.theta.begin(), c.theta.end());
+  }
+  auto stack = [&](auto member) {
+    using Element = typename decltype(member(cases[0]).to_host())::value_type;
+    std::vector<Element> values;
+    std::vector<std::int64_t> shape;
+    for (const MetaCase& c : cases) {
+      const auto& tensor = member(c);
+      const auto host = tensor.to_host();
+      values.insert(values.end(), host.begin(), host.end());
+      if (shape.empty()) {
+        shape.assign(tensor.shape().begin(), tensor.shape().end());
+        shape[0] = 0;
+      }
+      shape[0] += tensor.dim(0);
+    }
+    return Tensor<Element>::from_host(Backend::cpu, Shape(shape.begin(), shape.end()), values);
+  };
+  auto stack_trajectories = [&](auto which) {
+    Trajectories t(Backend::cpu, all.pre_dims);
+    t.obs = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).obs; });
+    t.act = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).act; });
+    t.reward = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).reward; });
+    t.valid = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).valid; });
+    t.logp = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).logp; });
+    return t;
+  };
+  auto stack_advantages = [&](auto which) {
+    Advantages a(Backend::cpu, all.pre_dims);
+    a.advantages = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).advantages; });
+    a.returns = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).returns; });
+    a.valid_count = stack([&](const MetaCase& c) -> const Tensor<float>& { return which(c).valid_count; });
+    a.baseline = stack([&](const MetaCase& c) -> const Tensor<double>& { return which(c).baseline; });
+    return a;
+  };
+  all.pre = stack_trajectories([](const MetaCase& c) -> const Trajectories& { return c.pre; });
+  all.post = stack_trajectories([](const MetaCase& c) -> const Trajectories& { return c.post; });
+  all.pre_adv = stack_advantages([](const MetaCase& c) -> const Advantages& { return c.pre_adv; });
+  all.post_adv = stack_advantages([](const MetaCase& c) -> const Advantages& { return c.post_adv; });
+  all.adapted = stack([](const MetaCase& c) -> const Tensor<float>& { return c.adapted; });
+  return all;
+}
+
+// Bit for bit on the CPU; on CUDA within rounding (cuBLAS may pick other kernels for other batch
+// counts), with the count of differing bits printed.
+void expect_same_values(const std::vector<float>& grouped, const std::vector<float>& alone, bool exact,
+                        const std::string& what) {
+  ASSERT_EQ(grouped.size(), alone.size()) << what;
+  double scale = 0;
+  int differing = 0;
+  for (float x : alone) scale = std::max(scale, double(std::abs(x)));
+  for (std::size_t i = 0; i < alone.size(); ++i) {
+    if (std::memcmp(&grouped[i], &alone[i], sizeof(float)) != 0) ++differing;
+    if (exact) {
+      ASSERT_EQ(std::memcmp(&grouped[i], &alone[i], sizeof(float)), 0)
+          << what << " [" << i << "]: " << grouped[i] << " grouped, " << alone[i] << " alone";
+    } else {
+      ASSERT_NEAR(grouped[i], alone[i], 1e-4 * scale + 1e-7) << what << " [" << i << "]";
+    }
+  }
+  if (!exact && differing > 0) std::printf("%s: %d of %zu values differ in their bits\n", what.c_str(), differing, alone.size());
+}
+
+void expect_same_report(const MetaUpdateReport& grouped, const MetaUpdateReport& alone, bool exact,
+                        const std::string& what) {
+  EXPECT_EQ(grouped.accepted, alone.accepted) << what;
+  EXPECT_EQ(grouped.backtracks, alone.backtracks) << what;
+  EXPECT_EQ(grouped.step_fraction, alone.step_fraction) << what;
+  const std::pair<double, double> fields[] = {{grouped.surrogate_before, alone.surrogate_before},
+                                              {grouped.surrogate_after, alone.surrogate_after},
+                                              {grouped.kl, alone.kl},
+                                              {grouped.gradient_norm, alone.gradient_norm},
+                                              {grouped.cg_residual, alone.cg_residual},
+                                              {grouped.step_scale, alone.step_scale}};
+  const char* names[] = {"surrogate_before", "surrogate_after", "kl", "gradient_norm", "cg_residual", "step_scale"};
+  for (int i = 0; i < 6; ++i) {
+    if (exact) {
+      EXPECT_EQ(fields[i].first, fields[i].second) << what << " " << names[i];
+    } else {
+      EXPECT_NEAR(fields[i].first, fields[i].second, 1e-4 * (std::abs(fields[i].second) + 1e-6)) << what << " " << names[i];
+    }
+  }
+}
+
+// G seeds' meta-updates through one grouped inner step and one grouped MetaObjective equal G
+// separate ones: adapted parameters, gradient, curvature products, surrogate/KL, new theta and every
+// report field. Groups of 3 tasks with different meta-policies; the middle group has zero
+// advantages (a zero gradient: it never accepts while the others search).
+TEST_P(MetaBackends, GroupsEqualSeparateUpdates) {
+  const bool exact = backend() == Backend::cpu;
+  const int G = 3, per_group = 3;
+  std::vector<MetaCase> cases;
+  for (int g = 0; g < G; ++g) cases.push_back(make_case(test_seed() + 1000 * g, g == 1, per_group));
+  const MetaCase all = stack_cases(cases);
+  const double alpha = all.alpha;
+  const std::int64_t P = all.layout.parameter_count();
+  const int T = G * per_group;
+  const OnBackend s_all(backend(), all);
+  const auto theta_all = Tensor<float>::from_host(backend(), {G, P}, all.theta);
+  const std::vector<std::uint64_t> seeds = {test_seed() + 11, test_seed() + 22, test_seed() + 33};
+  const auto v_host = random_vector<float>(G * P, test_seed() + 5, -1, 1);
+  const auto v_all = Tensor<float>::from_host(backend(), {G, P}, v_host);
+
+  // The grouped inner step against one per group.
+  Tensor<float> adapted_all(backend(), {T, P});
+  adapted_all.poison();
+  inner_step(context(), all.layout, theta_all, s_all.pre, s_all.pre_adv, alpha, adapted_all);
+  const auto adapted_all_host = adapted_all.to_host();
+  // And the groups must split the tasks evenly.
+  Tensor<float> two_rows(backend(), {2, P}), bad_adapted(backend(), {T, P});
+  EXPECT_THROW(inner_step(context(), all.layout, two_rows, s_all.pre, s_all.pre_adv, alpha, bad_adapted), Error);
+
+  struct Variant {
+    double fisher_subsample;
+    bool first_order;
+  };
+  int accepted_elsewhere = 0;
+  for (const Variant variant : {Variant{1.0, false}, Variant{0.6, false}, Variant{0.6, true}}) {
+    const std::string name = "fisher_subsample " + std::to_string(variant.fisher_subsample) +
+                             (variant.first_order ? ", first order" : "");
+    MetaUpdateOptions options;
+    options.inner_lr = alpha;
+    options.fisher_subsample = variant.fisher_subsample;
+    options.first_order = variant.first_order;
+    options.draw = 3;
+    MetaUpdateOptions grouped_options = options;
+    grouped_options.group_seeds = seeds;
+    MetaObjective grouped(context(), all.layout, theta_all, s_all.adapted, s_all.pre, s_all.pre_adv, s_all.post,
+                          s_all.post_adv, grouped_options);
+    ASSERT_EQ(grouped.groups(), G);
+    EXPECT_THROW(grouped.update(Tensor<float>(backend(), {G, P})), Error) << "update is for one group";
+    Tensor<float> gradient(backend(), {G, P}), av(backend(), {G, P});
+    gradient.poison();
+    av.poison();
+    grouped.gradient(gradient);
+    grouped.curvature(v_all, av);
+    const auto values = grouped.evaluate_groups(theta_all);
+    Tensor<float> theta(backend(), {G, P});
+    theta.poison();
+    const std::vector<MetaUpdateReport> reports = grouped.update_groups(theta);
+    ASSERT_EQ(reports.size(), std::size_t(G));
+    const auto gradient_host = gradient.to_host(), av_host = av.to_host(), theta_host = theta.to_host();
+
+    for (int g = 0; g < G; ++g) {
+      const std::string what = name + ", group " + std::to_string(g);
+      auto rows = [&](const std::vector<float>& v, std::int64_t first, std::int64_t count) {
+        return std::vector<float>(v.begin() + first * P, v.begin() + (first + count) * P);
+      };
+      const MetaCase& c = cases[g];
+      const OnBackend s(backend(), c);
+      Tensor<float> adapted(backend(), {per_group, P});
+      inner_step(context(), c.layout, s.theta, s.pre, s.pre_adv, alpha, adapted);
+      expect_same_values(rows(adapted_all_host, g * per_group, per_group), adapted.to_host(), exact,
+                         what + ", inner step");
+
+      MetaUpdateOptions alone_options = options;
+      alone_options.seed = seeds[g];
+      MetaObjective alone(context(), c.layout, s.theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv,
+                          alone_options);
+      EXPECT_EQ(alone.groups(), 1);
+      Tensor<float> gradient_one(backend(), {P}), av_one(backend(), {P});
+      alone.gradient(gradient_one);
+      const auto v_one = Tensor<float>::from_host(backend(), {P}, rows(v_host, g, 1));
+      alone.curvature(v_one, av_one);
+      expect_same_values(rows(gradient_host, g, 1), gradient_one.to_host(), exact, what + ", gradient");
+      expect_same_values(rows(av_host, g, 1), av_one.to_host(), exact, what + ", curvature");
+      const cpu::SurrogateAndKl value = alone.evaluate(s.theta);
+      if (exact) {
+        EXPECT_EQ(values[g].surrogate, value.surrogate) << what;
+        EXPECT_EQ(values[g].kl, value.kl) << what;
+      } else {
+        EXPECT_NEAR(values[g].surrogate, value.surrogate, 1e-5) << what;
+      }
+      Tensor<float> theta_one(backend(), {P});
+      theta_one.poison();
+      const MetaUpdateReport report = alone.update(theta_one);
+      expect_same_report(reports[g], report, exact, what);
+      expect_same_values(rows(theta_host, g, 1), theta_one.to_host(), exact, what + ", new theta");
+      if (g == 1) {
+        EXPECT_FALSE(report.accepted) << what;
+        EXPECT_EQ(report.gradient_norm, 0.0) << what;
+        EXPECT_EQ(report.backtracks, 0) << what;
+      } else {
+        accepted_elsewhere += report.accepted;
+      }
+      std::printf("%s: accepted %d after %d candidates\n", what.c_str(), int(report.accepted), report.backtracks);
+    }
+  }
+  EXPECT_GT(accepted_elsewhere, 0) << "no group took a step: the line searches ran alone in nothing";
 }
 
 TEST(MetaUpdateOptions, BadValuesAreNamed) {

@@ -6,6 +6,8 @@
 #include <Eigen/Dense>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <random>
 
 #include "backend_test.hpp"
 #include "host/core/memory.hpp"
@@ -341,6 +343,93 @@ TEST_P(PolicyBackends, KeptRolloutRunnerMatchesAndReusesItsBuffersAndGraph) {
     EXPECT_EQ(kept.logp.to_host(), fresh.logp.to_host()) << "draw " << draw;
   }
   EXPECT_EQ(runner.graph_instantiations(), backend() == Backend::cuda ? 1 : 0);
+}
+
+// Several seeds' tasks in one rollout (`mbmpo train --seeds`): a stack of their ensembles, each
+// with its own weights and normalisation, and the noise keyed per seed give every seed bit for bit
+// the trajectories of a rollout of its own. Hopper (endings), 4 tasks on 3 models per seed (so
+// models get unequal row counts and the assignment pads).
+TEST_P(PolicyBackends, SeedsInOneRolloutEqualRolloutsOfTheirOwn) {
+  const TaskSpec& spec = task_spec("hopper");
+  const int groups = 3, tasks = 4;
+  const RolloutDims one{tasks, 7, 23, spec.obs_dim, spec.act_dim};
+  const RolloutDims all{groups * tasks, one.rollouts, one.horizon, one.obs_dim, one.act_dim};
+  const PolicyLayout layout(one.obs_dim, one.act_dim, {32, 32});
+  const std::int64_t P = layout.parameter_count();
+  std::vector<std::unique_ptr<DynamicsEnsemble>> ensembles;
+  std::vector<DynamicsEnsemble*> members;
+  std::vector<std::uint64_t> seeds;
+  std::vector<float> params, start;
+  for (int g = 0; g < groups; ++g) {
+    ensembles.push_back(std::make_unique<DynamicsEnsemble>(
+        smooth_models(context(), one.obs_dim, one.act_dim, test_seed() + 100 * g)));
+    DatasetStats stats;  // statistics of its own per seed
+    std::mt19937_64 rng(test_seed() + g);
+    std::uniform_real_distribution<double> mean(-0.2, 0.2), std(0.5, 1.5);
+    for (FeatureStats* f : {&stats.obs, &stats.act, &stats.delta}) {
+      const int n = f == &stats.act ? one.act_dim : one.obs_dim;
+      for (int i = 0; i < n; ++i) {
+        f->mean.push_back(mean(rng));
+        f->std.push_back(std(rng));
+      }
+    }
+    ensembles.back()->set_normalization(stats);
+    members.push_back(ensembles.back().get());
+    seeds.push_back(test_seed() * 7 + 1000 * g);
+    for (int t = 0; t < tasks; ++t) {
+      const auto p = initial_policy_parameters(layout, test_seed() + 10 * g + t, 0.6);
+      params.insert(params.end(), p.begin(), p.end());
+    }
+    const auto s = sample_start_states(MujocoModel::load(spec), int(one.rows()), seeds.back(), 0);
+    start.insert(start.end(), s.begin(), s.end());
+  }
+  DynamicsEnsembleConfig stacked = members.front()->config();
+  stacked.models = groups * members.front()->models();
+  DynamicsEnsemble stack(context(), one.obs_dim, one.act_dim, stacked, 0);
+  stack.stack(members);
+  EXPECT_EQ(stack.members(), groups);
+
+  const auto params_t = Tensor<float>::from_host(backend(), {all.tasks, P}, params);
+  const auto start_t = Tensor<float>::from_host(backend(), {all.tasks, all.rollouts, all.obs_dim}, start);
+  Trajectories together(backend(), all);
+  for (Tensor<float>* t : {&together.obs, &together.act, &together.reward, &together.valid, &together.logp}) {
+    t->poison();
+  }
+  RolloutOptions options;
+  options.draw = 5;
+  options.seeds = seeds;
+  imagined_rollout(context(), spec.id, stack, layout, params_t, start_t, options, together);
+  int ended = 0;
+  for (int g = 0; g < groups; ++g) {
+    const std::int64_t params_per_group = tasks * P, starts_per_group = one.rows() * one.obs_dim;
+    const auto own_params = Tensor<float>::from_host(
+        backend(), {tasks, P}, std::vector<float>(params.begin() + g * params_per_group, params.begin() + (g + 1) * params_per_group));
+    const auto own_start = Tensor<float>::from_host(
+        backend(), {tasks, one.rollouts, one.obs_dim},
+        std::vector<float>(start.begin() + g * starts_per_group, start.begin() + (g + 1) * starts_per_group));
+    Trajectories alone(backend(), one);
+    RolloutOptions own = options;
+    own.seeds.clear();
+    own.seed = seeds[g];
+    imagined_rollout(context(), spec.id, *members[g], layout, own_params, own_start, own, alone);
+    auto slice = [&](const Tensor<float>& t) {
+      const auto host = t.to_host();
+      const std::size_t per_group = host.size() / groups;
+      return std::vector<float>(host.begin() + g * per_group, host.begin() + (g + 1) * per_group);
+    };
+    EXPECT_EQ(slice(together.obs), alone.obs.to_host()) << "seed group " << g;
+    EXPECT_EQ(slice(together.act), alone.act.to_host()) << "seed group " << g;
+    EXPECT_EQ(slice(together.reward), alone.reward.to_host()) << "seed group " << g;
+    EXPECT_EQ(slice(together.valid), alone.valid.to_host()) << "seed group " << g;
+    EXPECT_EQ(slice(together.logp), alone.logp.to_host()) << "seed group " << g;
+    for (float v : alone.valid.to_host()) ended += v == 0.f;
+  }
+  std::printf("%d samples after an ending\n", ended);
+
+  // Groups that do not match the stack are named.
+  RolloutOptions two = options;
+  two.seeds.pop_back();
+  EXPECT_THROW(imagined_rollout(context(), spec.id, stack, layout, params_t, start_t, two, together), Error);
 }
 
 // Trajectories with random contents and endings, built on the host.
