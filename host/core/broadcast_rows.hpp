@@ -1,5 +1,6 @@
 // One vector copied into every row of a matrix on either backend: the meta-policy tiled into one
-// row per task before a rollout, a vector handed to every task's product. One launch on CUDA.
+// row per task before a rollout, a vector handed to every task's product; or several vectors, each
+// into its group of rows (one per seed). One launch on CUDA.
 #pragma once
 
 #include "host/core/context.hpp"
@@ -7,7 +8,8 @@
 
 namespace mbmpo {
 
-// rows [T][P] = row [P] in each of the T rows.
+// rows [T][P] = row [P] in each of the T rows; or, with row [G][P] (several seeds' meta-policies),
+// row g in each of the T/G rows of group g (G must divide T).
 void broadcast_rows(Context& context, TensorView<const float> row, TensorView<float> rows);
 
 }  // namespace mbmpo

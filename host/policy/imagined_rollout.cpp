@@ -39,6 +39,7 @@ struct ImaginedRollout::Impl {
   Tensor<float> all_alive;  // the alive flags' starting value, copied in at each run
   ModelAssignment assignment;
   const DynamicsEnsemble* assigned_for = nullptr;
+  int assigned_members = 0;
   CudaGraph graph;
 };
 
@@ -76,6 +77,8 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
   MBMPO_CHECK(out.obs.backend() == backend, "imagined rollout: buffers on another backend");
   const int groups = options.seeds.empty() ? 1 : int(options.seeds.size());
   MBMPO_CHECK(groups <= kMaxRolloutGroups, "imagined rollout: at most ", kMaxRolloutGroups, " seeds, got ", groups);
+  // One block row of the step kernels per task (CUDA's grid limit in y).
+  MBMPO_CHECK(d.tasks <= 65535, "imagined rollout: at most 65535 tasks in one rollout, got ", d.tasks);
   MBMPO_CHECK(groups == models.members() && d.tasks % groups == 0, "imagined rollout: ", d.tasks,
               " tasks in ", groups, " seed groups on a stack of ", models.members(),
               " ensembles (the groups must be equal and one per ensemble)");
@@ -86,7 +89,7 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
 
   // Row (t, m) of group g uses model g K + (t - g T/G) mod K; the assignment is made once per
   // ensemble.
-  if (w.assigned_for != &models || w.assignment.models != models.models()) {
+  if (w.assigned_for != &models || w.assignment.models != models.models() || w.assigned_members != groups) {
     const int K = models.models_per_member(), tasks_per_group = d.tasks / groups;
     std::vector<int> model_of_row(static_cast<std::size_t>(d.rows()));
     for (std::int64_t row = 0; row < d.rows(); ++row) {
@@ -95,6 +98,7 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
     }
     w.assignment = models.assign(model_of_row);
     w.assigned_for = &models;
+    w.assigned_members = groups;
   }
   models.prepare_predict(w.assignment);  // the effective weights once, outside the graph
   // On the stream, so the host goes on to record the steps while the GPU still works.

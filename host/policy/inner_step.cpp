@@ -6,6 +6,7 @@
 #include "host/policy/gaussian_policy.hpp"
 
 #ifdef MBMPO_WITH_CUDA
+#include "kernels/core/broadcast_rows_cuda.hpp"
 #include "kernels/policy/policy_ops_cuda.hpp"
 #endif
 
@@ -64,7 +65,7 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   // Each group's theta tiled to its tasks' rows of adapted, then the step in place: the same
   // launches for any number of groups.
   CudaResources& cuda = context.cuda();
-  cuda::broadcast_group_rows(cuda, d.tasks, groups, P, theta.data, adapted.data);
+  cuda::broadcast_rows(cuda, d.tasks, groups, P, theta.data, adapted.data);
   cuda::policy_gradient_step(cuda, policy_shape(layout), d.tasks, per_task, adapted.data, true,
                              samples.obs.data(), samples.act.data(), advantages.advantages.data(),
                              advantages.valid_count.data(), float(alpha), adapted.data);

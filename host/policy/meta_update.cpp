@@ -11,6 +11,7 @@
 #ifdef MBMPO_WITH_CUDA
 #include "host/core/cuda_check.hpp"
 #include "host/core/cuda_context.hpp"
+#include "kernels/core/broadcast_rows_cuda.hpp"
 #include "kernels/policy/policy_ops_cuda.hpp"
 #endif
 
@@ -91,7 +92,7 @@ class ObjectiveOps {
       CudaResources& cuda = context_.cuda();
       // Every task's products read its group's theta_old from its own row: the same launches for
       // any number of groups.
-      cuda::broadcast_group_rows(cuda, m_.tasks, groups_, P_, theta_old_, theta_tiled_.data());
+      cuda::broadcast_rows(cuda, m_.tasks, groups_, P_, theta_old_, theta_tiled_.data());
       cuda::log_probs(cuda, m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs, m_.post_act,
                       logp_old_.data());
       memory::copy(Backend::cpu, post_count_host_.data(), Backend::cuda, m_.post_count,
@@ -109,7 +110,7 @@ class ObjectiveOps {
     }
 #ifdef MBMPO_WITH_CUDA
     CudaResources& cuda = context_.cuda();
-    cuda::broadcast_group_rows(cuda, m_.tasks, groups_, P_, v, tiled_.data());
+    cuda::broadcast_rows(cuda, m_.tasks, groups_, P_, v, tiled_.data());
     const float* jv = jacobian(tiled_.data(), a_.data());
     cuda::fisher_vector_product(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, jv,
                                 m_.post_obs, m_.fisher_weight, m_.fisher_count, b_.data());
@@ -141,7 +142,7 @@ class ObjectiveOps {
     CudaResources& cuda = context_.cuda();
     const std::int64_t N = m_.post_per_task;
     // Each group's candidate tiled to its tasks, then the inner step in place.
-    cuda::broadcast_group_rows(cuda, m_.tasks, groups_, P_, theta, candidate_adapted_.data());
+    cuda::broadcast_rows(cuda, m_.tasks, groups_, P_, theta, candidate_adapted_.data());
     cuda::policy_gradient_step(cuda, m_.shape, m_.tasks, m_.pre_per_task, candidate_adapted_.data(), true,
                                m_.pre_obs, m_.pre_act, m_.pre_advantage, m_.pre_count, m_.alpha,
                                candidate_adapted_.data());

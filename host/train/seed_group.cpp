@@ -74,28 +74,51 @@ int SeedGroup::iterations_done() const {
 
 void SeedGroup::run(const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_round) {
   std::vector<Trainer*> all;
-  int ahead = 0;
-  for (const auto& trainer : trainers_) {
-    all.push_back(trainer.get());
-    ahead = std::max(ahead, trainer->iterations_done());
-  }
-  // A group killed between two seeds' checkpoints resumes with seeds one iteration apart: the
-  // seeds behind catch up together first (the others' rows of that round are already written).
-  std::vector<Trainer*> behind;
-  for (Trainer* trainer : all) {
-    if (trainer->iterations_done() < ahead) behind.push_back(trainer);
-  }
-  if (!behind.empty()) {
-    Trainer::run_together(behind, [&](const std::vector<nlohmann::ordered_json>& caught_up) {
+  for (const auto& trainer : trainers_) all.push_back(trainer.get());
+  // Some of the seeds, together, up to `until` iterations; on_round gets rows in the group's order
+  // (null for the seeds not in this run).
+  auto run_some = [&](const std::vector<Trainer*>& some, int until) {
+    Trainer::run_together(some, [&](const std::vector<nlohmann::ordered_json>& some_rows) {
       if (!on_round) return;
       std::vector<nlohmann::ordered_json> rows(all.size());
       for (std::size_t i = 0, j = 0; i < all.size(); ++i) {
-        if (j < behind.size() && all[i] == behind[j]) rows[i] = caught_up[j++];
+        if (j < some.size() && all[i] == some[j]) rows[i] = some_rows[j++];
       }
       on_round(rows);
-    }, {}, ahead);
+    }, {}, until);
+  };
+  // A group killed between two seeds' checkpoints resumes with seeds at different iterations: the
+  // seeds furthest behind catch up together, a level at a time, until all stand level (the others'
+  // rows of those rounds are already written).
+  for (;;) {
+    int behind = iterations_, ahead = 0;
+    for (const Trainer* trainer : all) {
+      behind = std::min(behind, trainer->iterations_done());
+      ahead = std::max(ahead, trainer->iterations_done());
+    }
+    if (behind >= std::min(ahead, iterations_)) break;
+    int next = ahead;  // the next level up from the seeds furthest behind
+    std::vector<Trainer*> lagging;
+    for (Trainer* trainer : all) {
+      if (trainer->iterations_done() == behind) {
+        lagging.push_back(trainer);
+      } else {
+        next = std::min(next, trainer->iterations_done());
+      }
+    }
+    run_some(lagging, std::min(next, iterations_));
   }
-  Trainer::run_together(all, on_round, {}, iterations_);
+  // Then all together up to the iterations asked for. Seeds already past them (a group resumed
+  // with fewer --iterations) run nothing more but, like a run of their own, write their final policy.
+  std::vector<Trainer*> level;
+  for (Trainer* trainer : all) {
+    if (trainer->iterations_done() < iterations_) {
+      level.push_back(trainer);
+    } else {
+      trainer->run({}, {}, iterations_);
+    }
+  }
+  if (!level.empty()) run_some(level, iterations_);
 }
 
 }  // namespace mbmpo

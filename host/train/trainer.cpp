@@ -512,7 +512,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
           start_host.insert(start_host.end(), own.begin(), own.end());
         }
         start.copy_from_host(start_host);
-        for (int b = 0; b < B; ++b) broadcast_rows(context, row_of(thetas, b), rows_of(tiled, std::int64_t(b) * T, T));
+        broadcast_rows(context, thetas, tiled);  // seed b's meta-policy into each of its tasks' rows
         rollout.draw = 2 * k;
         rollouts.run(first.task.id, models, first.layout, tiled, start, rollout, pre);
       });

@@ -17,8 +17,6 @@
 //   surrogate / KL sums        one block per task, in double
 //   task_mean_plus_kernel      one thread per (group, parameter), the group's tasks summed in
 //                              task order (the meta-gradient and the CG operator's mean)
-//   broadcast_group_rows_kernel  grid-stride over T*P: each group's meta-policy (or CG vector)
-//                              tiled to its tasks' rows
 #include <cub/block/block_reduce.cuh>
 
 #include "host/core/cuda_context.hpp"
@@ -499,14 +497,6 @@ __global__ void task_mean_plus_kernel(int groups, int per_group, int P, const fl
   out[idx] = sum / float(per_group) + (v ? damping * v[idx] : 0.f);
 }
 
-// out[t][p] = rows[t / per_group][p], grid-stride over T*P elements.
-__global__ void broadcast_group_rows_kernel(std::int64_t count, std::int64_t P, std::int64_t group_elements,
-                                            const float* __restrict__ rows, float* __restrict__ out) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    out[i] = rows[i / group_elements * P + i % P];
-  }
-}
 }  // namespace
 
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
@@ -520,16 +510,6 @@ void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, fl
   MBMPO_KERNEL_CHECK("task_mean_plus_kernel");
 }
 
-void broadcast_group_rows(CudaResources& cuda, int tasks, int groups, std::int64_t P, const float* rows,
-                          float* out) {
-  MBMPO_CHECK(groups >= 1 && tasks % groups == 0, "broadcast_group_rows: ", groups, " groups do not split ",
-              tasks, " tasks evenly");
-  const std::int64_t count = std::int64_t(tasks) * P;
-  if (count == 0) return;
-  broadcast_group_rows_kernel<<<elementwise_blocks(count), kElementwiseThreads, 0, cuda.stream>>>(
-      count, P, std::int64_t(tasks / groups) * P, rows, out);
-  MBMPO_KERNEL_CHECK("broadcast_group_rows_kernel");
-}
 
 void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
                const float* params, bool params_per_task, const float* obs, const float* act,

@@ -37,10 +37,6 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
                     const float* v, float* out, int groups = 1);
 
-// out[t] = rows[g(t)] for each task t, g(t) = t / (tasks / groups): rows [G][P], out [T][P].
-void broadcast_group_rows(CudaResources& cuda, int tasks, int groups, std::int64_t P, const float* rows,
-                          float* out);
-
 // terms [T][2] = per task {sum A exp(logp - logp_old) (A != 0), sum of kl over valid samples}.
 void surrogate_kl_terms(CudaResources& cuda, int tasks, std::int64_t per_task,
                         const float* advantage, const float* valid, const float* logp,

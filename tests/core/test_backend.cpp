@@ -1,6 +1,8 @@
 #include "backend_test.hpp"
+#include "host/core/broadcast_rows.hpp"
 #include "host/core/context.hpp"
 #include "host/core/error.hpp"
+#include "host/core/tensor.hpp"
 
 namespace mbmpo {
 namespace {
@@ -48,6 +50,30 @@ TEST(Context, CpuContextHasNoCudaResources) {
   EXPECT_NO_THROW(context.synchronize());
   EXPECT_THROW(context.cuda(), Error);
 }
+
+class BroadcastBackends : public test::BackendTest {};
+
+// One row into every row, and G rows each into its group of T/G rows (several seeds' meta-policies
+// tiled to their tasks), on awkward sizes with the output poisoned first.
+TEST_P(BroadcastBackends, RowsGoToEveryRowOfTheirGroup) {
+  for (const auto& [G, T, P] : std::vector<std::tuple<int, int, int>>{{1, 7, 13}, {3, 9, 1251}, {5, 5, 3}}) {
+    const auto rows = test::random_vector<float>(std::size_t(G) * P, test::test_seed() + G, -1, 1);
+    const auto in = Tensor<float>::from_host(backend(), G == 1 ? Shape{P} : Shape{G, P}, rows);
+    Tensor<float> out(backend(), {T, P});
+    out.poison();
+    broadcast_rows(context(), in, out);
+    const auto host = out.to_host();
+    for (int t = 0; t < T; ++t) {
+      for (int p = 0; p < P; ++p) {
+        ASSERT_EQ(host[std::size_t(t) * P + p], rows[std::size_t(t / (T / G)) * P + p]) << G << " groups, row " << t;
+      }
+    }
+  }
+  Tensor<float> bad(backend(), {2, 4}), out(backend(), {3, 4});
+  EXPECT_THROW(broadcast_rows(context(), bad, out), Error);  // 2 groups do not split 3 rows
+}
+
+MBMPO_INSTANTIATE_BACKEND_TESTS(BroadcastBackends);
 
 }  // namespace
 }  // namespace mbmpo
