@@ -6,7 +6,7 @@
 #      torch.compile with CUDA graphs), with the cuBLAS FP32 GEMM and copy ceilings measured in the
 #      same run (bench/compare.py);
 #   2. three iterations of `mbmpo train --env half_cheetah` at the paper's defaults, with the
-#      seconds of every phase;
+#      seconds of every phase; then two with eight seeds in one process (--seeds 0-7), per seed;
 #   3. Nsight Compute (--set basic, CSV) over one paper-scale meta-update and a rollout's first
 #      kernels: duration, achieved occupancy, DRAM throughput and FP32 FLOP rate per kernel;
 #   4. the same suites at the large scale.
@@ -79,6 +79,46 @@ if [ "$seconds" -ge 60 ]; then
   [ -f "$run_dir/progress.csv" ] && cp "$run_dir/progress.csv" "$out/train-progress.csv"
 else
   note "- train: not run (time)"
+fi
+
+# 2b. Eight seeds in one process (`--seeds 0-7`), two paper-default iterations: the second
+#     iteration's seconds per seed against the single seed's above (issue "Several seeds in one
+#     process": at B = 8, at least 4x the per-seed throughput of B = 1), whole and meta-steps alone.
+seeds_dir="$logs/train-half_cheetah-seeds"
+seconds=$(( $(left) < 200 ? $(left) - 20 : 180 ))
+if [ "$seconds" -ge 60 ] && [ -f "$run_dir/progress.csv" ]; then
+  timeout "$seconds" "$binary" train --env half_cheetah --device cuda --iterations 2 --seeds 0-7 \
+    --run-dir "$seeds_dir" > "$logs/train-seeds.txt" 2>&1
+  code=$?
+  {
+    echo
+    echo "## mbmpo train --env half_cheetah --device cuda --iterations 2 --seeds 0-7, exit $code$([ $code -eq 124 ] && echo ' (time)')"
+    echo '```'
+    grep -E '^iter ' "$logs/train-seeds.txt"
+    "$python" - "$run_dir/progress.csv" "$seeds_dir" <<'EOF_SEEDS'
+import csv, glob, os, sys
+batched = ["rollout_pre", "inner_step", "rollout_post", "meta_gradient", "cg", "line_search"]
+def second(path):
+    rows = list(csv.DictReader(open(path)))
+    return rows[1] if len(rows) > 1 else None
+one = second(sys.argv[1])
+seeds = [r for r in (second(p) for p in sorted(glob.glob(os.path.join(sys.argv[2], "seed-*", "progress.csv")))) if r]
+if not one or len(seeds) < 8:
+    print("seeds: the second iteration did not finish for every seed")
+    sys.exit(0)
+B = len(seeds)
+# Each seed's row holds the batch's time for the batched phases, its own for collect and fit.
+round_s = max(float(r["seconds_iteration"]) for r in seeds)
+meta_b = sum(float(seeds[0]["seconds_" + p]) for p in batched)
+meta_1 = sum(float(one["seconds_" + p]) for p in batched)
+print(f"B = 1: {float(one['seconds_iteration']):.2f} s per iteration, meta-steps {meta_1:.2f} s")
+print(f"B = {B}: {round_s:.2f} s per round ({round_s / B:.2f} s per seed), meta-steps {meta_b:.2f} s ({meta_b / B:.2f} s per seed)")
+print(f"per-seed throughput, B = {B} over B = 1: whole iteration {float(one['seconds_iteration']) * B / round_s:.2f}x, meta-steps {meta_1 * B / meta_b:.2f}x")
+EOF_SEEDS
+    echo '```'
+  } >> "$table" 2>&1
+else
+  note "- seeds: not run ($([ -f "$run_dir/progress.csv" ] && echo time || echo 'no single-seed run to compare'))"
 fi
 
 # 3. Nsight Compute on the kernels of one paper-scale meta-update and of a paper-scale rollout's
