@@ -363,6 +363,21 @@ std::vector<double> mean_trajectory_returns(const Trajectories& t, int groups) {
   return means;
 }
 
+// work(b) for b < count, at most `at_once` of them at a time on threads of their own.
+void for_each_seed(int count, int at_once, const std::function<void(int)>& work) {
+  if (at_once <= 1) {
+    for (int b = 0; b < count; ++b) work(b);
+    return;
+  }
+  for (int first = 0; first < count; first += at_once) {
+    std::vector<std::future<void>> running;
+    for (int b = first; b < std::min(count, first + at_once); ++b) {
+      running.push_back(std::async(std::launch::async, work, b));
+    }
+    for (auto& done : running) done.get();  // the first error, after every one of them has ended
+  }
+}
+
 // Rows [first, first + count) of a [rows][P] tensor, and row `index` as a [P] vector.
 TensorView<float> rows_of(Tensor<float>& t, std::int64_t first, std::int64_t count) {
   const std::int64_t P = t.shape().back();
@@ -413,6 +428,10 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
     }
   }
   const AdvantageOptions advantage = advantage_options(c);
+  // Seeds whose real-environment episodes run at once, each on --threads workers: as many as the
+  // cores hold (one at a time on a small machine). Each seed's episodes are its own, in its own
+  // order, whichever run beside them.
+  const int side_by_side = std::max(1, usable_cores() / std::max(1, c.threads));
   // Everything a meta-step works in, allocated once: after the first meta-step, meta-steps
   // allocate nothing and record no new CUDA graph.
   Trajectories pre(backend, dims), post(backend, dims);
@@ -457,25 +476,26 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
       if (backend == Backend::cpu) rebalance_cpu_threads();
     };
 
-    // The pre-update policies on the real environment, on a thread of their own while the rest
-    // runs, one seed after the other (their episodes are not training data).
+    // The pre-update policies on the real environment, on threads of their own while the rest
+    // runs (their episodes are not training data).
     std::vector<std::vector<float>> theta_hosts;
     for (const State* s : seeds) theta_hosts.push_back(s->theta.to_host());
     std::future<std::vector<ReturnStats>> evaluation =
-        std::async(std::launch::async, [&seeds, theta_hosts, iteration] {
-          std::vector<ReturnStats> stats;
-          for (std::size_t b = 0; b < seeds.size(); ++b) {
+        std::async(std::launch::async, [&seeds, theta_hosts, iteration, side_by_side] {
+          std::vector<ReturnStats> stats(seeds.size());
+          for_each_seed(int(seeds.size()), side_by_side, [&](int b) {
             const TrainConfig& sc = seeds[b]->config;
-            stats.push_back(run_policy_episodes(
-                sc, theta_hosts[b], 1, sc.eval_episodes, sc.seed,
-                kEvalEpisodeBase + std::uint64_t(iteration) * std::uint64_t(sc.eval_episodes)));
-          }
+            stats[b] = run_policy_episodes(sc, theta_hosts[b], 1, sc.eval_episodes, sc.seed,
+                                           kEvalEpisodeBase + std::uint64_t(iteration) * std::uint64_t(sc.eval_episodes));
+          });
           return stats;
         });
 
     std::vector<ReturnStats> adapted_returns(B);
     std::vector<ModelFitReport> fits(B);
-    for (int b = 0; b < B; ++b) timed("collect", b, [&] { adapted_returns[b] = seeds[b]->collect(); });
+    timed("collect", -1, [&] {
+      for_each_seed(B, side_by_side, [&](int b) { adapted_returns[b] = seeds[b]->collect(); });
+    });
     // The seeds' ensembles as one fit where their datasets have one size (tasks that never end);
     // otherwise one after another.
     std::vector<DynamicsEnsemble*> members;
