@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <iomanip>
 #include <limits>
 #include <sstream>
@@ -99,12 +100,14 @@ void check_options(const ModelFitOptions& o) {
   MBMPO_CHECK_INPUT(o.validation_chunk_rows > 0, "model fit: validation chunk must be positive");
 }
 
+// The gradients of models [first, first + count) of a layer.
 EnsembleLinearGrads layer_grads(const EnsembleMlpLayout& layout, const EnsembleMlpLayer& layer,
-                                Backend backend, float* grads) {
-  const std::int64_t k = layout.models();
-  return {{backend, grads + layer.v_offset, {k, layer.out, layer.in}},
-          {backend, grads + layer.g_offset, {k, layer.out}},
-          {backend, grads + layer.b_offset, {k, layer.out}}};
+                                Backend backend, float* grads, int first = 0, int count = -1) {
+  const std::int64_t k = count < 0 ? layout.models() : count;
+  const std::int64_t wide = std::int64_t(first) * layer.out * layer.in, narrow = std::int64_t(first) * layer.out;
+  return {{backend, grads + layer.v_offset + wide, {k, layer.out, layer.in}},
+          {backend, grads + layer.g_offset + narrow, {k, layer.out}},
+          {backend, grads + layer.b_offset + narrow, {k, layer.out}}};
 }
 
 }  // namespace
@@ -155,19 +158,20 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
   normalization_ = Tensor<float>::from_host(backend, {std::int64_t(identity.size())}, identity);
 }
 
-EnsembleLinearParams DynamicsEnsemble::layer_params(std::size_t l, bool with_weights) const {
+EnsembleLinearParams DynamicsEnsemble::layer_params(std::size_t l, bool with_weights, int first, int count) const {
   const EnsembleMlpLayer& layer = layout_.layers()[l];
   const Backend backend = context_.backend();
-  const std::int64_t k = layout_.models();
+  const std::int64_t k = count < 0 ? layout_.models() : count;
+  const std::int64_t wide = std::int64_t(first) * layer.out * layer.in, narrow = std::int64_t(first) * layer.out;
   const float* params = params_.data();
-  EnsembleLinearParams p{{backend, params + layer.v_offset, {k, layer.out, layer.in}},
-                         {backend, params + layer.g_offset, {k, layer.out}},
-                         {backend, params + layer.b_offset, {k, layer.out}},
+  EnsembleLinearParams p{{backend, params + layer.v_offset + wide, {k, layer.out, layer.in}},
+                         {backend, params + layer.g_offset + narrow, {k, layer.out}},
+                         {backend, params + layer.b_offset + narrow, {k, layer.out}},
                          {backend, nullptr, {k, layer.out, layer.in}}};
   p.tf32 = config_.tf32;
   if (with_weights) {
     MBMPO_CHECK(weights_current_, "dynamics ensemble: effective weights used while stale");
-    p.w.data = weights_.data() + weight_offsets_[l];
+    p.w.data = weights_.data() + weight_offsets_[l] + wide;
   }
   return p;
 }
@@ -307,7 +311,7 @@ bool DynamicsEnsemble::can_fit_together(const std::vector<DynamicsEnsemble*>& me
   if (members.size() < 2 || data.size() != members.size() || options.size() != members.size()) return false;
   if (int(members.size()) * members.front()->models() > kMaxEnsembleModels) return false;
   for (std::size_t b = 0; b < members.size(); ++b) {
-    if (data[b]->size() != data.front()->size() || !same_but_seed(options[b], options.front())) return false;
+    if (!same_but_seed(options[b], options.front())) return false;
   }
   return true;
 }
@@ -327,6 +331,23 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_together(const std::vector<Dyn
   return reports;
 }
 
+namespace {
+
+// Consecutive members [first, last) with the same non-zero key: what one call can cover.
+std::vector<std::pair<int, int>> spans(int members, const std::function<std::int64_t(int)>& key) {
+  std::vector<std::pair<int, int>> out;
+  for (int b = 0; b < members;) {
+    const std::int64_t k = key(b);
+    int e = b + 1;
+    while (e < members && key(e) == k) ++e;
+    if (k != 0) out.push_back({b, e});
+    b = e;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<const Dataset*>& datasets,
                                                           const std::vector<ModelFitOptions>& member_options,
                                                           const std::vector<std::uint64_t>& draws) {
@@ -338,7 +359,6 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
   MBMPO_CHECK(members == members_ && Km * members == K, "model fit: ", members, " datasets for ", members_,
               " members");
   const ModelFitOptions& options = member_options.front();  // all but the seed are common
-  const std::int64_t n = static_cast<std::int64_t>(datasets.front()->size());
 
   // Normalisation from each member's dataset.
   std::vector<float> stats_host;
@@ -352,49 +372,54 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
   normalization_.copy_from_host(stats_host);
   const NormalizerView<float> norm = normalizer_view();
 
-  // The transitions, uploaded once per fit: member b's are rows [b n, (b + 1) n).
+  // The transitions, uploaded once per fit: member b's from row first_row[b] on.
   std::vector<float> obs_host, act_host, delta_host;
-  for (const Dataset* data : datasets) {
+  std::vector<std::int64_t> first_row(members + 1, 0);
+  for (int b = 0; b < members; ++b) {
+    const Dataset& data = *datasets[b];
+    const std::int64_t n = static_cast<std::int64_t>(data.size());
+    first_row[b + 1] = first_row[b] + n;
     for (std::int64_t i = 0; i < n; ++i) {
-      obs_host.insert(obs_host.end(), data->obs(i), data->obs(i) + obs_dim_);
-      act_host.insert(act_host.end(), data->act(i), data->act(i) + act_dim_);
-      for (int j = 0; j < obs_dim_; ++j) delta_host.push_back(data->next_obs(i)[j] - data->obs(i)[j]);
+      obs_host.insert(obs_host.end(), data.obs(i), data.obs(i) + obs_dim_);
+      act_host.insert(act_host.end(), data.act(i), data.act(i) + act_dim_);
+      for (int j = 0; j < obs_dim_; ++j) delta_host.push_back(data.next_obs(i)[j] - data.obs(i)[j]);
     }
   }
-  const std::int64_t rows_all = n * members;
-  MBMPO_CHECK(rows_all <= std::numeric_limits<std::int32_t>::max(), "model fit: too many transitions");
-  const auto obs = Tensor<float>::from_host(backend, {rows_all, obs_dim_}, obs_host);
-  const auto act = Tensor<float>::from_host(backend, {rows_all, act_dim_}, act_host);
-  const auto delta = Tensor<float>::from_host(backend, {rows_all, obs_dim_}, delta_host);
+  MBMPO_CHECK(first_row[members] <= std::numeric_limits<std::int32_t>::max(), "model fit: too many transitions");
+  const auto obs = Tensor<float>::from_host(backend, {first_row[members], obs_dim_}, obs_host);
+  const auto act = Tensor<float>::from_host(backend, {first_row[members], act_dim_}, act_host);
+  const auto delta = Tensor<float>::from_host(backend, {first_row[members], obs_dim_}, delta_host);
 
-  // A fresh split per model, keyed by its member's seed and fit; every model gets the same counts.
+  // A fresh split per model, keyed by its member's seed and fit; a member's models get the same
+  // counts (members' counts differ with their datasets). Member b's indices are [Km][n_train[b]]
+  // from train_at[b] on (validation likewise), so a run of members of one count is one block.
   std::vector<std::int32_t> train_host, val_host;
-  std::int64_t n_train = -1, n_val = -1;
-  ShuffleKeys shuffle;
-  shuffle.models_per_member = members > 1 ? Km : 0;
+  std::vector<std::int64_t> n_train(members), n_val(members), train_at(members), val_at(members);
   for (int b = 0; b < members; ++b) {
-    shuffle.seed[b] = member_options[b].seed;
-    shuffle.draw[b] = draws[b];
+    train_at[b] = std::int64_t(train_host.size());
+    val_at[b] = std::int64_t(val_host.size());
     for (int k = 0; k < Km; ++k) {
       const TrainValidationSplit split =
           datasets[b]->split(options.validation_fraction, member_options[b].seed, k, draws[b]);
-      MBMPO_CHECK((n_train < 0 || n_train == std::int64_t(split.train.size())) &&
-                      (n_val < 0 || n_val == std::int64_t(split.validation.size())),
-                  "model fit: the members' splits differ in size");
-      n_train = std::int64_t(split.train.size());
-      n_val = std::int64_t(split.validation.size());
-      for (std::size_t i : split.train) train_host.push_back(std::int32_t(b * n + std::int64_t(i)));
-      for (std::size_t i : split.validation) val_host.push_back(std::int32_t(b * n + std::int64_t(i)));
+      n_train[b] = std::int64_t(split.train.size());
+      n_val[b] = std::int64_t(split.validation.size());
+      for (std::size_t i : split.train) train_host.push_back(std::int32_t(first_row[b] + std::int64_t(i)));
+      for (std::size_t i : split.validation) val_host.push_back(std::int32_t(first_row[b] + std::int64_t(i)));
     }
   }
-  const auto train_indices = Tensor<std::int32_t>::from_host(backend, {K, n_train}, train_host);
-  const auto val_indices = Tensor<std::int32_t>::from_host(backend, {K, n_val}, val_host);
-  Tensor<std::int32_t> order(backend, {K, n_train});
+  const auto train_indices = Tensor<std::int32_t>::from_host(backend, {std::int64_t(train_host.size())}, train_host);
+  const auto val_indices = Tensor<std::int32_t>::from_host(backend, {std::int64_t(val_host.size())}, val_host);
+  Tensor<std::int32_t> order(backend, {std::int64_t(train_host.size())});
 
-  // Activations for the largest batch (training) or validation chunk.
-  const int batch = static_cast<int>(std::min<std::int64_t>(options.batch_size, n_train));
-  const int chunk = static_cast<int>(std::min<std::int64_t>(options.validation_chunk_rows, n_val));
-  const int max_rows = std::max(batch, chunk);
+  // Each member's minibatch and validation chunk, as its own fit would take them; activations for
+  // the largest.
+  std::vector<int> batch(members), chunk(members);
+  int max_rows = 1;
+  for (int b = 0; b < members; ++b) {
+    batch[b] = static_cast<int>(std::min<std::int64_t>(options.batch_size, n_train[b]));
+    chunk[b] = static_cast<int>(std::min<std::int64_t>(options.validation_chunk_rows, n_val[b]));
+    max_rows = std::max({max_rows, batch[b], chunk[b]});
+  }
   const auto& layers = layout_.layers();
   const int in = obs_dim_ + act_dim_;
   Tensor<float> x(backend, {K, max_rows, in}), target(backend, {K, max_rows, obs_dim_});
@@ -412,68 +437,99 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
   adam.epsilon = float(options.adam_epsilon);
   std::vector<bool> active(K, true);
 
-  auto view = [&](Tensor<float>& t, int rows, int width) -> TensorView<float> {
-    return {backend, t.data(), {K, rows, width}};
-  };
-  // Forward through all layers for `rows` rows of x, keeping pre-activations; the effective weights
-  // must be current (refresh_weights after each parameter update, shared with the backward pass).
-  auto forward = [&](int rows) {
+  // One pass over the members [b0, b1) (their models m0 = b0 Km .. b1 Km), `rows` rows each, the
+  // rows of member b chosen by indices + at(b) (index stride count(b)): gather and normalise into
+  // x (and target), forward through all layers keeping the pre-activations, then the loss sums
+  // into loss + m0 and, when training, dL/dy back through the layers into the gradients. The
+  // effective weights must be current (refreshed once per minibatch, shared by every span).
+  auto pass = [&](int b0, int b1, int rows, const std::int32_t* indices, const std::vector<std::int64_t>& at,
+                  const std::vector<std::int64_t>& count, float* loss, bool train) {
+    const int m0 = b0 * Km, models = (b1 - b0) * Km;
+    auto view = [&](Tensor<float>& t, int width) -> TensorView<float> {
+      return {backend, t.data(), {models, rows, width}};
+    };
+    // Members of one index count share a block of indices: one gather each such run.
+    for (const auto& [g0, g1] : spans(b1 - b0, [&](int i) { return count[b0 + i]; })) {
+      const GatherDims dims{(g1 - g0) * Km, rows, obs_dim_, act_dim_, count[b0 + g0]};
+      const std::int64_t shift = std::int64_t(g0) * Km * rows;
+      gather_normalize(context_, dims, obs.data(), act.data(), delta.data(), indices + at[b0 + g0],
+                       norm.for_model((b0 + g0) * Km), x.data() + shift * in, target.data() + shift * obs_dim_);
+    }
     const float* input = x.data();
     for (std::size_t l = 0; l < layers.size(); ++l) {
-      ensemble_linear_forward(context_, layers[l].activation, layer_params(l, true),
-                              TensorView<const float>{backend, input, {K, rows, layers[l].in}},
-                              view(pre[l], rows, layers[l].out), view(out[l], rows, layers[l].out));
+      ensemble_linear_forward(context_, layers[l].activation, layer_params(l, true, m0, models),
+                              TensorView<const float>{backend, input, {models, rows, layers[l].in}},
+                              view(pre[l], layers[l].out), view(out[l], layers[l].out));
       input = out[l].data();
+    }
+    mse_loss_grad(context_, models, rows, obs_dim_, out.back().data(), target.data(), train ? dy_a.data() : nullptr,
+                  loss + m0);
+    if (!train) return;
+    for (std::size_t l = layers.size(); l-- > 0;) {
+      const float* layer_input = l == 0 ? x.data() : out[l - 1].data();
+      TensorView<float> dx{backend, l == 0 ? nullptr : dy_b.data(), {models, rows, layers[l].in}};
+      ensemble_linear_backward(context_, layers[l].activation, layer_params(l, true, m0, models),
+                               TensorView<const float>{backend, layer_input, {models, rows, layers[l].in}},
+                               view(pre[l], layers[l].out),
+                               TensorView<const float>{backend, dy_a.data(), {models, rows, layers[l].out}}, dx,
+                               layer_grads(layout_, layers[l], backend, grads_.data(), m0, models));
+      std::swap(dy_a, dy_b);
     }
   };
   const double macs_per_row = double(layout_.forward_macs_per_row());
   const double first_layer_macs = double(layers[0].in) * layers[0].out;
 
   // A member's report is what its own fit would report: its epochs end when its own models have
-  // all stopped (the others' may go on; its stopped models are then left untouched).
+  // all stopped (the others' may go on without it), its minibatches and chunks are its own.
   std::vector<ModelFitReport> reports(members);
-  for (ModelFitReport& report : reports) {
+  for (int b = 0; b < members; ++b) {
+    ModelFitReport& report = reports[b];
     report.epochs.assign(Km, 0);
     report.train_loss.assign(Km, 0.0);
     report.validation_loss.assign(Km, 0.0);
-    report.train_rows = n_train;
-    report.validation_rows = n_val;
+    report.train_rows = n_train[b];
+    report.validation_rows = n_val[b];
   }
   std::vector<RollingEarlyStopping> stopping(members, RollingEarlyStopping(Km, options.rolling_average_persistency));
-  auto member_running = [&](int b) {
-    return std::any_of(active.begin() + b * Km, active.begin() + (b + 1) * Km, [](bool a) { return a; });
-  };
 
   for (int epoch = 0; epoch < options.max_epochs; ++epoch) {
     std::vector<bool> running(members);
-    for (int b = 0; b < members; ++b) running[b] = member_running(b);
+    for (int b = 0; b < members; ++b) {
+      running[b] = std::any_of(active.begin() + b * Km, active.begin() + (b + 1) * Km, [](bool a) { return a; });
+    }
     if (std::none_of(running.begin(), running.end(), [](bool r) { return r; })) break;
     MBMPO_NVTX_RANGE("model_epoch");
     if (backend == Backend::cpu) rebalance_cpu_threads();
     loss_sums.fill_zero();
-    shuffle_indices(context_, K, n_train, shuffle, std::uint64_t(epoch), train_indices.data(), order.data());
-    for (std::int64_t begin = 0; begin < n_train; begin += batch) {
-      const int rows = static_cast<int>(std::min<std::int64_t>(batch, n_train - begin));
-      const GatherDims dims{K, rows, obs_dim_, act_dim_, n_train};
-      gather_normalize(context_, dims, obs.data(), act.data(), delta.data(), order.data() + begin,
-                       norm, x.data(), target.data());
+    // Each member's shuffle, keyed by its own seed and fit; members of one count in one call.
+    for (const auto& [b0, b1] : spans(members, [&](int b) { return running[b] ? n_train[b] : 0; })) {
+      ShuffleKeys keys;
+      keys.models_per_member = Km;
+      for (int b = b0; b < b1; ++b) {
+        keys.seed[b - b0] = member_options[b].seed;
+        keys.draw[b - b0] = draws[b];
+      }
+      shuffle_indices(context_, (b1 - b0) * Km, n_train[b0], keys, std::uint64_t(epoch),
+                      train_indices.data() + train_at[b0], order.data() + train_at[b0]);
+    }
+    // Minibatch j of every running member that has one, members of one row count in one pass.
+    for (int j = 0;; ++j) {
+      std::vector<int> rows(members, 0);
+      for (int b = 0; b < members; ++b) {
+        const std::int64_t begin = std::int64_t(j) * batch[b];
+        if (running[b] && begin < n_train[b]) rows[b] = int(std::min<std::int64_t>(batch[b], n_train[b] - begin));
+      }
+      const auto passes = spans(members, [&](int b) { return rows[b]; });
+      if (passes.empty()) break;
       if (!weights_current_) refresh_weights();  // once per minibatch: its forward and backward share W
-      forward(rows);
-      mse_loss_grad(context_, K, rows, obs_dim_, out.back().data(), target.data(), dy_a.data(),
-                    loss_sums.data());
-      for (std::size_t l = layers.size(); l-- > 0;) {
-        const float* input = l == 0 ? x.data() : out[l - 1].data();
-        TensorView<float> dx{backend, l == 0 ? nullptr : dy_b.data(), {K, rows, layers[l].in}};
-        ensemble_linear_backward(context_, layers[l].activation, layer_params(l, true),
-                                 TensorView<const float>{backend, input, {K, rows, layers[l].in}},
-                                 view(pre[l], rows, layers[l].out),
-                                 TensorView<const float>{backend, dy_a.data(), {K, rows, layers[l].out}},
-                                 dx, layer_grads(layout_, layers[l], backend, grads_.data()));
-        std::swap(dy_a, dy_b);
+      for (const auto& [b0, b1] : passes) {
+        std::vector<std::int64_t> at(members);
+        for (int b = 0; b < members; ++b) at[b] = train_at[b] + std::int64_t(j) * batch[b];
+        pass(b0, b1, rows[b0], order.data(), at, n_train, loss_sums.data(), true);
       }
       for (int k = 0; k < K; ++k) {
-        adam.active[k] = active[k];
-        if (!active[k]) continue;
+        adam.active[k] = active[k] && rows[k / Km] > 0;
+        if (!adam.active[k]) continue;
         const double t = double(++adam_steps_[k]);
         adam.lr_t[k] = float(options.learning_rate * std::sqrt(1 - std::pow(options.adam_beta2, t)) /
                              (1 - std::pow(options.adam_beta1, t)));
@@ -482,21 +538,24 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
                   adam_m_.data(), adam_v_.data());
       weights_current_ = false;
       for (int b = 0; b < members; ++b) {
-        if (running[b]) reports[b].flops += 2.0 * Km * rows * (3 * macs_per_row - first_layer_macs);
+        reports[b].flops += 2.0 * Km * rows[b] * (3 * macs_per_row - first_layer_macs);
       }
     }
     if (!weights_current_) refresh_weights();
-    for (std::int64_t begin = 0; begin < n_val; begin += chunk) {
-      const int rows = static_cast<int>(std::min<std::int64_t>(chunk, n_val - begin));
-      const GatherDims dims{K, rows, obs_dim_, act_dim_, n_val};
-      gather_normalize(context_, dims, obs.data(), act.data(), delta.data(),
-                       val_indices.data() + begin, norm, x.data(), target.data());
-      forward(rows);
-      mse_loss_grad(context_, K, rows, obs_dim_, out.back().data(), target.data(), nullptr,
-                    loss_sums.data() + K);
+    for (int c = 0;; ++c) {
+      std::vector<int> rows(members, 0);
       for (int b = 0; b < members; ++b) {
-        if (running[b]) reports[b].flops += 2.0 * Km * rows * macs_per_row;
+        const std::int64_t begin = std::int64_t(c) * chunk[b];
+        if (running[b] && begin < n_val[b]) rows[b] = int(std::min<std::int64_t>(chunk[b], n_val[b] - begin));
       }
+      const auto passes = spans(members, [&](int b) { return rows[b]; });
+      if (passes.empty()) break;
+      for (const auto& [b0, b1] : passes) {
+        std::vector<std::int64_t> at(members);
+        for (int b = 0; b < members; ++b) at[b] = val_at[b] + std::int64_t(c) * chunk[b];
+        pass(b0, b1, rows[b0], val_indices.data(), at, n_val, loss_sums.data() + K, false);
+      }
+      for (int b = 0; b < members; ++b) reports[b].flops += 2.0 * Km * rows[b] * macs_per_row;
     }
     const std::vector<float> sums = loss_sums.to_host();  // the one synchronisation per epoch
     for (int b = 0; b < members; ++b) {
@@ -505,10 +564,10 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
       std::vector<double> val(Km);
       for (int j = 0; j < Km; ++j) {
         const int k = b * Km + j;
-        val[j] = sums[K + k] / double(n_val * obs_dim_);
+        val[j] = sums[K + k] / double(n_val[b] * obs_dim_);
         if (!active[k]) continue;
         report.epochs[j] = epoch + 1;
-        report.train_loss[j] = sums[k] / double(n_train * obs_dim_);
+        report.train_loss[j] = sums[k] / double(n_train[b] * obs_dim_);
         report.validation_loss[j] = val[j];
       }
       report.validation_history.push_back(val);

@@ -103,9 +103,11 @@ class DynamicsEnsemble {
   // Stacks the members and fits them as one ensemble: every member's models in
   // the same layer calls, each with its own data, normalisation, splits, shuffles, Adam steps and
   // early stopping, so each member ends exactly as its own fit(data[b], options[b]) would leave it
-  // (parameters, Adam state, fit counter, report; report.seconds is the whole fit's). Possible when
-  // can_fit_together: two or more members, at most kMaxEnsembleModels models in all, datasets of
-  // one size and options equal but for the seed.
+  // (parameters, Adam state, fit counter, report; report.seconds is the whole fit's). Members with
+  // datasets of other sizes have other minibatch counts and last minibatches: each minibatch step
+  // runs the members of one row count in one call, and a member whose models have all stopped
+  // drops out. Possible when can_fit_together: two or more members, at most kMaxEnsembleModels
+  // models in all, options equal but for the seed.
   static bool can_fit_together(const std::vector<DynamicsEnsemble*>& members,
                                const std::vector<const Dataset*>& data, const std::vector<ModelFitOptions>& options);
   std::vector<ModelFitReport> fit_together(const std::vector<DynamicsEnsemble*>& members,
@@ -134,8 +136,9 @@ class DynamicsEnsemble {
   void run_predict(const float* obs, const float* act, const ModelAssignment& assignment,
                    float* next_obs);
   NormalizerView<float> normalizer_view() const;
-  // Layer l's parameters, with its effective weights when `with_weights` (then they must be current).
-  EnsembleLinearParams layer_params(std::size_t l, bool with_weights) const;
+  // Layer l's parameters of models [first, first + count) (count -1: to the last), with their
+  // effective weights when `with_weights` (then they must be current).
+  EnsembleLinearParams layer_params(std::size_t l, bool with_weights, int first = 0, int count = -1) const;
   void refresh_weights();  // W of every layer from params_: one launch per layer
   void check_fit_input(const Dataset& data, const ModelFitOptions& options) const;
   // The fit of members_ members, member b on datasets[b] with options[b] and fit number draws[b].

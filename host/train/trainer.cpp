@@ -496,8 +496,8 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
     timed("collect", -1, [&] {
       for_each_seed(B, side_by_side, [&](int b) { adapted_returns[b] = seeds[b]->collect(); });
     });
-    // The seeds' ensembles as one fit where their datasets have one size (tasks that never end);
-    // otherwise one after another.
+    // The seeds' ensembles as one fit (each minibatch one call over their models, where their
+    // minibatches have one size); one after another past 64 models.
     std::vector<DynamicsEnsemble*> members;
     std::vector<const Dataset*> datasets;
     std::vector<ModelFitOptions> fit_options;

@@ -48,9 +48,9 @@ class Trainer {
   // directory and gets exactly the files of a run of its own, but their meta-steps run as one
   // batch: the B seeds' tasks in the same rollout, advantage and inner-step launches, their
   // ensembles stacked into one (B K models in each layer call), their meta-updates as B systems of
-  // one CG with a line search per seed. The model fits are one batched fit where the seeds'
-  // datasets have one size (DynamicsEnsemble::can_fit_together), else one after another; the
-  // seeds' real episodes run side by side as far as the cores allow.
+  // one CG with a line search per seed. The model fits are one batched fit
+  // (DynamicsEnsemble::fit_together; one after another past its 64 models); the seeds' real
+  // episodes run side by side as far as the cores allow.
   // The trainers must share one context and every setting but the seed, and have done the same
   // iterations. on_rows gets each iteration's rows, in the trainers' order.
   static void run_together(const std::vector<Trainer*>& trainers,

@@ -392,8 +392,9 @@ TEST_P(TrainBackends, SeedsInOneProcessEqualSeparateRuns) {
   fs::remove_all(dir);
 }
 
-// half_cheetah never ends an episode, so the seeds' datasets have one size and their ensembles
-// are fitted as one (DynamicsEnsemble::fit_together): still the files of separate runs.
+// half_cheetah never ends an episode, so the seeds' datasets have one size and every minibatch of
+// their one fit (DynamicsEnsemble::fit_together) is one call over all their models (inverted
+// pendulum above: datasets of other sizes): still the files of separate runs.
 TEST_P(TrainBackends, SeedsOfATaskThatNeverEndsFitTogetherAndEqualSeparateRuns) {
   const fs::path dir = this->dir("seeds_fit_together");
   const std::string settings = "--env half_cheetah --random-steps 400 --horizon 50 --eval-episodes 2 --models 2 "

@@ -398,9 +398,12 @@ TEST_P(DynamicsEnsembleBackends, EarlyStoppingStopsAModelThatOverfits) {
 
 // Several seeds' ensembles fitted as one (`mbmpo train --seeds`): each ends exactly as its own
 // fit would leave it, over two warm-started fits, with members that stop early at different epochs
-// (noise to memorise) while the others train on.
+// (noise to memorise) while the others train on, and datasets of other sizes (tasks that end
+// episodes): other minibatch counts, last minibatches and validation chunks, one smaller than a
+// minibatch, two of one size.
 TEST_P(DynamicsEnsembleBackends, SeedsFittedTogetherEqualFitsOfTheirOwn) {
-  const int members = 3, K = 2;
+  const int members = 4, K = 2;
+  const int sizes[members] = {75, 70, 70, 12};
   const DynamicsEnsembleConfig config = small_config(K, {64, 32}, Activation::relu);
   std::vector<std::unique_ptr<DynamicsEnsemble>> together, alone;
   std::vector<Dataset> data;
@@ -408,7 +411,7 @@ TEST_P(DynamicsEnsembleBackends, SeedsFittedTogetherEqualFitsOfTheirOwn) {
   for (int b = 0; b < members; ++b) {
     together.push_back(std::make_unique<DynamicsEnsemble>(context(), 3, 2, config, test_seed() + b));
     alone.push_back(std::make_unique<DynamicsEnsemble>(context(), 3, 2, config, test_seed() + b));
-    data.push_back(noise_dataset(3, 2, 70, test_seed() + 10 * b));
+    data.push_back(noise_dataset(3, 2, sizes[b], test_seed() + 10 * b));
     ModelFitOptions o;
     o.max_epochs = 400;
     o.batch_size = 16;
@@ -477,9 +480,8 @@ TEST_P(DynamicsEnsembleBackends, SeedsFittedTogetherEqualFitsOfTheirOwn) {
     EXPECT_EQ(std::vector<float>(stacked_host.begin() + b * n * 3, stacked_host.begin() + (b + 1) * n * 3), own_out.to_host())
         << "member " << b;
   }
-  // Datasets of different sizes (tasks that end) are fitted one by one.
-  const Dataset shorter = noise_dataset(3, 2, 69, test_seed());
-  data_ptrs[1] = &shorter;
+  // Options that differ in more than the seed are fitted one by one.
+  options[1].learning_rate *= 2;
   EXPECT_FALSE(DynamicsEnsemble::can_fit_together(member_ptrs, data_ptrs, options));
   EXPECT_THROW(stack.fit_together(member_ptrs, data_ptrs, options), Error);
 }
