@@ -103,7 +103,7 @@ void check_options(const ModelFitOptions& o) {
 // The gradients of models [first, first + count) of a layer.
 EnsembleLinearGrads layer_grads(const EnsembleMlpLayout& layout, const EnsembleMlpLayer& layer,
                                 Backend backend, float* grads, int first = 0, int count = -1) {
-  const std::int64_t k = count < 0 ? layout.models() : count;
+  const std::int64_t k = count < 0 ? layout.models() - first : count;
   const std::int64_t wide = std::int64_t(first) * layer.out * layer.in, narrow = std::int64_t(first) * layer.out;
   return {{backend, grads + layer.v_offset + wide, {k, layer.out, layer.in}},
           {backend, grads + layer.g_offset + narrow, {k, layer.out}},
@@ -161,7 +161,7 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
 EnsembleLinearParams DynamicsEnsemble::layer_params(std::size_t l, bool with_weights, int first, int count) const {
   const EnsembleMlpLayer& layer = layout_.layers()[l];
   const Backend backend = context_.backend();
-  const std::int64_t k = count < 0 ? layout_.models() : count;
+  const std::int64_t k = count < 0 ? layout_.models() - first : count;
   const std::int64_t wide = std::int64_t(first) * layer.out * layer.in, narrow = std::int64_t(first) * layer.out;
   const float* params = params_.data();
   EnsembleLinearParams p{{backend, params + layer.v_offset + wide, {k, layer.out, layer.in}},
@@ -310,6 +310,9 @@ bool DynamicsEnsemble::can_fit_together(const std::vector<DynamicsEnsemble*>& me
                                         const std::vector<ModelFitOptions>& options) {
   if (members.size() < 2 || data.size() != members.size() || options.size() != members.size()) return false;
   if (int(members.size()) * members.front()->models() > kMaxEnsembleModels) return false;
+  std::int64_t transitions = 0;  // indexed by int32 in one fit
+  for (const Dataset* d : data) transitions += std::int64_t(d->size());
+  if (transitions > std::numeric_limits<std::int32_t>::max()) return false;
   for (std::size_t b = 0; b < members.size(); ++b) {
     if (!same_but_seed(options[b], options.front())) return false;
   }
@@ -401,6 +404,9 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
     for (int k = 0; k < Km; ++k) {
       const TrainValidationSplit split =
           datasets[b]->split(options.validation_fraction, member_options[b].seed, k, draws[b]);
+      MBMPO_CHECK(k == 0 || (n_train[b] == std::int64_t(split.train.size()) &&
+                             n_val[b] == std::int64_t(split.validation.size())),
+                  "model fit: the models' splits of one dataset differ in size");
       n_train[b] = std::int64_t(split.train.size());
       n_val[b] = std::int64_t(split.validation.size());
       for (std::size_t i : split.train) train_host.push_back(std::int32_t(first_row[b] + std::int64_t(i)));
