@@ -57,10 +57,24 @@ SeedGroup::SeedGroup(Backend backend, const TrainConfig& config, const std::vect
   MBMPO_CHECK_INPUT(!seeds.empty(), "--seeds: no seeds given");
   MBMPO_CHECK_INPUT(int(seeds.size()) <= kMaxRolloutGroups, "--seeds: at most ", kMaxRolloutGroups,
                     " seeds in one process, got ", seeds.size());
+  // A group killed between its seeds' first checkpoints has seeds with nothing to resume: they
+  // start over (their rows of the first iteration are redone), as long as one seed has a
+  // checkpoint; with none, resuming fails as a single run's does.
+  auto has_checkpoint = [&](std::uint64_t seed) {
+    return std::filesystem::exists(std::filesystem::path(seed_run_dir(run_dir, seed)) / "checkpoints" / "latest");
+  };
+  const bool any_checkpoint = std::any_of(seeds.begin(), seeds.end(), has_checkpoint);
   for (std::uint64_t seed : seeds) {
     TrainConfig seed_config = config;
     seed_config.seed = seed;
-    trainers_.push_back(std::make_unique<Trainer>(*context_, seed_config, seed_run_dir(run_dir, seed), resume));
+    const std::filesystem::path dir = seed_run_dir(run_dir, seed);
+    bool resume_seed = resume;
+    if (resume && any_checkpoint && !has_checkpoint(seed)) {
+      for (const char* file : {"progress.jsonl", "progress.csv"}) std::filesystem::remove(dir / file);
+      std::filesystem::remove_all(dir / "checkpoints");
+      resume_seed = false;
+    }
+    trainers_.push_back(std::make_unique<Trainer>(*context_, seed_config, dir.string(), resume_seed));
   }
 }
 

@@ -78,6 +78,34 @@ double eval_return(const std::string& target) {
   return nlohmann::json::parse(run.output.substr(run.output.find('{'))).at("return_mean").get<double>();
 }
 
+// Runs `mbmpo ARGS` and kills it with SIGKILL once `file` exists; false when the run ended first
+// (or the file never came within a minute).
+bool sigkill_once_exists(const std::string& arguments, const fs::path& file) {
+  const pid_t child = fork();
+  if (child < 0) return false;
+  if (child == 0) {
+    const std::string binary = mbmpo::test::mbmpo_binary();
+    std::vector<std::string> args = {binary};
+    std::istringstream words(arguments);
+    for (std::string w; words >> w;) args.push_back(w);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(child, &status, WNOHANG) == child) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool found = fs::exists(file);
+  kill(child, SIGKILL);
+  waitpid(child, &status, 0);
+  return found && !WIFEXITED(status);
+}
+
 // The tests below run on each backend: kTiny is the tiny run on this test's device.
 class TrainBackends : public ::testing::TestWithParam<Backend> {
  protected:
@@ -127,35 +155,9 @@ TEST_P(TrainBackends, ResumeAfterSigkillGivesTheUninterruptedResult) {
   ASSERT_EQ(run_mbmpo("train " + kTiny + " --iterations 4 --run-dir " + full).exit_code, 0);
 
   // Start the same run, kill it with SIGKILL once its first checkpoint exists (mid-iteration 2).
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    const std::string binary = mbmpo::test::mbmpo_binary();
-    std::vector<std::string> args = {binary, "train"};
-    std::istringstream words(kTiny + " --iterations 4 --run-dir " + killed);
-    for (std::string w; words >> w;) args.push_back(w);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int status = 0;
-  bool exited = false;
-  while (!fs::exists(fs::path(killed) / "checkpoints" / "latest") && std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(child, &status, WNOHANG) == child) {
-      exited = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_FALSE(exited) << "the run ended before its first checkpoint";
-  kill(child, SIGKILL);
-  waitpid(child, &status, 0);
-  const bool finished_anyway = WIFEXITED(status);
-  std::printf("killed the run after %zu completed iteration(s)%s\n", rows(killed).size(),
-              finished_anyway ? " (it had already finished)" : "");
+  ASSERT_TRUE(sigkill_once_exists("train " + kTiny + " --iterations 4 --run-dir " + killed,
+                                  fs::path(killed) / "checkpoints" / "latest"));
+  std::printf("killed the run after %zu completed iteration(s)\n", rows(killed).size());
 
   const CommandResult resumed = run_mbmpo("train --resume --run-dir " + killed + " --quiet");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
@@ -388,6 +390,29 @@ TEST_P(TrainBackends, SeedsInOneProcessEqualSeparateRuns) {
     EXPECT_EQ(tensors_of(apart / "checkpoints/iter-000003/models.safetensors"),
               tensors_of(alone / "checkpoints/iter-000003/models.safetensors"));
     EXPECT_EQ(without_timings(rows(apart)), without_timings(rows(alone)));
+  }
+  fs::remove_all(dir);
+}
+
+// A group killed with SIGKILL once its first seed has a checkpoint, then resumed, writes the
+// files of the uninterrupted group (the kill may land between two seeds' checkpoints).
+TEST_P(TrainBackends, GroupResumedAfterSigkillGivesTheUninterruptedFiles) {
+  const fs::path dir = this->dir("group_resume");
+  const std::string group = kTiny + " --iterations 3 --seeds 0-2 --run-dir ";
+  CommandResult run = run_mbmpo("train " + group + (dir / "full").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  ASSERT_TRUE(sigkill_once_exists("train " + group + (dir / "killed").string(),
+                                  dir / "killed" / "seed-0" / "checkpoints" / "latest"))
+      << "the group ended before its first checkpoint";
+  for (const char* seed : {"seed-0", "seed-1", "seed-2"}) {
+    std::printf("%s: killed after %zu iteration(s)\n", seed, rows(dir / "killed" / seed).size());
+  }
+  run = run_mbmpo("train --resume --quiet --run-dir " + (dir / "killed").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  for (const char* seed : {"seed-0", "seed-1", "seed-2"}) {
+    SCOPED_TRACE(seed);
+    EXPECT_EQ(read(dir / "full" / seed / "policy.safetensors"), read(dir / "killed" / seed / "policy.safetensors"));
+    EXPECT_EQ(without_timings(rows(dir / "full" / seed)), without_timings(rows(dir / "killed" / seed)));
   }
   fs::remove_all(dir);
 }
