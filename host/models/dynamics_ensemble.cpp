@@ -484,6 +484,19 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
   };
   const double macs_per_row = double(layout_.forward_macs_per_row());
   const double first_layer_macs = double(layers[0].in) * layers[0].out;
+  // Step j of the members' passes of `size` rows over their `count` indices from `first`: each
+  // running member's rows (0 once it has none left) and where its indices start.
+  auto step = [&](int j, const std::vector<int>& size, const std::vector<std::int64_t>& count,
+                  const std::vector<std::int64_t>& first, const std::vector<bool>& running, std::vector<int>& rows,
+                  std::vector<std::int64_t>& at) {
+    rows.assign(members, 0);
+    at.assign(members, 0);
+    for (int b = 0; b < members; ++b) {
+      const std::int64_t begin = std::int64_t(j) * size[b];
+      at[b] = first[b] + begin;
+      if (running[b] && begin < count[b]) rows[b] = int(std::min<std::int64_t>(size[b], count[b] - begin));
+    }
+  };
 
   // A member's report is what its own fit would report: its epochs end when its own models have
   // all stopped (the others' may go on without it), its minibatches and chunks are its own.
@@ -520,19 +533,13 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
     }
     // Minibatch j of every running member that has one, members of one row count in one pass.
     for (int j = 0;; ++j) {
-      std::vector<int> rows(members, 0);
-      for (int b = 0; b < members; ++b) {
-        const std::int64_t begin = std::int64_t(j) * batch[b];
-        if (running[b] && begin < n_train[b]) rows[b] = int(std::min<std::int64_t>(batch[b], n_train[b] - begin));
-      }
+      std::vector<int> rows;
+      std::vector<std::int64_t> at;
+      step(j, batch, n_train, train_at, running, rows, at);
       const auto passes = spans(members, [&](int b) { return rows[b]; });
       if (passes.empty()) break;
       if (!weights_current_) refresh_weights();  // once per minibatch: its forward and backward share W
-      for (const auto& [b0, b1] : passes) {
-        std::vector<std::int64_t> at(members);
-        for (int b = 0; b < members; ++b) at[b] = train_at[b] + std::int64_t(j) * batch[b];
-        pass(b0, b1, rows[b0], order.data(), at, n_train, loss_sums.data(), true);
-      }
+      for (const auto& [b0, b1] : passes) pass(b0, b1, rows[b0], order.data(), at, n_train, loss_sums.data(), true);
       for (int k = 0; k < K; ++k) {
         adam.active[k] = active[k] && rows[k / Km] > 0;
         if (!adam.active[k]) continue;
@@ -549,18 +556,12 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
     }
     if (!weights_current_) refresh_weights();
     for (int c = 0;; ++c) {
-      std::vector<int> rows(members, 0);
-      for (int b = 0; b < members; ++b) {
-        const std::int64_t begin = std::int64_t(c) * chunk[b];
-        if (running[b] && begin < n_val[b]) rows[b] = int(std::min<std::int64_t>(chunk[b], n_val[b] - begin));
-      }
+      std::vector<int> rows;
+      std::vector<std::int64_t> at;
+      step(c, chunk, n_val, val_at, running, rows, at);
       const auto passes = spans(members, [&](int b) { return rows[b]; });
       if (passes.empty()) break;
-      for (const auto& [b0, b1] : passes) {
-        std::vector<std::int64_t> at(members);
-        for (int b = 0; b < members; ++b) at[b] = val_at[b] + std::int64_t(c) * chunk[b];
-        pass(b0, b1, rows[b0], val_indices.data(), at, n_val, loss_sums.data() + K, false);
-      }
+      for (const auto& [b0, b1] : passes) pass(b0, b1, rows[b0], val_indices.data(), at, n_val, loss_sums.data() + K, false);
       for (int b = 0; b < members; ++b) reports[b].flops += 2.0 * Km * rows[b] * macs_per_row;
     }
     const std::vector<float> sums = loss_sums.to_host();  // the one synchronisation per epoch

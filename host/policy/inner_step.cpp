@@ -1,7 +1,5 @@
 #include "host/policy/inner_step.hpp"
 
-#include <algorithm>
-
 #include "host/core/nvtx.hpp"
 #include "host/policy/gaussian_policy.hpp"
 
@@ -38,19 +36,19 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
   const int per_group = groups > 0 && d.tasks > 0 ? d.tasks / groups : 0;
   if (backend == Backend::cpu) {
-    // One shared row, or with groups each group's row tiled to its tasks (the CPU sums give the
-    // same bits either way).
-    Tensor<float> tiled;
-    TensorView<const float> params{backend, theta.data, {P}};
-    if (groups > 1) {
-      tiled = Tensor<float>(backend, {d.tasks, P});
-      for (int t = 0; t < d.tasks; ++t) std::copy_n(theta.data + (t / per_group) * P, P, tiled.data() + t * P);
-      params = tiled.view();
+    // Group by group, each with its own row shared by its tasks (the per-task sums are independent,
+    // so the bits are those of a call of its own). Advantages are already 0 on ended steps, so they
+    // are the gradient's weights; the mean divides by each task's count of valid samples.
+    const std::int64_t N = per_task;
+    for (int g = 0; g < groups; ++g) {
+      const std::int64_t t0 = std::int64_t(g) * per_group;
+      weighted_log_prob_gradient(
+          context, layout, TensorView<const float>{backend, theta.data + g * P, {P}},
+          TensorView<const float>{backend, samples.obs.data() + t0 * N * d.obs_dim, {per_group, N, d.obs_dim}},
+          TensorView<const float>{backend, samples.act.data() + t0 * N * d.act_dim, {per_group, N, d.act_dim}},
+          TensorView<const float>{backend, advantages.advantages.data() + t0 * N, {per_group, N}},
+          TensorView<float>{backend, adapted.data + t0 * P, {per_group, P}});
     }
-    // Advantages are already 0 on ended steps, so they are the gradient's weights; the mean
-    // divides by each task's count of valid samples.
-    weighted_log_prob_gradient(context, layout, params, samples.obs_by_task(), samples.act_by_task(),
-                               advantages.by_task(), adapted);
     const float* count = advantages.valid_count.data();
     for (int t = 0; t < d.tasks; ++t) {
       float* row = adapted.data + t * P;
