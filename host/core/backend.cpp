@@ -91,4 +91,22 @@ std::optional<CudaDeviceInfo> cuda_device_info() {
 #endif
 }
 
+int current_cuda_device() {
+  if (!cuda_availability().usable) return -1;
+#ifdef MBMPO_WITH_CUDA
+  int index = 0;
+  MBMPO_CUDA_CHECK(cudaGetDevice(&index));
+  return index;
+#else
+  return -1;
+#endif
+}
+
+void synchronize_cuda_device() {
+  if (!cuda_availability().usable) return;
+#ifdef MBMPO_WITH_CUDA
+  MBMPO_CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
 }  // namespace mbmpo

@@ -45,4 +45,11 @@ struct CudaDeviceInfo {
 // The current device's properties, or nothing when no device is usable.
 std::optional<CudaDeviceInfo> cuda_device_info();
 
+// The index of the device this thread's CUDA work goes to (-1 when none is usable).
+int current_cuda_device();
+
+// Waits for all work on the current device, on any stream and from any library (a PyTorch side
+// stream included): the Python bindings call it before they read arrays that others wrote.
+void synchronize_cuda_device();
+
 }  // namespace mbmpo

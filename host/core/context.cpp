@@ -18,16 +18,30 @@ struct CudaResources {};
 
 #ifdef MBMPO_WITH_CUDA
 namespace {
-void set_up_cuda(CudaResources& cuda) {
-  // A blocking stream: it synchronises with the legacy default stream that Tensor copies use.
-  MBMPO_CUDA_CHECK(cudaStreamCreate(&cuda.stream));
-  MBMPO_CUBLAS_CHECK(cublasCreate(&cuda.cublas));
-  MBMPO_CUBLAS_CHECK(cublasSetStream(cuda.cublas, cuda.stream));
-  constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
-  cuda.cublas_workspace = memory::allocate(Backend::cuda, kCublasWorkspaceBytes);
-  MBMPO_CUBLAS_CHECK(cublasSetWorkspace(cuda.cublas, cuda.cublas_workspace, kCublasWorkspaceBytes));
+// A cuBLAS handle on `stream` with a workspace of its own; every handle of a context is made here,
+// so that all are configured alike (a seed's product on a branch is the main stream's call).
+void make_cublas(cudaStream_t stream, cublasHandle_t& handle, void*& workspace) {
+  MBMPO_CUBLAS_CHECK(cublasCreate(&handle));
+  MBMPO_CUBLAS_CHECK(cublasSetStream(handle, stream));
+  workspace = memory::allocate(Backend::cuda, kCublasWorkspaceBytes);
+  MBMPO_CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, kCublasWorkspaceBytes));
   // Plain FP32 unless a caller opts into TF32 for a particular product.
-  MBMPO_CUBLAS_CHECK(cublasSetMathMode(cuda.cublas, CUBLAS_DEFAULT_MATH));
+  MBMPO_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+}
+
+void set_up_cuda(CudaResources& cuda) {
+  // A blocking stream: it synchronises with the legacy default stream, which memory::copy uses
+  // for copies that no context orders.
+  MBMPO_CUDA_CHECK(cudaStreamCreate(&cuda.stream));
+  make_cublas(cuda.stream, cuda.cublas, cuda.cublas_workspace);
+  // The branches: non-blocking, since they only ever wait on `stream`'s events (a blocking stream
+  // would also wait on the legacy default stream, which a graph capture may not touch).
+  MBMPO_CUDA_CHECK(cudaEventCreateWithFlags(&cuda.fork, cudaEventDisableTiming));
+  for (CudaBranch& branch : cuda.branches) {
+    MBMPO_CUDA_CHECK(cudaStreamCreateWithFlags(&branch.stream, cudaStreamNonBlocking));
+    MBMPO_CUDA_CHECK(cudaEventCreateWithFlags(&branch.done, cudaEventDisableTiming));
+    make_cublas(branch.stream, branch.cublas, branch.cublas_workspace);
+  }
   // Stream-ordered scratch (cudaMallocAsync) comes from the device's default pool: let the pool
   // keep up to 1 GiB, instead of returning everything to the driver at every synchronisation
   // (threshold 0) and mapping it again at the next allocation; beyond that, memory goes back, so
@@ -44,6 +58,14 @@ void set_up_cuda(CudaResources& cuda) {
 // they can only repeat an earlier one.
 void release_cuda(CudaResources& cuda) noexcept {
   if (cuda.stream) cudaStreamSynchronize(cuda.stream);
+  for (CudaBranch& branch : cuda.branches) {
+    if (branch.stream) cudaStreamSynchronize(branch.stream);
+    if (branch.cublas) cublasDestroy(branch.cublas);
+    memory::release(Backend::cuda, branch.cublas_workspace);
+    if (branch.done) cudaEventDestroy(branch.done);
+    if (branch.stream) cudaStreamDestroy(branch.stream);
+  }
+  if (cuda.fork) cudaEventDestroy(cuda.fork);
   if (cuda.cublas) cublasDestroy(cuda.cublas);
   memory::release(Backend::cuda, cuda.sum_scratch);
   memory::release(Backend::cuda, cuda.cublas_workspace);

@@ -5,12 +5,14 @@
 #include <cstring>
 #include <new>
 
+#include "host/core/context.hpp"
 #include "host/core/error.hpp"
 
 #ifdef MBMPO_WITH_CUDA
 #include <cuda_runtime.h>
 
 #include "host/core/cuda_check.hpp"
+#include "host/core/cuda_context.hpp"
 #endif
 
 namespace mbmpo::memory {
@@ -59,30 +61,53 @@ void release(Backend backend, void* pointer) noexcept {
 #endif
 }
 
-void copy(Backend to, void* destination, Backend from, const void* source, std::size_t bytes) {
+#ifdef MBMPO_WITH_CUDA
+namespace {
+// The stream of a CUDA context, or null (the legacy default stream).
+cudaStream_t stream_of(Context* order) {
+  return order != nullptr && order->backend() == Backend::cuda ? order->cuda().stream : nullptr;
+}
+}  // namespace
+#endif
+
+void copy(Backend to, void* destination, Backend from, const void* source, std::size_t bytes, Context* order) {
   if (bytes == 0) return;
   if (to == Backend::cpu && from == Backend::cpu) {
     std::memcpy(destination, source, bytes);
     return;
   }
 #ifdef MBMPO_WITH_CUDA
-  // cudaMemcpyDefault: unified addressing tells the direction. Synchronous on purpose: copies
-  // between host and device are for set-up, checkpoints and tests, never the hot path.
-  MBMPO_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyDefault));
+  // cudaMemcpyDefault: unified addressing tells the direction. A copy that involves the host
+  // completes before this returns: such copies are for set-up, checkpoints and results, never the
+  // hot path, and the host buffer may be gone right after.
+  cudaStream_t stream = stream_of(order);
+  if (stream == nullptr) {
+    MBMPO_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyDefault));
+    return;
+  }
+  MBMPO_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDefault, stream));
+  if (to == Backend::cpu || from == Backend::cpu) MBMPO_CUDA_CHECK(cudaStreamSynchronize(stream));
 #else
+  (void)order;
   no_cuda();
 #endif
 }
 
-void set_bytes(Backend backend, void* pointer, int byte, std::size_t bytes) {
+void set_bytes(Backend backend, void* pointer, int byte, std::size_t bytes, Context* order) {
   if (bytes == 0) return;
   if (backend == Backend::cpu) {
     std::memset(pointer, byte, bytes);
     return;
   }
 #ifdef MBMPO_WITH_CUDA
-  MBMPO_CUDA_CHECK(cudaMemset(pointer, byte, bytes));
+  cudaStream_t stream = stream_of(order);
+  if (stream == nullptr) {
+    MBMPO_CUDA_CHECK(cudaMemset(pointer, byte, bytes));
+  } else {
+    MBMPO_CUDA_CHECK(cudaMemsetAsync(pointer, byte, bytes, stream));
+  }
 #else
+  (void)order;
   no_cuda();
 #endif
 }

@@ -51,9 +51,11 @@ class Tensor {
       : backend_(backend), shape_(std::move(shape)), numel_(shape_numel(shape_)) {
     data_ = static_cast<T*>(memory::allocate(backend_, bytes()));
   }
-  static Tensor from_host(Backend backend, Shape shape, const std::vector<T>& values) {
+  // The copies and fills below take the context whose stream orders them (memory::copy); without
+  // one they use the legacy default stream.
+  static Tensor from_host(Backend backend, Shape shape, const std::vector<T>& values, Context* order = nullptr) {
     Tensor tensor(backend, std::move(shape));
-    tensor.copy_from_host(values);
+    tensor.copy_from_host(values, order);
     return tensor;
   }
   ~Tensor() { memory::release(backend_, data_); }
@@ -80,30 +82,30 @@ class Tensor {
   operator TensorView<T>() { return view(); }
   operator TensorView<const T>() const { return view(); }
 
-  void copy_from_host(const std::vector<T>& values) {
+  void copy_from_host(const std::vector<T>& values, Context* order = nullptr) {
     MBMPO_CHECK(static_cast<std::int64_t>(values.size()) == numel_, "copy_from_host: ",
                 values.size(), " values for a tensor of shape ", shape_to_string(shape_));
-    memory::copy(backend_, data_, Backend::cpu, values.data(), bytes());
+    memory::copy(backend_, data_, Backend::cpu, values.data(), bytes(), order);
   }
-  std::vector<T> to_host() const {
+  std::vector<T> to_host(Context* order = nullptr) const {
     std::vector<T> values(static_cast<std::size_t>(numel_));
-    memory::copy(Backend::cpu, values.data(), backend_, data_, bytes());
+    memory::copy(Backend::cpu, values.data(), backend_, data_, bytes(), order);
     return values;
   }
-  void copy_from(const Tensor& other) {
+  void copy_from(const Tensor& other, Context* order = nullptr) {
     MBMPO_CHECK(other.shape_ == shape_, "copy_from: shape ", shape_to_string(other.shape_),
                 " into ", shape_to_string(shape_));
-    memory::copy(backend_, data_, other.backend_, other.data_, bytes());
+    memory::copy(backend_, data_, other.backend_, other.data_, bytes(), order);
   }
   // Copies the elements of a view of the same element count (the shape may differ).
-  void copy_elements_from(const TensorView<const T>& other) {
+  void copy_elements_from(const TensorView<const T>& other, Context* order = nullptr) {
     MBMPO_CHECK(other.numel() == numel_, "copy_elements_from: ", shape_to_string(other.shape),
                 " into ", shape_to_string(shape_));
-    memory::copy(backend_, data_, other.backend, other.data, bytes());
+    memory::copy(backend_, data_, other.backend, other.data, bytes(), order);
   }
-  void fill_zero() { memory::set_bytes(backend_, data_, 0, bytes()); }
+  void fill_zero(Context* order = nullptr) { memory::set_bytes(backend_, data_, 0, bytes(), order); }
   // All bits set: a NaN for float and double. Tests poison outputs so unwritten elements show.
-  void poison() { memory::set_bytes(backend_, data_, 0xFF, bytes()); }
+  void poison(Context* order = nullptr) { memory::set_bytes(backend_, data_, 0xFF, bytes(), order); }
 
  private:
   void swap(Tensor& other) noexcept {

@@ -137,7 +137,7 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
     }
     std::fill_n(init.begin() + layer.g_offset, std::int64_t(layout_.models()) * layer.out, 1.f);
   }
-  params_ = Tensor<float>::from_host(backend, {count}, init);
+  params_ = Tensor<float>::from_host(backend, {count}, init, &context_);
   std::int64_t weight_count = 0;
   for (const EnsembleMlpLayer& layer : layout_.layers()) {
     weight_offsets_.push_back(weight_count);
@@ -147,15 +147,15 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
   grads_ = Tensor<float>(backend, {count});
   adam_m_ = Tensor<float>(backend, {count});
   adam_v_ = Tensor<float>(backend, {count});
-  adam_m_.fill_zero();
-  adam_v_.fill_zero();
+  adam_m_.fill_zero(&context_);
+  adam_v_.fill_zero(&context_);
   adam_steps_.assign(layout_.models(), 0);
 
   const int in = obs_dim + act_dim;
   std::vector<float> identity(static_cast<std::size_t>(2 * in + 2 * obs_dim), 0.f);
   std::fill_n(identity.begin() + in, in, 1.f);
   std::fill_n(identity.begin() + 2 * in + obs_dim, obs_dim, 1.f);
-  normalization_ = Tensor<float>::from_host(backend, {std::int64_t(identity.size())}, identity);
+  normalization_ = Tensor<float>::from_host(backend, {std::int64_t(identity.size())}, identity, &context_);
 }
 
 EnsembleLinearParams DynamicsEnsemble::layer_params(std::size_t l, bool with_weights, int first, int count) const {
@@ -169,6 +169,9 @@ EnsembleLinearParams DynamicsEnsemble::layer_params(std::size_t l, bool with_wei
                          {backend, params + layer.b_offset + narrow, {k, layer.out}},
                          {backend, nullptr, {k, layer.out, layer.in}}};
   p.tf32 = config_.tf32;
+  // The models of whole members are those members' seeds (one call each on CUDA).
+  const std::int64_t per_member = models_per_member();
+  if (k > 0 && k % per_member == 0) p.seeds = int(k / per_member);
   if (with_weights) {
     MBMPO_CHECK(weights_current_, "dynamics ensemble: effective weights used while stale");
     p.w.data = weights_.data() + weight_offsets_[l] + wide;
@@ -269,7 +272,7 @@ void DynamicsEnsemble::set_normalization(const DatasetStats& stats) {
                            &stats.delta.mean, &stats.delta.std}) {
     for (double x : *part) values.push_back(static_cast<float>(x));
   }
-  normalization_.copy_from_host(values);
+  normalization_.copy_from_host(values, &context_);
 }
 
 ModelFitReport DynamicsEnsemble::fit(const Dataset& data, const ModelFitOptions& options) {
@@ -372,7 +375,7 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
       for (double x : *part) stats_host.push_back(static_cast<float>(x));
     }
   }
-  normalization_.copy_from_host(stats_host);
+  normalization_.copy_from_host(stats_host, &context_);
   const NormalizerView<float> norm = normalizer_view();
 
   // The transitions, uploaded once per fit: member b's from row first_row[b] on.
@@ -389,9 +392,9 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
     }
   }
   MBMPO_CHECK(first_row[members] <= std::numeric_limits<std::int32_t>::max(), "model fit: too many transitions");
-  const auto obs = Tensor<float>::from_host(backend, {first_row[members], obs_dim_}, obs_host);
-  const auto act = Tensor<float>::from_host(backend, {first_row[members], act_dim_}, act_host);
-  const auto delta = Tensor<float>::from_host(backend, {first_row[members], obs_dim_}, delta_host);
+  const auto obs = Tensor<float>::from_host(backend, {first_row[members], obs_dim_}, obs_host, &context_);
+  const auto act = Tensor<float>::from_host(backend, {first_row[members], act_dim_}, act_host, &context_);
+  const auto delta = Tensor<float>::from_host(backend, {first_row[members], obs_dim_}, delta_host, &context_);
 
   // A fresh split per model, keyed by its member's seed and fit; a member's models get the same
   // counts (members' counts differ with their datasets). Member b's indices are [Km][n_train[b]]
@@ -413,8 +416,8 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
       for (std::size_t i : split.validation) val_host.push_back(std::int32_t(first_row[b] + std::int64_t(i)));
     }
   }
-  const auto train_indices = Tensor<std::int32_t>::from_host(backend, {std::int64_t(train_host.size())}, train_host);
-  const auto val_indices = Tensor<std::int32_t>::from_host(backend, {std::int64_t(val_host.size())}, val_host);
+  const auto train_indices = Tensor<std::int32_t>::from_host(backend, {std::int64_t(train_host.size())}, train_host, &context_);
+  const auto val_indices = Tensor<std::int32_t>::from_host(backend, {std::int64_t(val_host.size())}, val_host, &context_);
   Tensor<std::int32_t> order(backend, {std::int64_t(train_host.size())});
 
   // Each member's minibatch and validation chunk, as its own fit would take them; activations for
@@ -519,7 +522,7 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
     if (std::none_of(running.begin(), running.end(), [](bool r) { return r; })) break;
     MBMPO_NVTX_RANGE("model_epoch");
     if (backend == Backend::cpu) rebalance_cpu_threads();
-    loss_sums.fill_zero();
+    loss_sums.fill_zero(&context_);
     // Each member's shuffle, keyed by its own seed and fit; members of one count in one call.
     for (const auto& [b0, b1] : spans(members, [&](int b) { return running[b] ? n_train[b] : 0; })) {
       ShuffleKeys keys;
@@ -564,7 +567,7 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
       for (const auto& [b0, b1] : passes) pass(b0, b1, rows[b0], val_indices.data(), at, n_val, loss_sums.data() + K, false);
       for (int b = 0; b < members; ++b) reports[b].flops += 2.0 * Km * rows[b] * macs_per_row;
     }
-    const std::vector<float> sums = loss_sums.to_host();  // the one synchronisation per epoch
+    const std::vector<float> sums = loss_sums.to_host(&context_);  // the one synchronisation per epoch
     for (int b = 0; b < members; ++b) {
       if (!running[b]) continue;
       ModelFitReport& report = reports[b];
@@ -610,7 +613,7 @@ ModelAssignment DynamicsEnsemble::assign(const std::vector<int>& model_of_row) c
   std::vector<std::int32_t> indices(std::size_t(K) * rows, -1);
   for (int k = 0; k < K; ++k) std::copy(groups[k].begin(), groups[k].end(), indices.begin() + std::size_t(k) * rows);
   return {K, rows, std::int64_t(model_of_row.size()),
-          Tensor<std::int32_t>::from_host(context_.backend(), {K, rows}, indices)};
+          Tensor<std::int32_t>::from_host(context_.backend(), {K, rows}, indices, &context_)};
 }
 
 ModelAssignment DynamicsEnsemble::grouped_assignment(int rows_per_model) const {
@@ -619,7 +622,7 @@ ModelAssignment DynamicsEnsemble::grouped_assignment(int rows_per_model) const {
   std::vector<std::int32_t> indices(std::size_t(K) * rows_per_model);
   for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<std::int32_t>(i);
   return {K, rows_per_model, std::int64_t(indices.size()),
-          Tensor<std::int32_t>::from_host(context_.backend(), {K, rows_per_model}, indices)};
+          Tensor<std::int32_t>::from_host(context_.backend(), {K, rows_per_model}, indices, &context_)};
 }
 
 void DynamicsEnsemble::predict(TensorView<const float> obs, TensorView<const float> act,
@@ -682,7 +685,7 @@ void DynamicsEnsemble::run_predict(const float* obs, const float* act,
 void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) const {
   MBMPO_CHECK(members_ == 1, "dynamics ensemble: a stack of ensembles is not saved (save its members)");
   Safetensors file;
-  const std::vector<float> params = params_.to_host();
+  const std::vector<float> params = params_.to_host(&context_);
   const std::int64_t K = layout_.models();
   for (std::size_t l = 0; l < layout_.layers().size(); ++l) {
     const auto& layer = layout_.layers()[l];
@@ -694,15 +697,15 @@ void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) con
     file.put_f32(prefix + "g", {K, layer.out}, slice(layer.g_offset, K * layer.out));
     file.put_f32(prefix + "b", {K, layer.out}, slice(layer.b_offset, K * layer.out));
   }
-  const std::vector<float> norm = normalization_.to_host();
+  const std::vector<float> norm = normalization_.to_host(&context_);
   const int in = obs_dim_ + act_dim_;
   file.put_f32("normalization.input_mean", {in}, {norm.begin(), norm.begin() + in});
   file.put_f32("normalization.input_std", {in}, {norm.begin() + in, norm.begin() + 2 * in});
   file.put_f32("normalization.delta_mean", {obs_dim_}, {norm.begin() + 2 * in, norm.begin() + 2 * in + obs_dim_});
   file.put_f32("normalization.delta_std", {obs_dim_}, {norm.begin() + 2 * in + obs_dim_, norm.end()});
   if (include_optimizer) {
-    file.put_f32("adam.m", {layout_.parameter_count()}, adam_m_.to_host());
-    file.put_f32("adam.v", {layout_.parameter_count()}, adam_v_.to_host());
+    file.put_f32("adam.m", {layout_.parameter_count()}, adam_m_.to_host(&context_));
+    file.put_f32("adam.v", {layout_.parameter_count()}, adam_v_.to_host(&context_));
     file.put_i64("adam.steps", {K}, adam_steps_);
     file.put_i64("fits_done", {1}, {std::int64_t(fits_done_)});
   }
@@ -771,14 +774,14 @@ void DynamicsEnsemble::load(const std::string& path) {
   }
   // Everything read and checked: only now replace the state.
   if (with_optimizer) {
-    adam_m_.copy_from_host(adam_m);
-    adam_v_.copy_from_host(adam_v);
+    adam_m_.copy_from_host(adam_m, &context_);
+    adam_v_.copy_from_host(adam_v, &context_);
     adam_steps_ = adam_steps;
     fits_done_ = static_cast<std::uint64_t>(fits_done);
   }
-  params_.copy_from_host(params);
+  params_.copy_from_host(params, &context_);
   weights_current_ = false;
-  normalization_.copy_from_host(norm);
+  normalization_.copy_from_host(norm, &context_);
 }
 
 }  // namespace mbmpo

@@ -117,13 +117,13 @@ class DynamicsEnsemble {
   int models_per_member() const { return layout_.models() / members_; }
 
   // Host copies of the state, for tests and checkpoints.
-  std::vector<float> parameters() const { return params_.to_host(); }
+  std::vector<float> parameters() const { return params_.to_host(&context_); }
   void set_parameters(const std::vector<float>& values) {
-    params_.copy_from_host(values);
+    params_.copy_from_host(values, &context_);
     weights_current_ = false;
   }
   void set_normalization(const DatasetStats& stats);
-  std::vector<float> normalization() const { return normalization_.to_host(); }
+  std::vector<float> normalization() const { return normalization_.to_host(&context_); }
   std::uint64_t fits_done() const { return fits_done_; }
 
   // .safetensors with tensors layer{l}.v/g/b ([K][out][in], [K][out]), normalization.* and, with

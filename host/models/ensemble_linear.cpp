@@ -17,11 +17,13 @@ EnsembleLinearDims ensemble_linear_dims(const EnsembleLinearParams& params,
               shape_to_string(params.v.shape));
   MBMPO_CHECK(x.shape.size() == 3, "ensemble linear: x must be [models, rows, in], got ",
               shape_to_string(x.shape));
-  EnsembleLinearDims d{params.v.dim(0), x.dim(1), params.v.dim(2), params.v.dim(1)};
+  EnsembleLinearDims d{params.v.dim(0), x.dim(1), params.v.dim(2), params.v.dim(1), params.seeds};
   const Backend backend = params.v.backend;
   MBMPO_CHECK(d.models > 0 && d.in > 0 && d.out > 0,
               "ensemble linear: models, in and out must be positive, got v of shape ",
               shape_to_string(params.v.shape));
+  MBMPO_CHECK(d.seeds >= 1 && d.models % d.seeds == 0, "ensemble linear: ", d.models,
+              " models do not split into ", d.seeds, " equal seeds");
   expect_shape(x, {d.models, d.rows, d.in}, backend, "ensemble linear input x");
   expect_shape(params.g, {d.models, d.out}, backend, "ensemble linear gain g");
   if (params.b.data) expect_shape(params.b, {d.models, d.out}, backend, "ensemble linear bias b");

@@ -18,6 +18,8 @@ struct EnsembleLinearParams {
   // CUDA: run the products on tensor cores in TF32 (10-bit mantissa inputs, FP32 accumulation);
   // the CPU backend computes in full precision either way.
   bool tf32 = false;
+  // The K models are this many seeds' equal blocks (EnsembleLinearDims::seeds).
+  int seeds = 1;
 };
 
 struct EnsembleLinearGrads {

@@ -71,7 +71,7 @@ void policy_log_probs(Context& context, const PolicyLayout& layout, TensorView<c
     return cpu::log_probs(shape, s.tasks, s.per_task, params.data, s.per_task_params, obs.data, act.data, out.data);
   }
 #ifdef MBMPO_WITH_CUDA
-  cuda::log_probs(context.cuda(), shape, s.tasks, s.per_task, params.data, s.per_task_params, obs.data,
+  cuda::log_probs(context.cuda(), shape, s.tasks, 1, s.per_task, params.data, s.per_task_params, obs.data,
                   act.data, out.data);
 #endif
 }
@@ -90,7 +90,7 @@ void policy_kl(Context& context, const PolicyLayout& layout, TensorView<const fl
                                s_new.per_task_params, obs.data, out.data);
   }
 #ifdef MBMPO_WITH_CUDA
-  cuda::kl_divergences(context.cuda(), shape, s.tasks, s.per_task, old_params.data, s.per_task_params,
+  cuda::kl_divergences(context.cuda(), shape, s.tasks, 1, s.per_task, old_params.data, s.per_task_params,
                        new_params.data, s_new.per_task_params, obs.data, out.data);
 #endif
 }
@@ -109,7 +109,7 @@ void weighted_log_prob_gradient(Context& context, const PolicyLayout& layout,
                                            obs.data, act.data, weight.data, grad.data);
   }
 #ifdef MBMPO_WITH_CUDA
-  cuda::weighted_log_prob_gradient(context.cuda(), shape, s.tasks, s.per_task, params.data,
+  cuda::weighted_log_prob_gradient(context.cuda(), shape, s.tasks, 1, s.per_task, params.data,
                                    s.per_task_params, obs.data, act.data, weight.data, grad.data);
 #endif
 }

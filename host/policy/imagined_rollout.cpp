@@ -1,5 +1,7 @@
 #include "host/policy/imagined_rollout.hpp"
 
+#include <algorithm>
+
 #include "host/core/nvtx.hpp"
 
 #include "host/core/cuda_graph.hpp"
@@ -33,10 +35,13 @@ struct ImaginedRollout::Impl {
         next(c.backend(), {d.rows(), d.obs_dim}),
         act_env(c.backend(), {d.rows(), d.act_dim}),
         alive(c.backend(), {d.rows()}),
-        all_alive(Tensor<float>::from_host(c.backend(), {d.rows()}, std::vector<float>(std::size_t(d.rows()), 1.f))) {}
+        all_alive(Tensor<float>::from_host(c.backend(), {d.rows()}, std::vector<float>(std::size_t(d.rows()), 1.f), &c)) {}
   Context& context;
   Tensor<float> state, next, act_env, alive;
   Tensor<float> all_alive;  // the alive flags' starting value, copied in at each run
+  // CUDA: the policy step's hidden activations and means (cuda::PolicyStepScratch), grown for the
+  // widest policy run so far, before a graph records the steps.
+  Tensor<float> step_hidden_a, step_hidden_b, step_mean;
   ModelAssignment assignment;
   const DynamicsEnsemble* assigned_for = nullptr;
   int assigned_members = 0;
@@ -77,8 +82,6 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
   MBMPO_CHECK(out.obs.backend() == backend, "imagined rollout: buffers on another backend");
   const int groups = options.seeds.empty() ? 1 : int(options.seeds.size());
   MBMPO_CHECK(groups <= kMaxRolloutGroups, "imagined rollout: at most ", kMaxRolloutGroups, " seeds, got ", groups);
-  // One block row of the step kernels per task (CUDA's grid limit in y).
-  MBMPO_CHECK(d.tasks <= 65535, "imagined rollout: at most 65535 tasks in one rollout, got ", d.tasks);
   MBMPO_CHECK(groups == models.members() && d.tasks % groups == 0, "imagined rollout: ", d.tasks,
               " tasks in ", groups, " seed groups on a stack of ", models.members(),
               " ensembles (the groups must be equal and one per ensemble)");
@@ -105,6 +108,21 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
   copy_on_stream(context, w.state, start_obs);
   copy_on_stream(context, w.alive, w.all_alive);
   const PolicyShape shape = policy_shape(layout);
+#ifdef MBMPO_WITH_CUDA
+  cuda::PolicyStepScratch step_scratch;
+  if (backend == Backend::cuda) {
+    const std::int64_t hidden = d.rows() * std::max(1, cuda::widest_hidden(shape));
+    if (w.step_hidden_a.numel() < hidden || w.step_mean.numel() < d.rows() * d.act_dim) {
+      context.synchronize();  // an earlier run's steps may still read the buffers being replaced
+    }
+    if (w.step_hidden_a.numel() < hidden) {
+      w.step_hidden_a = Tensor<float>(backend, {hidden});
+      w.step_hidden_b = Tensor<float>(backend, {hidden});
+    }
+    if (w.step_mean.numel() < d.rows() * d.act_dim) w.step_mean = Tensor<float>(backend, {d.rows(), d.act_dim});
+    step_scratch = {w.step_hidden_a.data(), w.step_hidden_b.data(), w.step_mean.data()};
+  }
+#endif
 
   auto steps = [&] {
     float* current = w.state.data();
@@ -123,8 +141,8 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
       } else {
 #ifdef MBMPO_WITH_CUDA
         cuda::policy_act_step(context.cuda(), shape, d, h, params.data, current, w.alive.data(), seeds,
-                              options.draw, constants.action_limit, out.obs.data(), out.act.data(),
-                              out.logp.data(), out.valid.data(), w.act_env.data());
+                              options.draw, constants.action_limit, step_scratch, out.obs.data(),
+                              out.act.data(), out.logp.data(), out.valid.data(), w.act_env.data());
         models.predict(s, a, w.assignment, s_next);
         cuda::reward_done_step(context.cuda(), task, d, h, current, w.act_env.data(), predicted,
                                w.alive.data(), out.reward.data());

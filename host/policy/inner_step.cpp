@@ -64,7 +64,7 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   // launches for any number of groups.
   CudaResources& cuda = context.cuda();
   cuda::broadcast_rows(cuda, d.tasks, groups, P, theta.data, adapted.data);
-  cuda::policy_gradient_step(cuda, policy_shape(layout), d.tasks, per_task, adapted.data, true,
+  cuda::policy_gradient_step(cuda, policy_shape(layout), d.tasks, groups, per_task, adapted.data, true,
                              samples.obs.data(), samples.act.data(), advantages.advantages.data(),
                              advantages.valid_count.data(), float(alpha), adapted.data);
 #endif

@@ -93,10 +93,10 @@ class ObjectiveOps {
       // Every task's products read its group's theta_old from its own row: the same launches for
       // any number of groups.
       cuda::broadcast_rows(cuda, m_.tasks, groups_, P_, theta_old_, theta_tiled_.data());
-      cuda::log_probs(cuda, m_.shape, m_.tasks, N, adapted_old_, true, m_.post_obs, m_.post_act,
+      cuda::log_probs(cuda, m_.shape, m_.tasks, groups_, N, adapted_old_, true, m_.post_obs, m_.post_act,
                       logp_old_.data());
       memory::copy(Backend::cpu, post_count_host_.data(), Backend::cuda, m_.post_count,
-                   m_.tasks * sizeof(float));
+                   m_.tasks * sizeof(float), &context_);
     }
 #endif
     m_.post_logp_old = logp_old_.data();
@@ -112,7 +112,7 @@ class ObjectiveOps {
     CudaResources& cuda = context_.cuda();
     cuda::broadcast_rows(cuda, m_.tasks, groups_, P_, v, tiled_.data());
     const float* jv = jacobian(tiled_.data(), a_.data());
-    cuda::fisher_vector_product(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, jv,
+    cuda::fisher_vector_product(cuda, m_.shape, m_.tasks, groups_, m_.post_per_task, adapted_old_, jv,
                                 m_.post_obs, m_.fisher_weight, m_.fisher_count, b_.data());
     const float* jfjv = jacobian(b_.data(), a_.data());
     cuda::task_mean_plus(cuda, m_.tasks, int(P_), jfjv, damping, v, out, groups_);
@@ -127,7 +127,7 @@ class ObjectiveOps {
     }
 #ifdef MBMPO_WITH_CUDA
     CudaResources& cuda = context_.cuda();
-    cuda::scaled_log_prob_gradient(cuda, m_.shape, m_.tasks, m_.post_per_task, adapted_old_, true,
+    cuda::scaled_log_prob_gradient(cuda, m_.shape, m_.tasks, groups_, m_.post_per_task, adapted_old_, true,
                                    m_.post_obs, m_.post_act, m_.post_advantage, m_.post_count, b_.data());
     const float* jg = jacobian(b_.data(), a_.data());
     cuda::task_mean_plus(cuda, m_.tasks, int(P_), jg, 0.f, nullptr, out, groups_);
@@ -143,16 +143,16 @@ class ObjectiveOps {
     const std::int64_t N = m_.post_per_task;
     // Each group's candidate tiled to its tasks, then the inner step in place.
     cuda::broadcast_rows(cuda, m_.tasks, groups_, P_, theta, candidate_adapted_.data());
-    cuda::policy_gradient_step(cuda, m_.shape, m_.tasks, m_.pre_per_task, candidate_adapted_.data(), true,
+    cuda::policy_gradient_step(cuda, m_.shape, m_.tasks, groups_, m_.pre_per_task, candidate_adapted_.data(), true,
                                m_.pre_obs, m_.pre_act, m_.pre_advantage, m_.pre_count, m_.alpha,
                                candidate_adapted_.data());
-    cuda::log_probs(cuda, m_.shape, m_.tasks, N, candidate_adapted_.data(), true, m_.post_obs,
+    cuda::log_probs(cuda, m_.shape, m_.tasks, groups_, N, candidate_adapted_.data(), true, m_.post_obs,
                     m_.post_act, logp_.data());
-    cuda::kl_divergences(cuda, m_.shape, m_.tasks, N, adapted_old_, true, candidate_adapted_.data(), true,
+    cuda::kl_divergences(cuda, m_.shape, m_.tasks, groups_, N, adapted_old_, true, candidate_adapted_.data(), true,
                          m_.post_obs, kl_.data());
     cuda::surrogate_kl_terms(cuda, m_.tasks, N, m_.post_advantage, m_.post_valid, logp_.data(),
                              logp_old_.data(), kl_.data(), terms_.data());
-    const std::vector<double> terms = terms_.to_host();
+    const std::vector<double> terms = terms_.to_host(&context_);
     const int per_group = m_.tasks / groups_;
     for (int t = 0; t < m_.tasks; ++t) {
       cpu::SurrogateAndKl& result = results[std::size_t(t / per_group)];
@@ -188,7 +188,7 @@ class ObjectiveOps {
   // task's row of the tiled theta_old.
   const float* jacobian(const float* vectors, float* out) {
     if (m_.first_order) return vectors;
-    cuda::jacobian_vector(context_.cuda(), m_.shape, m_.tasks, m_.pre_per_task, theta_tiled_.data(), true,
+    cuda::jacobian_vector(context_.cuda(), m_.shape, m_.tasks, groups_, m_.pre_per_task, theta_tiled_.data(), true,
                           vectors, m_.pre_obs, m_.pre_act, m_.pre_advantage, m_.pre_count, m_.alpha, out);
     return out;
   }
@@ -313,7 +313,7 @@ void MetaObjective::Impl::bind(TensorView<const float> theta, TensorView<const f
   // probability fisher_subsample (Philox keyed by the group's seed and draw and the state's index
   // within its group, the same on both backends).
   if (options.fisher_subsample < 1) {
-    fisher_weight_host = post.valid.to_host();
+    fisher_weight_host = post.valid.to_host(&context);
     fisher_count_host.assign(std::size_t(T), 0.f);
     const std::int64_t per_group = std::int64_t(T / G) * m.post_per_task;
     for (std::int64_t i = 0; i < std::int64_t(fisher_weight_host.size()); ++i) {
@@ -324,12 +324,12 @@ void MetaObjective::Impl::bind(TensorView<const float> theta, TensorView<const f
       weight = uniform_at(seed, options.draw, std::uint64_t(i - g * per_group)) < options.fisher_subsample ? 1.f : 0.f;
       fisher_count_host[i / m.post_per_task] += weight;
     }
-    fisher_weight.copy_from_host(fisher_weight_host);
-    fisher_count.copy_from_host(fisher_count_host);
+    fisher_weight.copy_from_host(fisher_weight_host, &context);
+    fisher_count.copy_from_host(fisher_count_host, &context);
     m.fisher_weight = fisher_weight.data();
     m.fisher_count = fisher_count.data();
   }
-  theta_old.copy_elements_from(theta);
+  theta_old.copy_elements_from(theta, &context);
   ops.bind(m, theta_old.data(), adapted.data);
 }
 
@@ -425,7 +425,7 @@ std::vector<MetaUpdateReport> MetaObjective::update_groups(TensorView<float> the
       [&](const float* p, float* ap) { objective.curvature(p, ap, damping); }, gradient.view(),
       direction.view(), cg);
   objective.curvature(direction.data(), curvature.data(), damping);
-  const std::vector<float> x = direction.to_host(), ax = curvature.to_host();
+  const std::vector<float> x = direction.to_host(&context), ax = curvature.to_host(&context);
   for (int g = 0; g < G; ++g) {
     MetaUpdateReport& report = reports[g];
     report.gradient_norm = solve.rhs_norm[g];
@@ -440,7 +440,8 @@ std::vector<MetaUpdateReport> MetaObjective::update_groups(TensorView<float> the
   start = Clock::now();
   {
     MBMPO_NVTX_RANGE("line_search");
-    memory::copy(backend, theta.data, backend, theta_old, std::size_t(G) * P * sizeof(float));
+    // Device to device on the stream: ordered with the steps and evaluations, no host wait.
+    memory::copy(backend, theta.data, backend, theta_old, std::size_t(G) * P * sizeof(float), &context);
     std::vector<char> searching(static_cast<std::size_t>(G));
     std::vector<double> fraction(static_cast<std::size_t>(G), 1.0);
     for (int g = 0; g < G; ++g) {
@@ -477,7 +478,7 @@ std::vector<MetaUpdateReport> MetaObjective::update_groups(TensorView<float> the
     for (int g = 0; g < G; ++g) {
       if (reports[g].accepted) continue;
       memory::copy(backend, theta.data + std::int64_t(g) * P, backend, theta_old + std::int64_t(g) * P,
-                   P * sizeof(float));
+                   P * sizeof(float), &context);
     }
   }
   const double seconds_line_search = seconds_since(start);

@@ -16,9 +16,10 @@ struct PolicyLayer {
   std::int64_t w_offset = 0, b_offset = 0;
 };
 
-// Largest supported width of any layer (the device keeps one sample's activations in
-// registers/local memory) and depth.
-constexpr int kMaxPolicyWidth = 64;
+// Largest supported width of any layer and depth. Both backends run the policy as batched
+// products (no per-thread copy of a sample's activations); the bound keeps the per-sample CPU
+// reference (PolicyActivations, kernels/policy/gaussian_policy.cuh) on the stack.
+constexpr int kMaxPolicyWidth = 256;
 constexpr int kMaxPolicyLayers = 4;
 
 class PolicyLayout {

@@ -23,6 +23,9 @@ namespace mbmpo {
 
 struct RolloutDims {
   int tasks = 0, rollouts = 0, horizon = 0, obs_dim = 0, act_dim = 0;
+  // The tasks are this many seeds' equal consecutive blocks (`mbmpo train --seeds`); on CUDA each
+  // seed's products are its own run's calls (kernels/core/seed_gemm.cu).
+  int seeds = 1;
   MBMPO_HD_INLINE std::int64_t rows() const { return std::int64_t(tasks) * rollouts; }
   MBMPO_HD_INLINE std::int64_t samples() const { return rows() * horizon; }
 };

@@ -38,10 +38,10 @@ Evaluation evaluate_saved_policy(const std::string& path, const EvaluationOption
     const std::int64_t P = layout.parameter_count();
     std::vector<float> tiled;
     for (int t = 0; t < policies; ++t) tiled.insert(tiled.end(), params.begin(), params.end());
-    const auto theta = Tensor<float>::from_host(context.backend(), {P}, params);
-    const auto per_task = Tensor<float>::from_host(context.backend(), {d.tasks, P}, tiled);
+    const auto theta = Tensor<float>::from_host(context.backend(), {P}, params, &context);
+    const auto per_task = Tensor<float>::from_host(context.backend(), {d.tasks, P}, tiled, &context);
     const auto start = Tensor<float>::from_host(context.backend(), {d.tasks, d.rollouts, d.obs_dim},
-                                                sample_start_states(MujocoModel::load(task), int(d.rows()), o.seed, 0));
+                                                sample_start_states(MujocoModel::load(task), int(d.rows()), o.seed, 0), &context);
     Trajectories samples(context.backend(), d);
     RolloutOptions rollout;
     rollout.seed = o.seed;
@@ -50,7 +50,7 @@ Evaluation evaluate_saved_policy(const std::string& path, const EvaluationOption
     compute_advantages(context, samples, advantage_options(config), advantages);
     Tensor<float> adapted(context.backend(), {d.tasks, P});
     inner_step(context, layout, theta, samples, advantages, config.inner_lr, adapted);
-    params = adapted.to_host();
+    params = adapted.to_host(&context);
   }
   return {config.env, run_policy_episodes(config, params, policies, o.episodes, o.seed, 0)};
 }

@@ -168,7 +168,7 @@ struct Trainer::State {
         models(c, task.obs_dim, task.act_dim, model_config(cfg), cfg.seed),
         dataset(task.obs_dim, task.act_dim, std::size_t(cfg.dataset_capacity)),
         theta(Tensor<float>::from_host(c.backend(), {layout.parameter_count()},
-                                       initial_policy_parameters(layout, cfg.seed, cfg.init_std))),
+                                       initial_policy_parameters(layout, cfg.seed, cfg.init_std), &c)),
         adapted(c.backend(), {cfg.meta_batch, layout.parameter_count()}) {
     broadcast_rows(context, theta, adapted);
   }
@@ -182,8 +182,8 @@ struct Trainer::State {
     fs::remove_all(partial);
     fs::create_directories(partial);
     Safetensors policy;
-    policy.put_f32("theta", {layout.parameter_count()}, theta.to_host());
-    policy.put_f32("adapted", adapted.shape(), adapted.to_host());
+    policy.put_f32("theta", {layout.parameter_count()}, theta.to_host(&context));
+    policy.put_f32("adapted", adapted.shape(), adapted.to_host(&context));
     policy.set_metadata("env", config.env);
     policy.save((partial / "policy.safetensors").string());
     models.save((partial / "models.safetensors").string(), true);
@@ -242,8 +242,8 @@ struct Trainer::State {
                       "cannot resume: ", (dir / "dataset.bin").string(), " does not match the task or capacity");
     // Nothing changes before every file has been read and checked.
     dataset = std::move(loaded);
-    theta.copy_from_host(theta_host);
-    adapted.copy_from_host(adapted_host);
+    theta.copy_from_host(theta_host, &context);
+    adapted.copy_from_host(adapted_host, &context);
     iterations_done = state.at("iterations_done").get<int>();
     real_steps = state.at("real_steps").get<std::int64_t>();
     episodes_started = state.at("episodes_started").get<std::uint64_t>();
@@ -315,7 +315,7 @@ struct Trainer::State {
       return adapted_returns;
     }
     const int tasks = config.meta_batch;
-    adapted_returns = run_policy_episodes(config, adapted.to_host(), tasks, tasks, config.seed, episodes_started, add);
+    adapted_returns = run_policy_episodes(config, adapted.to_host(&context), tasks, tasks, config.seed, episodes_started, add);
     episodes_started += std::uint64_t(tasks);
     return adapted_returns;
   }
@@ -350,8 +350,8 @@ namespace {
 
 // Per seed b of B: the mean return of its imagined trajectories (the B seeds' tasks are B equal
 // consecutive groups), summed in the same order as a rollout of its own.
-std::vector<double> mean_trajectory_returns(const Trajectories& t, int groups) {
-  const std::vector<float> reward = t.reward.to_host();
+std::vector<double> mean_trajectory_returns(Context& context, const Trajectories& t, int groups) {
+  const std::vector<float> reward = t.reward.to_host(&context);
   const std::size_t per_group = reward.size() / std::size_t(groups);
   const std::int64_t rows = t.dims.rows() / groups;
   std::vector<double> means(std::size_t(groups), 0.0);
@@ -414,7 +414,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
   }
   const int T = c.meta_batch, M = c.rollouts_per_task;
   // All seeds' tasks in one batch: seed b's tasks are [b T, (b + 1) T).
-  const RolloutDims dims{B * T, M, c.imagined_horizon, first.task.obs_dim, first.task.act_dim};
+  const RolloutDims dims{B * T, M, c.imagined_horizon, first.task.obs_dim, first.task.act_dim, B};
   const std::int64_t P = first.layout.parameter_count();
   const std::int64_t rows_per_seed = std::int64_t(T) * M;
   MetaUpdateOptions base_meta = meta_update_options(c);
@@ -479,7 +479,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
     // The pre-update policies on the real environment, on threads of their own while the rest
     // runs (their episodes are not training data).
     std::vector<std::vector<float>> theta_hosts;
-    for (const State* s : seeds) theta_hosts.push_back(s->theta.to_host());
+    for (const State* s : seeds) theta_hosts.push_back(s->theta.to_host(&context));
     std::future<std::vector<ReturnStats>> evaluation =
         std::async(std::launch::async, [&seeds, theta_hosts, iteration, side_by_side] {
           std::vector<ReturnStats> stats(seeds.size());
@@ -531,7 +531,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
                                                              k * std::uint64_t(rows_per_seed));
           start_host.insert(start_host.end(), own.begin(), own.end());
         }
-        start.copy_from_host(start_host);
+        start.copy_from_host(start_host, &context);
         broadcast_rows(context, thetas, tiled);  // seed b's meta-policy into each of its tasks' rows
         rollout.draw = 2 * k;
         rollouts.run(first.task.id, models, first.layout, tiled, start, rollout, pre);
@@ -546,7 +546,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
         rollouts.run(first.task.id, models, first.layout, adapted, start, rollout, post);
         compute_advantages(context, post, advantage, post_adv);
       });
-      const std::vector<double> pre_means = mean_trajectory_returns(pre, B), post_means = mean_trajectory_returns(post, B);
+      const std::vector<double> pre_means = mean_trajectory_returns(context, pre, B), post_means = mean_trajectory_returns(context, post, B);
       if (!objective) {
         MetaUpdateOptions meta = base_meta;
         meta.draw = k;
@@ -621,7 +621,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
 
   for (State* s : seeds) {
     Safetensors final_policy;
-    final_policy.put_f32("theta", {P}, s->theta.to_host());
+    final_policy.put_f32("theta", {P}, s->theta.to_host(&context));
     final_policy.set_metadata("env", s->config.env);
     final_policy.set_metadata("config", config_to_json(s->config).dump());
     final_policy.save((s->run_dir / "policy.safetensors").string());

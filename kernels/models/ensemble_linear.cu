@@ -5,18 +5,24 @@
 //                                        set of parameters: a caller that keeps the parameters
 //                                        over several calls (a rollout, a minibatch's forward and
 //                                        backward) passes W in; otherwise it is computed per call
-// forward:  pre = x W^T                  (cublasSgemmStridedBatched over K)
+// forward:  pre = x W^T                  (cublasSgemmStridedBatched over K; per seed of a group,
+//                                        kernels/core/seed_gemm.cu)
 //           pre += b, y = act(pre)       (bias_activation_kernel)
 // backward: dP = dy * act'(pre)          (activation_backward_kernel)
 //           dW = dP^T x                  (cuBLAS, written into dv)
 //           dx = dP W                    (cuBLAS)
 //           db = sum_rows dP             (column_sum_kernel)
 //           dg, dv from dW in place      (weight_norm_backward_kernel)
+//
+// CPU twin: host/models/ensemble_linear_cpu.hpp. Tests: tests/models/test_ensemble_linear.cpp
+// (CPU against CUDA, finite differences), test_dynamics_ensemble.cpp (fits, seeds together).
+// Bench: `mbmpo bench --suite predict|model_fit`.
 #include <cub/block/block_reduce.cuh>
 
 #include "host/core/cuda_context.hpp"
 #include "kernels/core/device_scratch.cuh"
 #include "kernels/core/launch.cuh"
+#include "kernels/core/seed_gemm_cuda.hpp"
 #include "kernels/models/ensemble_linear_cuda.hpp"
 
 namespace mbmpo::cuda {
@@ -119,21 +125,6 @@ __global__ void weight_norm_backward_kernel(const float* __restrict__ v,
   }
 }
 
-// C[k] = alpha op(A[k]) op(B[k]) + beta C[k] for every model k, column-major as cuBLAS takes it;
-// FP32, or TF32 tensor-core products with FP32 accumulation when tf32.
-cublasStatus_t batched_gemm(bool tf32, cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb, int m,
-                            int n, int k, const float* alpha, const float* a, int lda, long long stride_a,
-                            const float* b, int ldb, long long stride_b, const float* beta, float* c, int ldc,
-                            long long stride_c, int batch) {
-  if (!tf32) {
-    return cublasSgemmStridedBatched(handle, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
-                                     ldc, stride_c, batch);
-  }
-  return cublasGemmStridedBatchedEx(handle, ta, tb, m, n, k, alpha, a, CUDA_R_32F, lda, stride_a, b, CUDA_R_32F,
-                                    ldb, stride_b, beta, c, CUDA_R_32F, ldc, stride_c, batch,
-                                    CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
-}
-
 void launch_weight_norm(cudaStream_t stream, const EnsembleLinearDims& d, const float* v,
                         const float* g, float* w) {
   weight_norm_kernel<<<static_cast<unsigned>(d.models * d.out), kRowThreads, 0, stream>>>(
@@ -163,10 +154,9 @@ void ensemble_linear_forward(CudaResources& cuda, const EnsembleLinearDims& d, A
   // Row-major pre[k] (rows x out) is column-major (out x rows) = W[k] x[k]^T, where the row-major
   // W[k] (out x in) is a column-major (in x out) matrix used transposed.
   float* product = pre ? pre : y;
-  const float one = 1.f, zero = 0.f;
-  MBMPO_CUBLAS_CHECK(batched_gemm(
-      tf32, cuda.cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w, in, d.out * d.in, x, in,
-      d.rows * d.in, &zero, product, out, d.rows * d.out, static_cast<int>(d.models)));
+  const int seeds = static_cast<int>(d.seeds);
+  seed_sgemm(cuda, seeds, tf32, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, 1.f, w, in, d.out * d.in, x, in,
+             d.rows * d.in, 0.f, product, out, d.rows * d.out, static_cast<int>(d.models));
 
   if (!b && !pre && act == Activation::identity) return;  // the product already is y
   bias_activation_kernel<<<elementwise_blocks(total), kElementwiseThreads, 0, cuda.stream>>>(
@@ -179,9 +169,8 @@ void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, 
                               const float* pre, const float* dy, float* dx, float* dv, float* dg,
                               float* db, bool tf32) {
   const int rows = static_cast<int>(d.rows), in = static_cast<int>(d.in),
-            out = static_cast<int>(d.out), models = static_cast<int>(d.models);
+            out = static_cast<int>(d.out), models = static_cast<int>(d.models), seeds = static_cast<int>(d.seeds);
   const std::int64_t total = d.models * d.rows * d.out;
-  const float one = 1.f, zero = 0.f;
 
   DeviceScratch<float> dpre(cuda.stream, static_cast<std::size_t>(total));
   if (total > 0) {
@@ -192,18 +181,16 @@ void ensemble_linear_backward(CudaResources& cuda, const EnsembleLinearDims& d, 
 
   // dW[k] (row-major out x in) is column-major (in x out) = x[k]^T-as-stored (in x rows) times
   // dP[k]^T (rows x out). With rows = 0 cuBLAS writes beta*C = 0, the right gradient.
-  MBMPO_CUBLAS_CHECK(batched_gemm(
-      tf32, cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, &one, x, in, d.rows * d.in, dpre.get(),
-      out, d.rows * d.out, &zero, dv, in, d.out * d.in, models));
+  seed_sgemm(cuda, seeds, tf32, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, 1.f, x, in, d.rows * d.in, dpre.get(),
+             out, d.rows * d.out, 0.f, dv, in, d.out * d.in, models);
 
   if (dx && d.rows > 0) {
     DeviceScratch<float> own_w(cuda.stream, given_w ? 0 : static_cast<std::size_t>(d.models * d.out * d.in));
     if (!given_w) launch_weight_norm(cuda.stream, d, v, g, own_w.get());
     const float* w = given_w ? given_w : own_w.get();
     // dx[k] (row-major rows x in) is column-major (in x rows) = W[k]-as-stored (in x out) dP[k]^T.
-    MBMPO_CUBLAS_CHECK(batched_gemm(
-        tf32, cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w, in, d.out * d.in,
-        dpre.get(), out, d.rows * d.out, &zero, dx, in, d.rows * d.in, models));
+    seed_sgemm(cuda, seeds, tf32, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, 1.f, w, in, d.out * d.in,
+               dpre.get(), out, d.rows * d.out, 0.f, dx, in, d.rows * d.in, models);
   }
 
   const dim3 sum_grid(static_cast<unsigned>((out + kSumCols - 1) / kSumCols),

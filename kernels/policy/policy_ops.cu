@@ -1,7 +1,10 @@
 // CUDA backend of the policy-side operations of a meta-step (contracts: policy_ops_cpu.hpp).
-//   policy_act_step_kernel     one thread per trajectory, a warp per block, the task's policy in
-//                              shared memory; noise keyed by the task's seed (NoiseSeeds: several
-//                              seeds' tasks in one launch draw what separate launches would)
+//   policy_act_step            the policy's means of every trajectory's state as batched products
+//                              (policy_forward.cu), then act_step_kernel, one thread per
+//                              trajectory: a = mean + exp(log_std) noise, its log-probability, the
+//                              sample's obs and validity; noise keyed by the task's seed
+//                              (NoiseSeeds: several seeds' tasks in one launch draw what separate
+//                              launches would)
 //   reward_done_step_kernel    one thread per trajectory, the task's device reward/termination
 //   returns / gae kernels      a warp of 32 trajectories per block, backwards over the horizon
 //                              through 32 x 32 shared-memory tiles (coalesced reads and writes);
@@ -14,42 +17,42 @@
 //                              memory (block_sum_to_all), so every branch after them is uniform
 //   per-task parameter sums    (log-prob gradients, Hessian-vector and Fisher-vector products)
 //                              kernels/policy/policy_sums.cu
+//   log-probs / KL             the means as batched products (policy_forward.cu), then a thread
+//                              per sample (log_prob_kernel, kl_kernel)
 //   surrogate / KL sums        one block per task, in double
 //   task_mean_plus_kernel      one thread per (group, parameter), the group's tasks summed in
 //                              task order (the meta-gradient and the CG operator's mean)
+// A group's tasks are `seeds` equal blocks; every cuBLAS product is issued per seed, as the
+// seed's own run issues it (kernels/core/seed_gemm.cu).
+//
+// CPU twin: host/policy/policy_ops_cpu.hpp. Tests: tests/policy/test_policy.cpp,
+// test_meta_update.cpp, test_determinism.cpp (CPU against CUDA on awkward sizes, NaN-poisoned
+// outputs). Bench: `mbmpo bench --suite rollout|inner_step|meta_update`.
 #include <cub/block/block_reduce.cuh>
 
 #include "host/core/cuda_context.hpp"
 #include "kernels/core/device_scratch.cuh"
 #include "kernels/core/launch.cuh"
+#include "kernels/core/seed_gemm_cuda.hpp"
+#include "kernels/policy/policy_forward_cuda.hpp"
 #include "kernels/policy/policy_ops_cuda.hpp"
 
 namespace mbmpo::cuda {
 namespace {
 
 constexpr int kRowThreads = 128;
-constexpr int kActThreads = 32;
 constexpr std::int64_t kBaselineChunk = 4096;  // samples per task per Gram-matrix product
 
-// Copies one policy's parameters into shared memory; every thread of the block takes part.
-__device__ void load_policy(const float* __restrict__ theta, int count, float* smem) {
-  for (int i = threadIdx.x; i < count; i += blockDim.x) smem[i] = theta[i];
-  __syncthreads();
-}
-
-__global__ void policy_act_step_kernel(PolicyShape s, RolloutDims d, int h,
-                                       const float* __restrict__ params,
-                                       const float* __restrict__ state,
-                                       const float* __restrict__ alive, NoiseSeeds seeds,
-                                       std::uint64_t draw, float action_limit, float* obs_out,
-                                       float* act_out, float* logp_out, float* valid_out,
-                                       float* act_env) {
-  extern __shared__ float theta[];
-  const int task = blockIdx.y;
-  load_policy(params + std::int64_t(task) * s.parameter_count, s.parameter_count, theta);
-  const int m = blockIdx.x * blockDim.x + threadIdx.x;
-  if (m >= d.rollouts) return;
-  const std::int64_t row = std::int64_t(task) * d.rollouts + m;
+// One thread per trajectory (task, m) at step h, given the policy's mean at its state.
+__global__ void act_step_kernel(PolicyShape s, RolloutDims d, int h, const float* __restrict__ params,
+                                const float* __restrict__ state, const float* __restrict__ alive,
+                                const float* __restrict__ mean_rows, NoiseSeeds seeds, std::uint64_t draw,
+                                float action_limit, float* __restrict__ obs_out, float* __restrict__ act_out,
+                                float* __restrict__ logp_out, float* __restrict__ valid_out,
+                                float* __restrict__ act_env) {
+  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (row >= d.rows()) return;
+  const float* theta = params + (row / d.rollouts) * s.parameter_count;
   const std::int64_t sample = row * d.horizon + h;
   const float* o = state + row * d.obs_dim;
   const bool running = alive[row] != 0.f;
@@ -61,9 +64,7 @@ __global__ void policy_act_step_kernel(PolicyShape s, RolloutDims d, int h,
     logp_out[sample] = 0.f;
     return;
   }
-  PolicyActivations<float> acts;
-  policy_forward(s, theta, o, acts);
-  const float* mean = policy_mean(s, acts);
+  const float* mean = mean_rows + row * d.act_dim;
   for (int j = 0; j < d.act_dim; ++j) {
     a[j] = mean[j] + expf(effective_log_std(s, theta, j)) * action_noise(seeds, draw, d, row, h, j);
     act_env[row * d.act_dim + j] = fminf(fmaxf(a[j], -action_limit), action_limit);
@@ -332,38 +333,30 @@ __global__ void normalize_advantages_kernel(RolloutDims d, const float* __restri
   }
 }
 
-__global__ void log_probs_kernel(PolicyShape s, std::int64_t per_task, const float* __restrict__ params,
-                                 bool params_per_task, const float* __restrict__ obs,
-                                 const float* __restrict__ act, float* __restrict__ out) {
-  extern __shared__ float theta[];
-  const int t = blockIdx.y;
-  load_policy(params + (params_per_task ? std::int64_t(t) * s.parameter_count : 0), s.parameter_count, theta);
-  const std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (n >= per_task) return;
-  const std::int64_t i = std::int64_t(t) * per_task + n;
-  PolicyActivations<float> acts;
-  policy_forward(s, theta, obs + i * s.obs_dim, acts);
-  out[i] = gaussian_log_prob(s, theta, policy_mean(s, acts), act + i * s.act_dim);
+// out[i] = log pi_theta_t(act_i | obs_i) from the mean at obs_i, a thread per sample.
+__global__ void log_prob_kernel(PolicyShape s, int tasks, std::int64_t per_task, const float* __restrict__ params,
+                                bool params_per_task, const float* __restrict__ mean, const float* __restrict__ act,
+                                float* __restrict__ out) {
+  const std::int64_t total = std::int64_t(tasks) * per_task;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const float* theta = params + (params_per_task ? (i / per_task) * s.parameter_count : 0);
+    out[i] = gaussian_log_prob(s, theta, mean + i * s.act_dim, act + i * s.act_dim);
+  }
 }
 
-__global__ void kl_kernel(PolicyShape s, std::int64_t per_task, const float* __restrict__ old_params,
-                          bool old_per_task, const float* __restrict__ new_params, bool new_per_task,
-                          const float* __restrict__ obs, float* __restrict__ out) {
-  extern __shared__ float smem[];
-  float* a = smem;
-  float* b = smem + s.parameter_count;
-  const int t = blockIdx.y;
-  for (int i = threadIdx.x; i < s.parameter_count; i += blockDim.x) {
-    b[i] = new_params[(new_per_task ? std::int64_t(t) * s.parameter_count : 0) + i];
+// out[i] = KL(pi_old || pi_new) at obs_i from both means, a thread per sample.
+__global__ void kl_kernel(PolicyShape s, int tasks, std::int64_t per_task, const float* __restrict__ old_params,
+                          bool old_per_task, const float* __restrict__ old_mean, const float* __restrict__ new_params,
+                          bool new_per_task, const float* __restrict__ new_mean, float* __restrict__ out) {
+  const std::int64_t total = std::int64_t(tasks) * per_task;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t t = i / per_task;
+    const float* a = old_params + (old_per_task ? t * s.parameter_count : 0);
+    const float* b = new_params + (new_per_task ? t * s.parameter_count : 0);
+    out[i] = gaussian_kl(s, a, old_mean + i * s.act_dim, b, new_mean + i * s.act_dim);
   }
-  load_policy(old_params + (old_per_task ? std::int64_t(t) * s.parameter_count : 0), s.parameter_count, a);
-  const std::int64_t n = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (n >= per_task) return;
-  const std::int64_t i = std::int64_t(t) * per_task + n;
-  PolicyActivations<float> fa, fb;
-  policy_forward(s, a, obs + i * s.obs_dim, fa);
-  policy_forward(s, b, obs + i * s.obs_dim, fb);
-  out[i] = gaussian_kl(s, a, policy_mean(s, fa), b, policy_mean(s, fb));
 }
 
 // terms[t] = {sum A exp(logp - logp_old) over samples with A != 0, sum of KL over valid samples}.
@@ -391,34 +384,22 @@ __global__ void surrogate_kl_kernel(std::int64_t per_task, const float* __restri
 
 unsigned blocks_for(std::int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
-// Dynamic shared memory above the 48 KiB default needs an opt-in per kernel.
-template <class Kernel>
-void allow_shared_memory(Kernel kernel, std::size_t bytes) {
-  if (bytes > 48 * 1024) {
-    int device = 0, limit = 0;
-    MBMPO_CUDA_CHECK(cudaGetDevice(&device));
-    MBMPO_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    MBMPO_CHECK(bytes <= std::size_t(limit), "the policy is too large for the CUDA policy kernels: they need ",
-                bytes, " bytes of shared memory per block and the device has ", limit,
-                " (use fewer or narrower hidden layers)");
-    MBMPO_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-  }
-}
-
 }  // namespace
 
 void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDims& d, int h,
                      const float* params, const float* state, const float* alive,
-                     const NoiseSeeds& seeds, std::uint64_t draw, float action_limit, float* obs_out,
-                     float* act_out, float* logp_out, float* valid_out, float* act_env) {
+                     const NoiseSeeds& seeds, std::uint64_t draw, float action_limit,
+                     const PolicyStepScratch& scratch, float* obs_out, float* act_out, float* logp_out,
+                     float* valid_out, float* act_env) {
   if (d.rows() == 0) return;
-  const std::size_t smem = std::size_t(s.parameter_count) * sizeof(float);
-  allow_shared_memory(policy_act_step_kernel, smem);
-  // One warp per block: at paper scale (50 rollouts a task) 2 blocks per task with 50 of 64 threads
-  // busy, instead of one block per task with 50 of 128.
-  policy_act_step_kernel<<<dim3(blocks_for(d.rollouts, kActThreads), d.tasks), kActThreads, smem, cuda.stream>>>(
-      s, d, h, params, state, alive, seeds, draw, action_limit, obs_out, act_out, logp_out, valid_out, act_env);
-  MBMPO_KERNEL_CHECK("policy_act_step_kernel");
+  // Every row's mean, also of ended trajectories (their states stay finite; the step ignores them).
+  policy_means(cuda, s, d.tasks, seeds.groups, d.rollouts, params, true, state,
+               std::int64_t(d.rollouts) * d.obs_dim, scratch.hidden_a, scratch.hidden_b, scratch.mean,
+               std::int64_t(d.rollouts) * d.act_dim);
+  act_step_kernel<<<blocks_for(d.rows(), kRowThreads), kRowThreads, 0, cuda.stream>>>(
+      s, d, h, params, state, alive, scratch.mean, seeds, draw, action_limit, obs_out, act_out, logp_out,
+      valid_out, act_env);
+  MBMPO_KERNEL_CHECK("act_step_kernel");
 }
 
 void reward_done_step(CudaResources& cuda, TaskId task, const RolloutDims& d, int h,
@@ -449,17 +430,15 @@ void fit_linear_baseline(CudaResources& cuda, const RolloutDims& d, const float*
   DeviceScratch<double> rows(cuda.stream, std::size_t(d.tasks) * chunk * F1);
   // Row-major rows[t] (chunk x F1) is column-major A (F1 x chunk), lda F1; normal[t] = A A^T
   // (symmetric, so its layout does not matter). Chunks are added in order: deterministic.
-  const double one = 1.0, zero = 0.0;
   if (per_task == 0) MBMPO_CUDA_CHECK(cudaMemsetAsync(normal.get(), 0, sizeof(double) * d.tasks * F1 * F1, cuda.stream));
   for (std::int64_t begin = 0; begin < per_task; begin += chunk) {
     const std::int64_t total = std::int64_t(d.tasks) * chunk * F1;
     baseline_rows_kernel<<<elementwise_blocks(total), kElementwiseThreads, 0, cuda.stream>>>(
         d, obs, returns, valid, obs_clip, begin, chunk, rows.get());
     MBMPO_KERNEL_CHECK("baseline_rows_kernel");
-    MBMPO_CUBLAS_CHECK(cublasDgemmStridedBatched(cuda.cublas, CUBLAS_OP_N, CUBLAS_OP_T, F1, F1, chunk, &one,
-                                                 rows.get(), F1, std::int64_t(chunk) * F1, rows.get(), F1,
-                                                 std::int64_t(chunk) * F1, begin == 0 ? &zero : &one,
-                                                 normal.get(), F1, std::int64_t(F1) * F1, d.tasks));
+    seed_dgemm(cuda, d.seeds, CUBLAS_OP_N, CUBLAS_OP_T, F1, F1, chunk, 1.0, rows.get(), F1,
+               std::int64_t(chunk) * F1, rows.get(), F1, std::int64_t(chunk) * F1, begin == 0 ? 0.0 : 1.0,
+               normal.get(), F1, std::int64_t(F1) * F1, d.tasks);
   }
   baseline_solve_kernel<<<blocks_for(d.tasks, 32), 32, 0, cuda.stream>>>(d.tasks, F, ridge, normal.get(),
                                                                           work.get(), coefficients);
@@ -511,25 +490,29 @@ void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, fl
 }
 
 
-void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                const float* params, bool params_per_task, const float* obs, const float* act,
                float* out) {
   if (tasks == 0 || per_task == 0) return;
-  const std::size_t smem = std::size_t(s.parameter_count) * sizeof(float);
-  allow_shared_memory(log_probs_kernel, smem);
-  log_probs_kernel<<<dim3(blocks_for(per_task, kRowThreads), tasks), kRowThreads, smem, cuda.stream>>>(
-      s, per_task, params, params_per_task, obs, act, out);
-  MBMPO_KERNEL_CHECK("log_probs_kernel");
+  const std::int64_t samples = std::int64_t(tasks) * per_task;
+  DeviceScratch<float> mean(cuda.stream, std::size_t(samples) * s.act_dim);
+  policy_sample_means(cuda, s, tasks, seeds, per_task, params, params_per_task, obs, mean.get());
+  log_prob_kernel<<<elementwise_blocks(samples), kElementwiseThreads, 0, cuda.stream>>>(
+      s, tasks, per_task, params, params_per_task, mean.get(), act, out);
+  MBMPO_KERNEL_CHECK("log_prob_kernel");
 }
 
-void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                     const float* old_params, bool old_per_task, const float* new_params,
                     bool new_per_task, const float* obs, float* out) {
   if (tasks == 0 || per_task == 0) return;
-  const std::size_t smem = 2 * std::size_t(s.parameter_count) * sizeof(float);
-  allow_shared_memory(kl_kernel, smem);
-  kl_kernel<<<dim3(blocks_for(per_task, kRowThreads), tasks), kRowThreads, smem, cuda.stream>>>(
-      s, per_task, old_params, old_per_task, new_params, new_per_task, obs, out);
+  const std::int64_t samples = std::int64_t(tasks) * per_task;
+  DeviceScratch<float> old_mean(cuda.stream, std::size_t(samples) * s.act_dim);
+  DeviceScratch<float> new_mean(cuda.stream, std::size_t(samples) * s.act_dim);
+  policy_sample_means(cuda, s, tasks, seeds, per_task, old_params, old_per_task, obs, old_mean.get());
+  policy_sample_means(cuda, s, tasks, seeds, per_task, new_params, new_per_task, obs, new_mean.get());
+  kl_kernel<<<elementwise_blocks(samples), kElementwiseThreads, 0, cuda.stream>>>(
+      s, tasks, per_task, old_params, old_per_task, old_mean.get(), new_params, new_per_task, new_mean.get(), out);
   MBMPO_KERNEL_CHECK("kl_kernel");
 }
 

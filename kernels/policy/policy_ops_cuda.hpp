@@ -6,14 +6,25 @@
 
 #include "host/core/context.hpp"
 #include "host/policy/policy_ops_cpu.hpp"
+#include "kernels/policy/policy_forward_cuda.hpp"
 #include "kernels/policy/policy_sums_cuda.hpp"
 
 namespace mbmpo::cuda {
 
+// Buffers of the rollout's policy step, kept by the rollout (a CUDA graph records the steps):
+// hidden_a, hidden_b [rows][widest_hidden], mean [rows][act_dim].
+struct PolicyStepScratch {
+  float* hidden_a = nullptr;
+  float* hidden_b = nullptr;
+  float* mean = nullptr;
+};
+
+// The tasks are seeds.groups equal blocks, one per seed of a group.
 void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDims& d, int h,
                      const float* params, const float* state, const float* alive,
-                     const NoiseSeeds& seeds, std::uint64_t draw, float action_limit, float* obs_out,
-                     float* act_out, float* logp_out, float* valid_out, float* act_env);
+                     const NoiseSeeds& seeds, std::uint64_t draw, float action_limit,
+                     const PolicyStepScratch& scratch, float* obs_out, float* act_out, float* logp_out,
+                     float* valid_out, float* act_env);
 
 void reward_done_step(CudaResources& cuda, TaskId task, const RolloutDims& d, int h,
                       const float* state, const float* act_env, const float* next_state,
@@ -22,6 +33,7 @@ void reward_done_step(CudaResources& cuda, TaskId task, const RolloutDims& d, in
 void discounted_returns(CudaResources& cuda, const RolloutDims& d, const float* reward,
                         const float* valid, float discount, float* returns);
 
+// Its Gram products run per seed (d.seeds equal blocks of tasks), as each seed's own run.
 void fit_linear_baseline(CudaResources& cuda, const RolloutDims& d, const float* obs,
                          const float* returns, const float* valid, double ridge, float obs_clip,
                          double* coefficients);
@@ -42,11 +54,12 @@ void surrogate_kl_terms(CudaResources& cuda, int tasks, std::int64_t per_task,
                         const float* advantage, const float* valid, const float* logp,
                         const float* logp_old, const float* kl, double* terms);
 
-void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+// log-probs and KL: the tasks are `seeds` equal blocks (1 outside a group).
+void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                const float* params, bool params_per_task, const float* obs, const float* act,
                float* out);
 
-void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                     const float* old_params, bool old_per_task, const float* new_params,
                     bool new_per_task, const float* obs, float* out);
 

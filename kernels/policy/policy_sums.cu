@@ -9,7 +9,7 @@
 // W_l [out x in], b_l; X_0 = obs; X_l = H_{l-1}; v_t the vector (its blocks V_l, vb_l):
 //
 // forward:   H_l = X_l W_l^T                                   (cuBLAS)
-//            H_l = tanh(H_l + b_l), no tanh on the last layer  (bias_tanh_kernel)
+//            H_l = tanh(H_l + b_l), no tanh on the last layer  (bias_tanh, policy_forward.cu)
 // tangent:   R_l = X_l V_l^T  [+ R_{l-1} W_l^T for l > 0]      (cuBLAS, 1 or 2 calls)
 //            R_l = tanh_tangent(H_l, R_l + vb_l)               (tangent_epilogue_kernel)
 // output:    G, RG, E = per-element terms of act, mean, R{mean}, weight
@@ -27,8 +27,13 @@
 // groups tiled to their tasks) or one shared row (stride 0 in every product). The inner step's
 // policy_gradient_step may write its output over its per-task params (finish reads base first).
 //
+// The tasks are `seeds` equal blocks, one per seed of a group: every product is issued per seed
+// as a single run's call (kernels/core/seed_gemm.cu); the element-wise launches cover all tasks.
+//
 // The per-element maths (OutputTerms, tanh_backward, ...) is gaussian_policy.cuh's, which the
-// per-sample CPU reference runs too. Row-major [rows x cols] buffers are column-major
+// per-sample CPU reference runs too. CPU twin: host/policy/policy_batch_cpu.hpp. Tests:
+// tests/policy/test_meta_update.cpp, test_policy.cpp (finite differences in double, CPU against
+// CUDA). Bench: `mbmpo bench --suite inner_step|meta_update`. Row-major [rows x cols] buffers are column-major
 // [cols x rows] to cuBLAS; each call below says which.
 #include <algorithm>
 
@@ -37,7 +42,9 @@
 #include "host/core/cuda_graph.hpp"
 #include "host/core/memory.hpp"
 #include "kernels/core/launch.cuh"
+#include "kernels/core/seed_gemm_cuda.hpp"
 #include "kernels/policy/gaussian_policy.cuh"
+#include "kernels/policy/policy_forward_cuda.hpp"
 #include "kernels/policy/policy_sums_cuda.hpp"
 
 namespace mbmpo::cuda {
@@ -113,20 +120,6 @@ __device__ inline Element element_at(std::int64_t idx, std::int64_t rows, int wi
   const std::int64_t per_task = rows * width;
   const std::int64_t rem = idx % per_task;
   return {static_cast<int>(idx / per_task), rem / width, static_cast<int>(rem % width)};
-}
-
-// H = H + b (theta_t's b_l), then tanh on hidden layers. H: task stride `stride`, row length out.
-__global__ void bias_tanh_kernel(int tasks, std::int64_t rows, int out, std::int64_t stride, bool hidden,
-                                 const float* __restrict__ params, int params_stride, int b_offset,
-                                 float* __restrict__ h) {
-  const std::int64_t total = std::int64_t(tasks) * rows * out;
-  for (std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; idx < total;
-       idx += std::int64_t(gridDim.x) * blockDim.x) {
-    const Element e = element_at(idx, rows, out);
-    float* x = h + e.t * stride + e.row * out + e.col;
-    const float pre = *x + params[std::int64_t(e.t) * params_stride + b_offset + e.col];
-    *x = hidden ? tanhf(pre) : pre;
-  }
 }
 
 // R = R + vb_l, then through tanh on hidden layers (tanh_tangent with the layer's output H).
@@ -222,14 +215,6 @@ __global__ void finish_kernel(int tasks, int P, const float* __restrict__ sums, 
   }
 }
 
-// C[t] = alpha op(A[t]) op(B[t]) + beta C[t] for every task t (column-major, FP32).
-void gemm(CudaResources& cuda, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
-          const float* a, int lda, long long stride_a, const float* b, int ldb, long long stride_b, float beta,
-          float* c, int ldc, long long stride_c, int tasks) {
-  MBMPO_CUBLAS_CHECK(cublasSgemmStridedBatched(cuda.cublas, ta, tb, m, n, k, &alpha, a, lda, stride_a, b, ldb,
-                                               stride_b, &beta, c, ldc, stride_c, tasks));
-}
-
 template <class Kernel, class... Args>
 void launch_elementwise(const char* name, std::int64_t count, cudaStream_t stream, Kernel kernel, Args... args) {
   if (count == 0) return;
@@ -257,7 +242,7 @@ void reserve_sample_sums(CudaResources& cuda, const PolicyShape& s, int tasks, s
 namespace {
 
 template <SumOp op>
-void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task, const float* params,
+void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task, const float* params,
                 bool params_per_task, const float* vectors, const float* obs, const float* act,
                 const float* weight, const SumFinish& finish, float* out) {
   if (tasks == 0) return;
@@ -265,6 +250,14 @@ void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64
   constexpr bool hvp = op == SumOp::hessian_vector;
   const int P = s.parameter_count, L = s.layers, A = s.act_dim;
   reserve_sample_sums(cuda, s, tasks, per_task);
+  // C[t] = alpha op(A[t]) op(B[t]) + beta C[t] for every task t (column-major, FP32), one call per
+  // seed of a group: each seed's products are a single run's (kernels/core/seed_gemm.cu).
+  auto gemm = [&](cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float* a,
+                  int lda, long long stride_a, const float* b, int ldb, long long stride_b, float beta, float* c,
+                  int ldc, long long stride_c, int batch) {
+    seed_sgemm(cuda, seeds, false, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
+               stride_c, batch);
+  };
   const SumWorkspace w = sum_workspace(s, tasks, per_task);
   float* base = cuda.sum_scratch;
   const float* ones = base + w.ones;
@@ -296,20 +289,18 @@ void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64
     // column-major [in x out], used transposed) times X_l^T (column-major [in x n]).
     for (int l = 0; l < L; ++l) {
       const int in = s.in[l], o = s.out[l];
-      gemm(cuda, CUBLAS_OP_T, CUBLAS_OP_N, o, n, in, 1.f, params + s.w_offset[l], in, params_stride, input(l), in,
+      gemm(CUBLAS_OP_T, CUBLAS_OP_N, o, n, in, 1.f, params + s.w_offset[l], in, params_stride, input(l), in,
            input_stride(l), 0.f, H(l), o, act_stride, tasks);
-      launch_elementwise("bias_tanh_kernel", std::int64_t(tasks) * n * o, cuda.stream, bias_tanh_kernel, tasks,
-                         std::int64_t(n), o, std::int64_t(act_stride), l + 1 < L, params, int(params_stride),
-                         s.b_offset[l], H(l));
+      bias_tanh(cuda, tasks, n, o, act_stride, l + 1 < L, params, int(params_stride), s.b_offset[l], H(l));
     }
     // Tangent along v: the same products with V_l, plus the chain through W_l.
     if (tangent) {
       for (int l = 0; l < L; ++l) {
         const int in = s.in[l], o = s.out[l];
-        gemm(cuda, CUBLAS_OP_T, CUBLAS_OP_N, o, n, in, 1.f, vectors + s.w_offset[l], in, P, input(l), in,
+        gemm(CUBLAS_OP_T, CUBLAS_OP_N, o, n, in, 1.f, vectors + s.w_offset[l], in, P, input(l), in,
              input_stride(l), 0.f, R(l), o, act_stride, tasks);
         if (l > 0) {
-          gemm(cuda, CUBLAS_OP_T, CUBLAS_OP_N, o, n, in, 1.f, params + s.w_offset[l], in, params_stride, R(l - 1),
+          gemm(CUBLAS_OP_T, CUBLAS_OP_N, o, n, in, 1.f, params + s.w_offset[l], in, params_stride, R(l - 1),
                in, act_stride, 1.f, R(l), o, act_stride, tasks);
         }
         launch_elementwise("tangent_epilogue_kernel", std::int64_t(tasks) * n * o, cuda.stream,
@@ -323,7 +314,7 @@ void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64
                               weight + first, per_task, H(L - 1), tangent ? R(L - 1) : nullptr, act_stride};
     launch_elementwise("output_terms_kernel", std::int64_t(tasks) * n * A, cuda.stream, output_terms_kernel<op>, s,
                        tasks, std::int64_t(n), inputs, std::int64_t(wide_stride), std::int64_t(e_stride), G, RG, E);
-    gemm(cuda, CUBLAS_OP_N, CUBLAS_OP_N, A, 1, n, 1.f, E, A, e_stride, ones, n, 0, 1.f, sums + s.log_std_offset, A,
+    gemm(CUBLAS_OP_N, CUBLAS_OP_N, A, 1, n, 1.f, E, A, e_stride, ones, n, 0, 1.f, sums + s.log_std_offset, A,
          P, tasks);
 
     // Backward. G_t row-major [n x out] is column-major [out x n].
@@ -332,23 +323,23 @@ void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64
       const float* outer = hvp ? RG : G;  // the term paired with X_l and with the bias
       // sum[W_l] (row-major [out x in] = column-major [in x out]) += X_l^T-as-stored [in x n]
       // times outer [n x out] (column-major [out x n], transposed).
-      gemm(cuda, CUBLAS_OP_N, CUBLAS_OP_T, in, o, n, 1.f, input(l), in, input_stride(l), outer, o, wide_stride, 1.f,
+      gemm(CUBLAS_OP_N, CUBLAS_OP_T, in, o, n, 1.f, input(l), in, input_stride(l), outer, o, wide_stride, 1.f,
            sums + s.w_offset[l], in, P, tasks);
       if (hvp && l > 0) {  // + G^T R_{l-1}
-        gemm(cuda, CUBLAS_OP_N, CUBLAS_OP_T, in, o, n, 1.f, R(l - 1), in, act_stride, G, o, wide_stride, 1.f,
+        gemm(CUBLAS_OP_N, CUBLAS_OP_T, in, o, n, 1.f, R(l - 1), in, act_stride, G, o, wide_stride, 1.f,
              sums + s.w_offset[l], in, P, tasks);
       }
       // sum[b_l] ([out], column-major [out x 1]) += outer^T-as-stored [out x n] times ones [n x 1].
-      gemm(cuda, CUBLAS_OP_N, CUBLAS_OP_N, o, 1, n, 1.f, outer, o, wide_stride, ones, n, 0, 1.f, sums + s.b_offset[l],
+      gemm(CUBLAS_OP_N, CUBLAS_OP_N, o, 1, n, 1.f, outer, o, wide_stride, ones, n, 0, 1.f, sums + s.b_offset[l],
            o, P, tasks);
       if (l == 0) break;
       // B row-major [n x in] = column-major [in x n] = W_l-as-stored [in x out] times G [out x n].
-      gemm(cuda, CUBLAS_OP_N, CUBLAS_OP_N, in, n, o, 1.f, params + s.w_offset[l], in, params_stride, G, o,
+      gemm(CUBLAS_OP_N, CUBLAS_OP_N, in, n, o, 1.f, params + s.w_offset[l], in, params_stride, G, o,
            wide_stride, 0.f, B, in, wide_stride, tasks);
       if (hvp) {  // RB = G V_l + RG W_l
-        gemm(cuda, CUBLAS_OP_N, CUBLAS_OP_N, in, n, o, 1.f, vectors + s.w_offset[l], in, P, G, o, wide_stride, 0.f,
+        gemm(CUBLAS_OP_N, CUBLAS_OP_N, in, n, o, 1.f, vectors + s.w_offset[l], in, P, G, o, wide_stride, 0.f,
              RB, in, wide_stride, tasks);
-        gemm(cuda, CUBLAS_OP_N, CUBLAS_OP_N, in, n, o, 1.f, params + s.w_offset[l], in, params_stride, RG, o,
+        gemm(CUBLAS_OP_N, CUBLAS_OP_N, in, n, o, 1.f, params + s.w_offset[l], in, params_stride, RG, o,
              wide_stride, 1.f, RB, in, wide_stride, tasks);
       }
       // G (and RG) now take the layer below's width, in = out_{l-1}; every GEMM reading the old
@@ -366,38 +357,38 @@ void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64
 
 }  // namespace
 
-void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void weighted_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                                 const float* params, bool params_per_task, const float* obs, const float* act,
                                 const float* weight, float* grad) {
-  policy_sum<SumOp::gradient>(cuda, s, tasks, per_task, params, params_per_task, nullptr, obs, act, weight,
+  policy_sum<SumOp::gradient>(cuda, s, tasks, seeds, per_task, params, params_per_task, nullptr, obs, act, weight,
                               SumFinish{}, grad);
 }
 
-void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void policy_gradient_step(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                           const float* theta, bool params_per_task, const float* obs, const float* act,
                           const float* weight, const float* count, float step_size, float* adapted) {
-  policy_sum<SumOp::gradient>(cuda, s, tasks, per_task, theta, params_per_task, nullptr, obs, act, weight,
+  policy_sum<SumOp::gradient>(cuda, s, tasks, seeds, per_task, theta, params_per_task, nullptr, obs, act, weight,
                               SumFinish{theta, params_per_task, count, step_size}, adapted);
 }
 
-void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void scaled_log_prob_gradient(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                               const float* params, bool params_per_task, const float* obs, const float* act,
                               const float* weight, const float* count, float* grad) {
-  policy_sum<SumOp::gradient>(cuda, s, tasks, per_task, params, params_per_task, nullptr, obs, act, weight,
+  policy_sum<SumOp::gradient>(cuda, s, tasks, seeds, per_task, params, params_per_task, nullptr, obs, act, weight,
                               SumFinish{nullptr, false, count, 1.f}, grad);
 }
 
-void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void jacobian_vector(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                      const float* theta, bool params_per_task, const float* vectors, const float* obs,
                      const float* act, const float* weight, const float* count, float alpha, float* out) {
-  policy_sum<SumOp::hessian_vector>(cuda, s, tasks, per_task, theta, params_per_task, vectors, obs, act, weight,
+  policy_sum<SumOp::hessian_vector>(cuda, s, tasks, seeds, per_task, theta, params_per_task, vectors, obs, act, weight,
                                     SumFinish{vectors, true, count, alpha}, out);
 }
 
-void fisher_vector_product(CudaResources& cuda, const PolicyShape& s, int tasks, std::int64_t per_task,
+void fisher_vector_product(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                            const float* params, const float* vectors, const float* obs, const float* weight,
                            const float* count, float* out) {
-  policy_sum<SumOp::fisher_vector>(cuda, s, tasks, per_task, params, true, vectors, obs, nullptr, weight,
+  policy_sum<SumOp::fisher_vector>(cuda, s, tasks, seeds, per_task, params, true, vectors, obs, nullptr, weight,
                                    SumFinish{nullptr, false, count, 1.f}, out);
 }
 

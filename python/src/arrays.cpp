@@ -27,6 +27,10 @@ TensorView<float> checked_view(const ArrayFacts& a, Backend backend, const Shape
     throw InputError(std::string(name) + ": expected an array on the device in use (" + to_string(backend) +
                      "), got one on " + (a.on_cpu ? "cpu" : a.on_cuda ? "cuda" : "another device"));
   }
+  if (backend == Backend::cuda && a.device_id != current_cuda_device()) {
+    throw InputError(std::string(name) + ": the array is on CUDA device " + std::to_string(a.device_id) +
+                     ", but the library runs on device " + std::to_string(current_cuda_device()));
+  }
   if (!a.is_float32) throw InputError(std::string(name) + ": expected dtype float32");
   bool matches = a.shape.size() == shape.size();
   for (std::size_t i = 0; matches && i < shape.size(); ++i) matches = shape[i] < 0 || shape[i] == a.shape[i];
@@ -36,6 +40,8 @@ TensorView<float> checked_view(const ArrayFacts& a, Backend backend, const Shape
   }
   const Shape view_shape(a.shape.begin(), a.shape.end());
   if (shape_numel(view_shape) == 0) return {backend, static_cast<float*>(a.data), view_shape};  // no layout to check
+  // What another library's stream may still be writing is finished before the library reads it.
+  if (backend == Backend::cuda) synchronize_cuda_device();
   std::int64_t expected_stride = 1;
   for (std::size_t i = a.shape.size(); i-- > 0;) {
     if (a.shape[i] > 1 && a.strides[i] != expected_stride) {

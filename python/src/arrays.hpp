@@ -29,17 +29,25 @@ NumpyArray to_numpy(std::vector<float> values, const Shape& shape);
 // The checks of array_view on the array's facts; InputError (Python: ValueError) naming `name`.
 struct ArrayFacts {
   bool on_cpu, on_cuda, is_float32;
+  int device_id;  // of a CUDA array: which GPU holds it
   std::vector<std::int64_t> shape, strides;  // strides in elements
   void* data;
 };
 TensorView<float> checked_view(const ArrayFacts& facts, Backend backend, const Shape& shape, const char* name);
 
 // The array seen in place: float32, C-contiguous, `shape` (-1: any size on that axis), in the
-// memory of `backend`.
+// memory of `backend` (on CUDA: on the device in use). A CUDA array may have been written on
+// another library's stream (a PyTorch side stream): nanobind asks `__dlpack__` for no stream, so
+// the view waits for all work on the device before the library reads it.
 template <class Array>
 TensorView<float> array_view(const Array& array, Backend backend, const Shape& shape, const char* name) {
-  ArrayFacts facts{array.device_type() == nb::device::cpu::value, array.device_type() == nb::device::cuda::value,
-                   array.dtype() == nb::dtype<float>(), {}, {}, const_cast<void*>(static_cast<const void*>(array.data()))};
+  ArrayFacts facts{array.device_type() == nb::device::cpu::value,
+                   array.device_type() == nb::device::cuda::value,
+                   array.dtype() == nb::dtype<float>(),
+                   int(array.device_id()),
+                   {},
+                   {},
+                   const_cast<void*>(static_cast<const void*>(array.data()))};
   for (std::size_t i = 0; i < array.ndim(); ++i) {
     facts.shape.push_back(std::int64_t(array.shape(i)));
     facts.strides.push_back(std::int64_t(array.stride(i)));

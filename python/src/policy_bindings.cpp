@@ -155,7 +155,7 @@ nb::dict meta_update_py(const PolicyLayout& layout, nb::object theta, const Inpu
     std::lock_guard<std::mutex> lock(device.mutex);
     // The objective keeps theta_old: a copy, since theta is written in place by the update.
     Tensor<float> theta_old(backend, {P});
-    memory::copy(backend, theta_old.data(), backend, th.data, sizeof(float) * std::size_t(P));
+    memory::copy(backend, theta_old.data(), backend, th.data, sizeof(float) * std::size_t(P), &device.context);
     MetaObjective objective(device.context, layout, theta_old, ad, pre->samples, pre_advantages.values,
                             post->samples, post_advantages.values, options);
     r = objective.update(th);

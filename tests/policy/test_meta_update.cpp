@@ -873,9 +873,9 @@ TEST_P(MetaBackends, CurvatureProductsOverSeveralChunksMatchTheDoubleReference) 
     d_jv.poison();
     d_fu.poison();
     CudaResources& cuda = context().cuda();
-    cuda::jacobian_vector(cuda, m.shape, tasks, n, d_theta.data(), false, d_v.data(), d_obs.data(), d_act.data(),
+    cuda::jacobian_vector(cuda, m.shape, tasks, 1, n, d_theta.data(), false, d_v.data(), d_obs.data(), d_act.data(),
                           d_adv.data(), d_count.data(), alpha, d_jv.data());
-    cuda::fisher_vector_product(cuda, m.shape, tasks, n, d_adapted.data(), d_v.data(), d_obs.data(), d_fw.data(),
+    cuda::fisher_vector_product(cuda, m.shape, tasks, 1, n, d_adapted.data(), d_v.data(), d_obs.data(), d_fw.data(),
                                 d_fc.data(), d_fu.data());
     jv = d_jv.to_host();
     fu = d_fu.to_host();

@@ -143,7 +143,74 @@ TEST(GaussianPolicyMath, InitialParametersAndEntropy) {
     for (int i = 0; i < l.in * l.out; ++i) EXPECT_LE(std::abs(params[l.w_offset + i]), limit);
   }
   EXPECT_NEAR(policy_entropy(layout, params), 6 * 0.5 * std::log(2 * M_PI * M_E), 1e-6);
-  EXPECT_THROW(PolicyLayout(17, 6, {32, 65}), InputError);
+  EXPECT_THROW(PolicyLayout(17, 6, {32, kMaxPolicyWidth + 1}), InputError);
+}
+
+// A (256, 256) policy on a 45-dimensional observation: the batched gradient and Hessian-vector
+// product (the forms both backends compute) against central differences in double.
+TEST(GaussianPolicyMath, WidePolicyGradientAndHessianVectorMatchFiniteDifferences) {
+  const PolicyLayout layout(45, 8, {256, 256});
+  const PolicyShape s = policy_shape(layout);
+  const std::int64_t P = layout.parameter_count();
+  std::vector<double> theta = cast<double>(initial_policy_parameters(layout, test_seed(), 1.0));
+  const auto noise = random_vector<double>(P, test_seed() + 9, -0.05, 0.05);
+  for (std::int64_t i = 0; i < P; ++i) theta[i] += noise[i];  // biases and log-stds away from 0
+  const int n = 3;
+  const auto obs = random_vector<double>(n * 45, test_seed() + 1, -1.5, 1.5);
+  const auto act = random_vector<double>(n * 8, test_seed() + 2, -1.5, 1.5);
+  const auto weight = random_vector<double>(n, test_seed() + 3, 0.5, 2);
+  auto gradient = [&](const std::vector<double>& params) {
+    std::vector<double> g(P);
+    cpu::weighted_log_prob_gradient(s, 1, n, params.data(), false, obs.data(), act.data(), weight.data(), g.data());
+    return g;
+  };
+  auto objective = [&](const std::vector<double>& params) {
+    double total = 0;
+    for (int i = 0; i < n; ++i) {
+      PolicyActivations<double> a;
+      policy_forward(s, params.data(), &obs[i * 45], a);
+      total += weight[i] * gaussian_log_prob(s, params.data(), policy_mean(s, a), &act[i * 8]);
+    }
+    return total;
+  };
+  const std::vector<double> grad = gradient(theta);
+  // Every block's first and last parameter, then a spread of the rest.
+  std::vector<std::int64_t> checked;
+  for (const auto& l : layout.layers()) {
+    checked.insert(checked.end(), {l.w_offset, l.b_offset - 1, l.b_offset, l.b_offset + l.out - 1});
+  }
+  checked.insert(checked.end(), {layout.log_std_offset(), P - 1});
+  for (std::int64_t i = 7; i < P; i += 397) checked.push_back(i);
+  double largest = 0;
+  for (std::int64_t i : checked) {
+    auto plus = theta, minus = theta;
+    plus[i] += 1e-6;
+    minus[i] -= 1e-6;
+    const double numeric = (objective(plus) - objective(minus)) / 2e-6;
+    largest = std::max(largest, std::abs(numeric));
+    ASSERT_NEAR(grad[i], numeric, 1e-6 * (1 + std::abs(numeric))) << "parameter " << i;
+  }
+  EXPECT_GT(largest, 1e-2);  // the checked entries are not all trivially zero
+
+  // H v against the gradient's central difference along v.
+  const auto v = random_vector<double>(P, test_seed() + 4, -1, 1);
+  std::vector<double> hv(P);
+  cpu::log_prob_hessian_vector(s, 1, n, theta.data(), false, v.data(), obs.data(), act.data(), weight.data(),
+                               hv.data());
+  const double eps = 1e-5;
+  auto plus = theta, minus = theta;
+  for (std::int64_t i = 0; i < P; ++i) {
+    plus[i] += eps * v[i];
+    minus[i] -= eps * v[i];
+  }
+  const std::vector<double> g_plus = gradient(plus), g_minus = gradient(minus);
+  double scale = 0;
+  for (std::int64_t i = 0; i < P; ++i) scale = std::max(scale, std::abs(hv[i]));
+  ASSERT_GT(scale, 1e-3);
+  for (std::int64_t i = 0; i < P; ++i) {
+    const double numeric = (g_plus[i] - g_minus[i]) / (2 * eps);
+    ASSERT_NEAR(hv[i], numeric, 1e-5 * (1 + scale)) << "parameter " << i;
+  }
 }
 
 // ---- batched operations on each backend ------------------------------------------------------------
@@ -245,13 +312,14 @@ void expect_close(const std::vector<float>& actual, const std::vector<double>& e
 struct RolloutCase {
   const char* task;
   int tasks, rollouts, horizon;
+  std::vector<int> policy_hidden = {32, 32};
 };
 
 void check_rollout_against_reference(Context& context, const RolloutCase& c, bool cuda_graph) {
   const TaskSpec& spec = task_spec(c.task);
   const RolloutDims d{c.tasks, c.rollouts, c.horizon, spec.obs_dim, spec.act_dim};
   DynamicsEnsemble models = smooth_models(context, d.obs_dim, d.act_dim, test_seed());
-  const PolicyLayout layout(d.obs_dim, d.act_dim, {32, 32});
+  const PolicyLayout layout(d.obs_dim, d.act_dim, c.policy_hidden);
   std::vector<float> params;
   for (int t = 0; t < d.tasks; ++t) {
     auto p = initial_policy_parameters(layout, test_seed() + t, 0.5);
@@ -300,6 +368,12 @@ TEST_P(PolicyBackends, HalfCheetahRolloutOfHorizon200MatchesDoubleReference) {
 
 TEST_P(PolicyBackends, HopperRolloutWithTerminationsMatchesDoubleReference) {
   check_rollout_against_reference(context(), {"hopper", 5, 37, 40}, true);
+}
+
+// The policy step as batched products with layers four times wider than a per-thread MLP could
+// hold; 3 tasks of 7 rollouts, so no product is a multiple of a tile.
+TEST_P(PolicyBackends, WidePolicyRolloutMatchesDoubleReference) {
+  check_rollout_against_reference(context(), {"half_cheetah", 3, 7, 40, {256, 256}}, true);
 }
 
 TEST_P(PolicyBackends, RolloutWithoutCudaGraphIsTheSame) {
@@ -685,6 +759,49 @@ TEST_P(PolicyBackends, KlBetweenParameterVectorsMatchesReference) {
   cpu::kl_divergences(policy_shape(layout), tasks, n, po.data(), false, pn.data(), true, o.data(), expected.data());
   expect_close(out.to_host(), expected, 1e-3, "kl");
   for (double kl : expected) EXPECT_GT(kl, 0.0);
+}
+
+// A (256, 256) policy on a 45-dimensional observation, 3 tasks of 1,031 samples (no tile's
+// multiple): log-probabilities, KL and the weighted gradient on the backend against the double
+// reference; on CUDA, the batched forward and sums with wide layers.
+TEST_P(PolicyBackends, WidePolicyOperationsMatchDoubleReference) {
+  const PolicyLayout layout(45, 8, {256, 256});
+  const std::int64_t P = layout.parameter_count();
+  const int tasks = 3;
+  const std::int64_t n = 1031;
+  std::vector<float> params, new_params;
+  for (int t = 0; t < tasks; ++t) {
+    auto p = initial_policy_parameters(layout, test_seed() + t, 0.7);
+    params.insert(params.end(), p.begin(), p.end());
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] += 0.02f * std::sin(float(i * (t + 2)));
+    new_params.insert(new_params.end(), p.begin(), p.end());
+  }
+  const auto obs = random_vector<float>(tasks * n * 45, test_seed() + 1, -2, 2);
+  const auto act = random_vector<float>(tasks * n * 8, test_seed() + 2, -2, 2);
+  const auto weight = random_vector<float>(tasks * n, test_seed() + 3, -1, 1);
+  const Backend b = backend();
+  const auto params_t = Tensor<float>::from_host(b, {tasks, P}, params);
+  const auto new_t = Tensor<float>::from_host(b, {tasks, P}, new_params);
+  const auto obs_t = Tensor<float>::from_host(b, {tasks, n, 45}, obs);
+  const auto act_t = Tensor<float>::from_host(b, {tasks, n, 8}, act);
+  Tensor<float> logp(b, {tasks, n}), kl(b, {tasks, n}), grad(b, {tasks, P});
+  for (Tensor<float>* t : {&logp, &kl, &grad}) t->poison();
+  policy_log_probs(context(), layout, params_t, obs_t, act_t, logp);
+  policy_kl(context(), layout, params_t, new_t, obs_t, kl);
+  weighted_log_prob_gradient(context(), layout, params_t, obs_t, act_t, Tensor<float>::from_host(b, {tasks, n}, weight),
+                             grad);
+
+  const PolicyShape s = policy_shape(layout);
+  const auto p = cast<double>(params), pn = cast<double>(new_params), o = cast<double>(obs), a = cast<double>(act),
+             w = cast<double>(weight);
+  std::vector<double> expected_logp(tasks * n), expected_kl(tasks * n), expected_grad(tasks * P);
+  cpu::log_probs(s, tasks, n, p.data(), true, o.data(), a.data(), expected_logp.data());
+  cpu::kl_divergences(s, tasks, n, p.data(), true, pn.data(), true, o.data(), expected_kl.data());
+  cpu::weighted_log_prob_gradient(s, tasks, n, p.data(), true, o.data(), a.data(), w.data(), expected_grad.data());
+  expect_close(logp.to_host(), expected_logp, 1e-4, "log-probs");
+  expect_close(kl.to_host(), expected_kl, 1e-3, "kl");
+  expect_close(grad.to_host(), expected_grad, 2e-3, "gradient");
+  for (double value : expected_kl) EXPECT_GT(value, 0.0);
 }
 
 MBMPO_INSTANTIATE_BACKEND_TESTS(PolicyBackends);
