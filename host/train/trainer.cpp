@@ -118,6 +118,44 @@ std::string csv_value(const nlohmann::ordered_json& v) {
   return v.dump();
 }
 
+
+// What one iteration reports for one seed, filled in as the iteration goes: its progress row.
+struct SeedIteration {
+  ReturnStats adapted_returns;  // real episodes of the adapted policies (the collected data)
+  ReturnStats pre_returns;      // real episodes of the meta-policy (evaluation)
+  ModelFitReport fit;
+  // Means over the iteration's meta-steps.
+  double imagined_pre = 0, imagined_post = 0, kl = 0, accepted = 0, cg_residual = 0, surrogate_gain = 0;
+  std::map<std::string, double> seconds;  // by phase (kPhases)
+};
+
+// Runs phases and adds their seconds to the seeds' rows: a seed's own phase (collect, fit) counts
+// for it alone, a batched one for every seed (each waited for the whole batch).
+class PhaseClock {
+ public:
+  static constexpr int kEverySeed = -1;
+  PhaseClock(Context& context, std::vector<SeedIteration>& record) : context_(context), record_(record) {
+    for (SeedIteration& seed : record_) {
+      for (const char* phase : kPhases) seed.seconds[phase] = 0;
+    }
+  }
+  template <class Body>
+  void time(const char* phase, int seed, Body&& body) {
+    const auto start = Clock::now();
+    body();
+    context_.synchronize();
+    const double elapsed = seconds_since(start);
+    for (std::size_t b = 0; b < record_.size(); ++b) {
+      if (seed == kEverySeed || seed == int(b)) record_[b].seconds[phase] += elapsed;
+    }
+    if (context_.backend() == Backend::cpu) rebalance_cpu_threads();
+  }
+
+ private:
+  Context& context_;
+  std::vector<SeedIteration>& record_;
+};
+
 }  // namespace
 
 ReturnStats run_policy_episodes(const TrainConfig& config, const std::vector<float>& params, int tasks,
@@ -287,6 +325,17 @@ struct Trainer::State {
     write_file_atomically((run_dir / "progress.csv").string(), csv);
   }
 
+  nlohmann::ordered_json finish_iteration(int iteration, const SeedIteration& record,
+                                          Clock::time_point iteration_start);
+
+  void save_final_policy() {
+    Safetensors final_policy;
+    final_policy.put_f32("theta", {layout.parameter_count()}, theta.to_host(&context));
+    final_policy.set_metadata("env", config.env);
+    final_policy.set_metadata("config", config_to_json(config).dump());
+    final_policy.save((run_dir / "policy.safetensors").string());
+  }
+
   // Real data for this iteration: random actions first, then one episode per task with its
   // adapted policy. Returns the returns of the adapted policies' episodes (none at first).
   ReturnStats collect() {
@@ -388,244 +437,305 @@ TensorView<float> row_of(Tensor<float>& t, std::int64_t index) {
   return {t.backend(), t.data() + index * P, {P}};
 }
 
+
+
+// Everything B seeds' meta-steps work in, allocated once (after the first meta-step, meta-steps
+// allocate nothing and record no new CUDA graph), and the meta-step itself. Seed b's tasks are
+// [b T, (b + 1) T) of one batch of B T tasks; a single run is B = 1.
+class MetaStepBatch {
+ public:
+  explicit MetaStepBatch(const std::vector<Trainer::State*>& seeds)
+      : seeds_(seeds),
+        first_(*seeds.front()),
+        c_(first_.config),
+        context_(first_.context),
+        B_(int(seeds.size())),
+        T_(c_.meta_batch),
+        P_(first_.layout.parameter_count()),
+        dims_{B_ * T_, c_.rollouts_per_task, c_.imagined_horizon, first_.task.obs_dim, first_.task.act_dim, B_},
+        pre_(context_.backend(), dims_),
+        post_(context_.backend(), dims_),
+        pre_adv_(context_.backend(), dims_),
+        post_adv_(context_.backend(), dims_),
+        thetas_(context_.backend(), {B_, P_}),
+        tiled_(context_.backend(), {dims_.tasks, P_}),
+        adapted_(context_.backend(), {dims_.tasks, P_}),
+        start_(context_.backend(), {dims_.tasks, dims_.rollouts, dims_.obs_dim}),
+        rollouts_(context_, dims_),
+        meta_options_(meta_update_options(c_)),
+        advantage_(advantage_options(c_)) {
+    rollout_.seed = c_.seed;
+    rollout_.cuda_graph = c_.cuda_graph;
+    if (B_ > 1) {
+      for (const Trainer::State* s : seeds_) {
+        rollout_.seeds.push_back(s->config.seed);
+        meta_options_.group_seeds.push_back(s->config.seed);
+      }
+      // Several seeds predict with a stack of their ensembles, so every seed's models run in the
+      // same layer calls.
+      DynamicsEnsembleConfig stacked = model_config(c_);
+      stacked.models = B_ * c_.models;
+      stack_ = std::make_unique<DynamicsEnsemble>(context_, first_.task.obs_dim, first_.task.act_dim, stacked, 0);
+    }
+  }
+
+  // Step 2 of Algorithm 1: each seed's ensemble fitted on its own dataset, as one batched fit where
+  // the seeds' minibatches have one size; one after another past 64 models.
+  void fit_models(PhaseClock& clock, std::vector<SeedIteration>& record) {
+    std::vector<DynamicsEnsemble*> members;
+    std::vector<const Dataset*> datasets;
+    std::vector<ModelFitOptions> options;
+    for (Trainer::State* s : seeds_) {
+      members.push_back(&s->models);
+      datasets.push_back(&s->dataset);
+      options.push_back(model_fit_options(s->config));
+    }
+    if (stack_ && DynamicsEnsemble::can_fit_together(members, datasets, options)) {
+      std::vector<ModelFitReport> fits;
+      clock.time("fit_models", PhaseClock::kEverySeed, [&] { fits = stack_->fit_together(members, datasets, options); });
+      for (int b = 0; b < B_; ++b) record[b].fit = fits[b];
+      return;
+    }
+    for (int b = 0; b < B_; ++b) {
+      clock.time("fit_models", b, [&] {
+        MBMPO_NVTX_RANGE("fit_models");
+        record[b].fit = members[b]->fit(*datasets[b], options[b]);
+      });
+    }
+    if (stack_) stack_->stack(members);
+  }
+
+  // Each seed's meta-policy in, and out again with its last adapted policies (its checkpoint, its
+  // next real data).
+  void load_policies() {
+    for (int b = 0; b < B_; ++b) copy_on_stream(context_, row_of(thetas_, b), seeds_[b]->theta.view());
+  }
+  void store_policies() {
+    for (int b = 0; b < B_; ++b) {
+      copy_on_stream(context_, seeds_[b]->theta.view(), row_of(thetas_, b));
+      copy_on_stream(context_, seeds_[b]->adapted.view(), rows_of(adapted_, std::int64_t(b) * T_, T_));
+    }
+    context_.synchronize();
+  }
+
+  // Step 3 of Algorithm 1, meta-step k of the run (its noise and start states are keyed by k):
+  // (a) imagined rollouts of the meta-policy, task t on model t mod K; (b) advantages; (c) the
+  // inner step to each task's adapted policy; (d) imagined rollouts of the adapted policies; (e)
+  // the TRPO meta-update through the inner step. The means over the iteration's meta-steps go into
+  // each seed's record.
+  void meta_step(std::uint64_t k, PhaseClock& clock, std::vector<SeedIteration>& record) {
+    DynamicsEnsemble& models = stack_ ? *stack_ : first_.models;
+    clock.time("rollout_pre", PhaseClock::kEverySeed, [&] {
+      MBMPO_NVTX_RANGE("rollout_pre");
+      sample_start_states_of_seeds(k);
+      broadcast_rows(context_, thetas_, tiled_);  // seed b's meta-policy into each of its tasks' rows
+      rollout_.draw = 2 * k;
+      rollouts_.run(first_.task.id, models, first_.layout, tiled_, start_, rollout_, pre_);
+    });
+    clock.time("inner_step", PhaseClock::kEverySeed, [&] {
+      compute_advantages(context_, pre_, advantage_, pre_adv_);
+      inner_step(context_, first_.layout, theta_view(), pre_, pre_adv_, c_.inner_lr, adapted_);
+    });
+    clock.time("rollout_post", PhaseClock::kEverySeed, [&] {
+      MBMPO_NVTX_RANGE("rollout_post");
+      rollout_.draw = 2 * k + 1;
+      rollouts_.run(first_.task.id, models, first_.layout, adapted_, start_, rollout_, post_);
+      compute_advantages(context_, post_, advantage_, post_adv_);
+    });
+    const std::vector<double> pre_means = mean_trajectory_returns(context_, pre_, B_);
+    const std::vector<double> post_means = mean_trajectory_returns(context_, post_, B_);
+    if (!objective_) {
+      MetaUpdateOptions meta = meta_options_;
+      meta.draw = k;
+      objective_ = std::make_unique<MetaObjective>(context_, first_.layout, theta_view(), adapted_, pre_, pre_adv_,
+                                                   post_, post_adv_, meta);
+    } else {
+      objective_->rebind(theta_view(), adapted_, pre_, pre_adv_, post_, post_adv_, k);
+    }
+    const std::vector<MetaUpdateReport> reports = objective_->update_groups(theta_view());
+    const int steps = c_.meta_steps;
+    for (int b = 0; b < B_; ++b) {
+      const MetaUpdateReport& report = reports.at(b);
+      SeedIteration& r = record[b];
+      r.imagined_pre += pre_means[b] / steps;
+      r.imagined_post += post_means[b] / steps;
+      r.seconds["meta_gradient"] += report.seconds_meta_gradient;
+      r.seconds["cg"] += report.seconds_cg;
+      r.seconds["line_search"] += report.seconds_line_search;
+      r.kl += report.kl / steps;
+      r.accepted += (report.accepted ? 1.0 : 0.0) / steps;
+      r.cg_residual += report.cg_residual / steps;
+      r.surrogate_gain += (report.surrogate_after - report.surrogate_before) / steps;
+    }
+  }
+
+ private:
+  // B seeds' meta-policies [B][P]; one seed's as [P].
+  TensorView<float> theta_view() { return B_ > 1 ? thetas_.view() : TensorView<float>{thetas_.backend(), thetas_.data(), {P_}}; }
+
+  // Each seed's start states of meta-step k, from its own environment and seed.
+  void sample_start_states_of_seeds(std::uint64_t k) {
+    const std::int64_t rows_per_seed = std::int64_t(T_) * c_.rollouts_per_task;
+    start_host_.clear();
+    for (const Trainer::State* s : seeds_) {
+      const std::vector<float> own = sample_start_states(s->mujoco, int(rows_per_seed), s->config.seed ^ 0x5eedull,
+                                                         k * std::uint64_t(rows_per_seed));
+      start_host_.insert(start_host_.end(), own.begin(), own.end());
+    }
+    start_.copy_from_host(start_host_, &context_);
+  }
+
+  const std::vector<Trainer::State*>& seeds_;
+  Trainer::State& first_;
+  const TrainConfig& c_;  // every setting but the seed is common
+  Context& context_;
+  const int B_, T_;
+  const std::int64_t P_;
+  const RolloutDims dims_;
+  Trajectories pre_, post_;
+  Advantages pre_adv_, post_adv_;
+  Tensor<float> thetas_;   // row b: seed b's meta-policy
+  Tensor<float> tiled_;    // each seed's row once per task of its own
+  Tensor<float> adapted_;  // each task's adapted policy
+  Tensor<float> start_;
+  std::vector<float> start_host_;
+  ImaginedRollout rollouts_;
+  RolloutOptions rollout_;
+  MetaUpdateOptions meta_options_;
+  const AdvantageOptions advantage_;
+  std::unique_ptr<DynamicsEnsemble> stack_;  // B > 1: the seeds' ensembles stacked
+  std::unique_ptr<MetaObjective> objective_;
+};
+
+
+// The trainers must share one context and every setting but the seed, and have done the same
+// iterations.
+void check_trainers_agree(const std::vector<Trainer::State*>& seeds) {
+  const Trainer::State& first = *seeds.front();
+  nlohmann::json common = config_to_json(first.config);
+  common.erase("seed");
+  for (const Trainer::State* s : seeds) {
+    nlohmann::json other = config_to_json(s->config);
+    other.erase("seed");
+    MBMPO_CHECK(&s->context == &first.context && other == common && s->iterations_done == first.iterations_done,
+                "run_together: the trainers must share one context, every setting but the seed and their "
+                "iterations done");
+  }
+}
+
+// The meta-policies on the real environment, on threads of their own while the rest runs (their
+// episodes are not training data).
+std::future<std::vector<ReturnStats>> evaluate_in_background(const std::vector<Trainer::State*>& seeds, int iteration,
+                                                             int side_by_side) {
+  std::vector<std::vector<float>> theta_hosts;
+  for (const Trainer::State* s : seeds) theta_hosts.push_back(s->theta.to_host(&s->context));
+  return std::async(std::launch::async, [&seeds, theta_hosts, iteration, side_by_side] {
+    std::vector<ReturnStats> stats(seeds.size());
+    for_each_seed(int(seeds.size()), side_by_side, [&](int b) {
+      const TrainConfig& sc = seeds[b]->config;
+      stats[b] = run_policy_episodes(sc, theta_hosts[b], 1, sc.eval_episodes, sc.seed,
+                                     kEvalEpisodeBase + std::uint64_t(iteration) * std::uint64_t(sc.eval_episodes));
+    });
+    return stats;
+  });
+}
+
+// A seed's progress row of `iteration`, columns in order (docs/progress.md).
+nlohmann::ordered_json progress_row(const Trainer::State& s, int iteration, const SeedIteration& r) {
+  nlohmann::ordered_json row = {{"iteration", iteration},
+                                {"real_steps", s.real_steps},
+                                {"return_pre_mean", r.pre_returns.mean()},
+                                {"return_pre_std", r.pre_returns.std()},
+                                {"return_post_mean", r.adapted_returns.mean()},
+                                {"imagined_return_pre", r.imagined_pre},
+                                {"imagined_return_post", r.imagined_post}};
+  const int K = s.config.models;
+  for (int m = 0; m < K; ++m) row["model_val_loss_" + std::to_string(m)] = r.fit.validation_loss.at(m);
+  for (int m = 0; m < K; ++m) row["model_epochs_" + std::to_string(m)] = r.fit.epochs.at(m);
+  row["meta_kl"] = r.kl;
+  row["step_accepted_fraction"] = r.accepted;
+  row["cg_residual"] = r.cg_residual;
+  row["surrogate_gain"] = r.surrogate_gain;
+  for (const char* phase : kPhases) {
+    if (std::string(phase) != "checkpoint") row[std::string("seconds_") + phase] = r.seconds.at(phase);
+  }
+  return row;
+}
+
 }  // namespace
 
+// The row, then the checkpoint: a run killed in between redoes this iteration on resume and
+// rewrites its row (identically on the CPU backend). The row is written again with the
+// checkpoint's and the iteration's seconds.
+nlohmann::ordered_json Trainer::State::finish_iteration(int iteration, const SeedIteration& record,
+                                                        Clock::time_point iteration_start) {
+  iterations_done = iteration + 1;
+  nlohmann::ordered_json row = progress_row(*this, iteration, record);
+  const auto checkpoint_start = Clock::now();
+  rows.push_back(row);
+  write_progress();
+  save_checkpoint();
+  row["seconds_checkpoint"] = seconds_since(checkpoint_start);
+  row["seconds_iteration"] = seconds_since(iteration_start);
+  rows.back() = row;
+  write_progress();
+  return row;
+}
+
+// Algorithm 1 of the paper, for B seeds at once (B = 1: a single run).
 void Trainer::run_together(const std::vector<Trainer*>& trainers,
                            const std::function<void(const std::vector<nlohmann::ordered_json>& rows)>& on_rows,
                            const std::function<void(int iteration, int meta_step)>& on_meta_step, int until) {
   MBMPO_CHECK(!trainers.empty(), "run_together: no trainers");
   std::vector<State*> seeds;
   for (Trainer* trainer : trainers) seeds.push_back(trainer->state_.get());
+  check_trainers_agree(seeds);
   State& first = *seeds.front();
-  const TrainConfig& c = first.config;  // every setting but the seed is common
+  const TrainConfig& c = first.config;
   Context& context = first.context;
-  const Backend backend = context.backend();
   const int B = int(seeds.size());
-  {
-    nlohmann::json common = config_to_json(c);
-    common.erase("seed");
-    for (const State* s : seeds) {
-      nlohmann::json other = config_to_json(s->config);
-      other.erase("seed");
-      MBMPO_CHECK(&s->context == &context && other == common && s->iterations_done == first.iterations_done,
-                  "run_together: the trainers must share one context, every setting but the seed and their "
-                  "iterations done");
-    }
-  }
-  const int T = c.meta_batch, M = c.rollouts_per_task;
-  // All seeds' tasks in one batch: seed b's tasks are [b T, (b + 1) T).
-  const RolloutDims dims{B * T, M, c.imagined_horizon, first.task.obs_dim, first.task.act_dim, B};
-  const std::int64_t P = first.layout.parameter_count();
-  const std::int64_t rows_per_seed = std::int64_t(T) * M;
-  MetaUpdateOptions base_meta = meta_update_options(c);
-  RolloutOptions rollout;
-  rollout.seed = c.seed;
-  rollout.cuda_graph = c.cuda_graph;
-  if (B > 1) {
-    for (const State* s : seeds) {
-      rollout.seeds.push_back(s->config.seed);
-      base_meta.group_seeds.push_back(s->config.seed);
-    }
-  }
-  const AdvantageOptions advantage = advantage_options(c);
   // Seeds whose real-environment episodes run at once, each on --threads workers: as many as the
   // cores hold (one at a time on a small machine). Each seed's episodes are its own, in its own
   // order, whichever run beside them.
   const int side_by_side = std::max(1, usable_cores() / std::max(1, c.threads));
-  // Everything a meta-step works in, allocated once: after the first meta-step, meta-steps
-  // allocate nothing and record no new CUDA graph.
-  Trajectories pre(backend, dims), post(backend, dims);
-  Advantages pre_adv(backend, dims), post_adv(backend, dims);
-  Tensor<float> thetas(backend, {B, P});        // row b: seed b's meta-policy
-  Tensor<float> tiled(backend, {dims.tasks, P});  // each seed's row once per task of its own
-  Tensor<float> adapted(backend, {dims.tasks, P});
-  Tensor<float> start(backend, {dims.tasks, dims.rollouts, dims.obs_dim});
-  std::vector<float> start_host;
-  ImaginedRollout rollouts(context, dims);
-  // One seed predicts with its own ensemble; several with a stack of theirs, so every seed's
-  // models run in the same layer calls.
-  std::unique_ptr<DynamicsEnsemble> stack;
-  if (B > 1) {
-    DynamicsEnsembleConfig stacked = model_config(c);
-    stacked.models = B * c.models;
-    stack = std::make_unique<DynamicsEnsemble>(context, first.task.obs_dim, first.task.act_dim, stacked, 0);
-  }
-  DynamicsEnsemble& models = B > 1 ? *stack : first.models;
-  const TensorView<float> theta_view = B > 1 ? thetas.view() : TensorView<float>{backend, thetas.data(), {P}};
-  std::unique_ptr<MetaObjective> objective;
-  if (backend == Backend::cpu) configure_cpu_threads(c.cpu_threads);
+  MetaStepBatch batch(seeds);
+  if (context.backend() == Backend::cpu) configure_cpu_threads(c.cpu_threads);
 
   const int target = until < 0 ? c.iterations : std::min(c.iterations, until);
   while (first.iterations_done < target) {
     const int iteration = first.iterations_done;
     const auto iteration_start = Clock::now();
-    // Seconds per phase and seed: a seed's own phases (collect, fit) count for it alone, the
-    // batched ones for every seed (each waited for the whole batch).
-    std::vector<std::map<std::string, double>> seconds(B);
-    for (auto& row : seconds) {
-      for (const char* phase : kPhases) row[phase] = 0;
-    }
-    auto timed = [&](const char* phase, int seed, auto&& body) {
-      const auto phase_start = Clock::now();
-      body();
-      context.synchronize();
-      const double elapsed = seconds_since(phase_start);
-      for (int b = 0; b < B; ++b) {
-        if (seed < 0 || seed == b) seconds[b][phase] += elapsed;
-      }
-      if (backend == Backend::cpu) rebalance_cpu_threads();
-    };
-
-    // The pre-update policies on the real environment, on threads of their own while the rest
-    // runs (their episodes are not training data).
-    std::vector<std::vector<float>> theta_hosts;
-    for (const State* s : seeds) theta_hosts.push_back(s->theta.to_host(&context));
-    std::future<std::vector<ReturnStats>> evaluation =
-        std::async(std::launch::async, [&seeds, theta_hosts, iteration, side_by_side] {
-          std::vector<ReturnStats> stats(seeds.size());
-          for_each_seed(int(seeds.size()), side_by_side, [&](int b) {
-            const TrainConfig& sc = seeds[b]->config;
-            stats[b] = run_policy_episodes(sc, theta_hosts[b], 1, sc.eval_episodes, sc.seed,
-                                           kEvalEpisodeBase + std::uint64_t(iteration) * std::uint64_t(sc.eval_episodes));
-          });
-          return stats;
-        });
-
-    std::vector<ReturnStats> adapted_returns(B);
-    std::vector<ModelFitReport> fits(B);
-    timed("collect", -1, [&] {
-      for_each_seed(B, side_by_side, [&](int b) { adapted_returns[b] = seeds[b]->collect(); });
+    std::vector<SeedIteration> record(B);
+    PhaseClock clock(context, record);
+    auto evaluation = evaluate_in_background(seeds, iteration, side_by_side);
+    // 1. Real data with the adapted policies (random actions in the first iteration).
+    clock.time("collect", PhaseClock::kEverySeed, [&] {
+      for_each_seed(B, side_by_side, [&](int b) { record[b].adapted_returns = seeds[b]->collect(); });
     });
-    // The seeds' ensembles as one fit (each minibatch one call over their models, where their
-    // minibatches have one size); one after another past 64 models.
-    std::vector<DynamicsEnsemble*> members;
-    std::vector<const Dataset*> datasets;
-    std::vector<ModelFitOptions> fit_options;
-    for (State* s : seeds) {
-      members.push_back(&s->models);
-      datasets.push_back(&s->dataset);
-      fit_options.push_back(model_fit_options(s->config));
-    }
-    if (stack && DynamicsEnsemble::can_fit_together(members, datasets, fit_options)) {
-      timed("fit_models", -1, [&] { fits = stack->fit_together(members, datasets, fit_options); });
-    } else {
-      for (int b = 0; b < B; ++b) {
-        timed("fit_models", b, [&] {
-          MBMPO_NVTX_RANGE("fit_models");
-          fits[b] = members[b]->fit(*datasets[b], fit_options[b]);
-        });
-      }
-      if (stack) stack->stack(members);
-    }
-    for (int b = 0; b < B; ++b) copy_on_stream(context, row_of(thetas, b), seeds[b]->theta.view());
-
-    std::vector<double> imagined_pre(B, 0.0), imagined_post(B, 0.0), kl(B, 0.0), accepted(B, 0.0),
-        cg_residual(B, 0.0), surrogate_gain(B, 0.0);
+    // 2. The ensemble fit.
+    batch.fit_models(clock, record);
+    // 3. The meta-steps.
+    batch.load_policies();
     for (int step = 0; step < c.meta_steps; ++step) {
-      const std::uint64_t k = std::uint64_t(iteration) * std::uint64_t(c.meta_steps) + std::uint64_t(step);
-      timed("rollout_pre", -1, [&] {
-        MBMPO_NVTX_RANGE("rollout_pre");
-        start_host.clear();
-        for (const State* s : seeds) {
-          const std::vector<float> own = sample_start_states(s->mujoco, int(rows_per_seed), s->config.seed ^ 0x5eedull,
-                                                             k * std::uint64_t(rows_per_seed));
-          start_host.insert(start_host.end(), own.begin(), own.end());
-        }
-        start.copy_from_host(start_host, &context);
-        broadcast_rows(context, thetas, tiled);  // seed b's meta-policy into each of its tasks' rows
-        rollout.draw = 2 * k;
-        rollouts.run(first.task.id, models, first.layout, tiled, start, rollout, pre);
-      });
-      timed("inner_step", -1, [&] {
-        compute_advantages(context, pre, advantage, pre_adv);
-        inner_step(context, first.layout, theta_view, pre, pre_adv, c.inner_lr, adapted);
-      });
-      timed("rollout_post", -1, [&] {
-        MBMPO_NVTX_RANGE("rollout_post");
-        rollout.draw = 2 * k + 1;
-        rollouts.run(first.task.id, models, first.layout, adapted, start, rollout, post);
-        compute_advantages(context, post, advantage, post_adv);
-      });
-      const std::vector<double> pre_means = mean_trajectory_returns(context, pre, B), post_means = mean_trajectory_returns(context, post, B);
-      if (!objective) {
-        MetaUpdateOptions meta = base_meta;
-        meta.draw = k;
-        objective = std::make_unique<MetaObjective>(context, first.layout, theta_view, adapted, pre, pre_adv, post,
-                                                    post_adv, meta);
-      } else {
-        objective->rebind(theta_view, adapted, pre, pre_adv, post, post_adv, k);
-      }
-      const std::vector<MetaUpdateReport> reports = objective->update_groups(theta_view);
+      batch.meta_step(std::uint64_t(iteration) * std::uint64_t(c.meta_steps) + std::uint64_t(step), clock, record);
       if (on_meta_step) {
         context.synchronize();
         on_meta_step(iteration, step);
       }
-      for (int b = 0; b < B; ++b) {
-        const MetaUpdateReport& report = reports.at(b);
-        imagined_pre[b] += pre_means[b] / c.meta_steps;
-        imagined_post[b] += post_means[b] / c.meta_steps;
-        seconds[b]["meta_gradient"] += report.seconds_meta_gradient;
-        seconds[b]["cg"] += report.seconds_cg;
-        seconds[b]["line_search"] += report.seconds_line_search;
-        kl[b] += report.kl / c.meta_steps;
-        accepted[b] += (report.accepted ? 1.0 : 0.0) / c.meta_steps;
-        cg_residual[b] += report.cg_residual / c.meta_steps;
-        surrogate_gain[b] += (report.surrogate_after - report.surrogate_before) / c.meta_steps;
-      }
     }
-    // Each seed's meta-policy and last adapted policies back into its own state (its checkpoint,
-    // its next real data).
-    for (int b = 0; b < B; ++b) {
-      copy_on_stream(context, seeds[b]->theta.view(), row_of(thetas, b));
-      copy_on_stream(context, seeds[b]->adapted.view(), rows_of(adapted, std::int64_t(b) * T, T));
-    }
-    context.synchronize();
-
+    batch.store_policies();
     std::vector<ReturnStats> pre_returns;
-    timed("eval_wait", -1, [&] { pre_returns = evaluation.get(); });
-
+    clock.time("eval_wait", PhaseClock::kEverySeed, [&] { pre_returns = evaluation.get(); });
+    // 4. Each seed's progress row and checkpoint.
     std::vector<nlohmann::ordered_json> rows;
     for (int b = 0; b < B; ++b) {
-      State& s = *seeds[b];
-      s.iterations_done = iteration + 1;
-      nlohmann::ordered_json row = {{"iteration", iteration},
-                                    {"real_steps", s.real_steps},
-                                    {"return_pre_mean", pre_returns[b].mean()},
-                                    {"return_pre_std", pre_returns[b].std()},
-                                    {"return_post_mean", adapted_returns[b].mean()},
-                                    {"imagined_return_pre", imagined_pre[b]},
-                                    {"imagined_return_post", imagined_post[b]}};
-      for (int m = 0; m < c.models; ++m) row["model_val_loss_" + std::to_string(m)] = fits[b].validation_loss.at(m);
-      for (int m = 0; m < c.models; ++m) row["model_epochs_" + std::to_string(m)] = fits[b].epochs.at(m);
-      row["meta_kl"] = kl[b];
-      row["step_accepted_fraction"] = accepted[b];
-      row["cg_residual"] = cg_residual[b];
-      row["surrogate_gain"] = surrogate_gain[b];
-      for (const char* phase : kPhases) {
-        if (std::string(phase) != "checkpoint") row[std::string("seconds_") + phase] = seconds[b][phase];
-      }
-      const auto checkpoint_start = Clock::now();
-      // Rows first, then the checkpoint: a run killed in between redoes this iteration on resume
-      // and rewrites its row (identically on the CPU backend).
-      s.rows.push_back(row);
-      s.write_progress();
-      s.save_checkpoint();
-      row["seconds_checkpoint"] = seconds_since(checkpoint_start);
-      row["seconds_iteration"] = seconds_since(iteration_start);
-      s.rows.back() = row;
-      s.write_progress();
-      rows.push_back(row);
+      record[b].pre_returns = pre_returns[b];
+      rows.push_back(seeds[b]->finish_iteration(iteration, record[b], iteration_start));
     }
     if (on_rows) on_rows(rows);
   }
 
-  for (State* s : seeds) {
-    Safetensors final_policy;
-    final_policy.put_f32("theta", {P}, s->theta.to_host(&context));
-    final_policy.set_metadata("env", s->config.env);
-    final_policy.set_metadata("config", config_to_json(s->config).dump());
-    final_policy.save((s->run_dir / "policy.safetensors").string());
-  }
+  for (State* s : seeds) s->save_final_policy();
 }
 
 SavedPolicy load_saved_policy(const std::string& path) {

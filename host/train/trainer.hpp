@@ -60,8 +60,9 @@ class Trainer {
   int iterations_done() const;
   std::int64_t real_steps() const;
 
+  struct State;  // one seed's run: its environment, dataset, ensemble, policy, run directory
+
  private:
-  struct State;
   std::unique_ptr<State> state_;
 };
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -299,6 +300,23 @@ TEST_P(TrainBackends, SmokePresetRunsHalfCheetah) {
   const auto progress = rows(dir / "run");
   ASSERT_EQ(progress.size(), 3u);
   EXPECT_NE(run.output.find("iter 3/3"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// A (256, 256) policy, wider than the per-thread policy kernels could hold, through one smoke
+// iteration: the step is accepted and the saved policy has the wide layout.
+TEST_P(TrainBackends, WidePolicyTrainsWithTheSmokePreset) {
+  const fs::path dir = this->dir("wide");
+  const CommandResult run = run_mbmpo("train --env half_cheetah --preset smoke --iterations 1 --policy-hidden 256,256 "
+                                      "--device " + device + " --run-dir " + (dir / "run").string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto progress = rows(dir / "run");
+  ASSERT_EQ(progress.size(), 1u);
+  EXPECT_GT(progress[0].at("step_accepted_fraction").get<double>(), 0.0) << progress[0].dump();
+  EXPECT_GT(progress[0].at("meta_kl").get<double>(), 0.0) << progress[0].dump();
+  const std::int64_t P = mbmpo::PolicyLayout(17, 6, {256, 256}).parameter_count();
+  const std::vector<float> theta = mbmpo::Safetensors::load((dir / "run" / "policy.safetensors").string()).f32("theta", {P});
+  for (float value : theta) ASSERT_TRUE(std::isfinite(value));
   fs::remove_all(dir);
 }
 
