@@ -10,6 +10,7 @@
 
 #include "host/core/cpu_threads.hpp"
 #include "host/core/cuda_graph.hpp"
+#include "host/core/sizes_text.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
 #include "host/core/stream_copy.hpp"
@@ -77,11 +78,13 @@ const char* activation_name(Activation act) {
   return "?";
 }
 
-// "512,512": how the file metadata records the hidden sizes.
-std::string hidden_sizes_text(const std::vector<int>& hidden) {
-  std::string text;
-  for (int h : hidden) text += (text.empty() ? "" : ",") + std::to_string(h);
-  return text;
+// A member's normalisation as the ensemble keeps it: input mean (obs, act), input std, delta mean,
+// delta std, appended to `out`.
+void append_normalization(const DatasetStats& stats, std::vector<float>& out) {
+  for (const auto* part : {&stats.obs.mean, &stats.act.mean, &stats.obs.std, &stats.act.std,
+                           &stats.delta.mean, &stats.delta.std}) {
+    for (double x : *part) out.push_back(static_cast<float>(x));
+  }
 }
 
 void check_options(const ModelFitOptions& o) {
@@ -268,10 +271,7 @@ void DynamicsEnsemble::set_normalization(const DatasetStats& stats) {
                   int(stats.delta.mean.size()) == obs_dim_,
               "dynamics ensemble: statistics of the wrong sizes");
   std::vector<float> values;
-  for (const auto* part : {&stats.obs.mean, &stats.act.mean, &stats.obs.std, &stats.act.std,
-                           &stats.delta.mean, &stats.delta.std}) {
-    for (double x : *part) values.push_back(static_cast<float>(x));
-  }
+  append_normalization(stats, values);
   normalization_.copy_from_host(values, &context_);
 }
 
@@ -368,13 +368,7 @@ std::vector<ModelFitReport> DynamicsEnsemble::fit_members(const std::vector<cons
 
   // Normalisation from each member's dataset.
   std::vector<float> stats_host;
-  for (const Dataset* data : datasets) {
-    const DatasetStats stats = data->stats();
-    for (const auto* part : {&stats.obs.mean, &stats.act.mean, &stats.obs.std, &stats.act.std,
-                             &stats.delta.mean, &stats.delta.std}) {
-      for (double x : *part) stats_host.push_back(static_cast<float>(x));
-    }
-  }
+  for (const Dataset* data : datasets) append_normalization(data->stats(), stats_host);
   normalization_.copy_from_host(stats_host, &context_);
   const NormalizerView<float> norm = normalizer_view();
 
@@ -709,7 +703,7 @@ void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) con
     file.put_i64("adam.steps", {K}, adam_steps_);
     file.put_i64("fits_done", {1}, {std::int64_t(fits_done_)});
   }
-  const std::string hidden = hidden_sizes_text(layout_.hidden());
+  const std::string hidden = join_sizes(layout_.hidden());
   file.set_metadata("format", "mbmpo.dynamics_ensemble.v1");
   file.set_metadata("models", std::to_string(K));
   file.set_metadata("obs_dim", std::to_string(obs_dim_));
@@ -727,7 +721,7 @@ void DynamicsEnsemble::load(const std::string& path) {
   const Safetensors file = Safetensors::load(path);
   MBMPO_CHECK_INPUT(file.metadata("format") == "mbmpo.dynamics_ensemble.v1", path,
                     ": not a dynamics-ensemble file (format '", file.metadata("format"), "')");
-  const std::string hidden = hidden_sizes_text(layout_.hidden());
+  const std::string hidden = join_sizes(layout_.hidden());
   auto expect_meta = [&](const char* key, const std::string& expected) {
     const std::string actual = file.metadata(key);
     MBMPO_CHECK_INPUT(actual == expected, path, ": ", key, " is ", actual, ", this ensemble has ", expected);

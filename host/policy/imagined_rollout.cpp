@@ -81,7 +81,7 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
   expect_shape(start_obs, {d.tasks, d.rollouts, d.obs_dim}, backend, "rollout start states");
   MBMPO_CHECK(out.obs.backend() == backend, "imagined rollout: buffers on another backend");
   const int groups = options.seeds.empty() ? 1 : int(options.seeds.size());
-  MBMPO_CHECK(groups <= kMaxRolloutGroups, "imagined rollout: at most ", kMaxRolloutGroups, " seeds, got ", groups);
+  MBMPO_CHECK(groups <= kMaxSeedsTogether, "imagined rollout: at most ", kMaxSeedsTogether, " seeds, got ", groups);
   MBMPO_CHECK(groups == models.members() && d.tasks % groups == 0, "imagined rollout: ", d.tasks,
               " tasks in ", groups, " seed groups on a stack of ", models.members(),
               " ensembles (the groups must be equal and one per ensemble)");

@@ -15,6 +15,7 @@
 #include "kernels/core/philox.cuh"
 #include "kernels/envs/task_functions.cuh"
 #include "host/core/openmp.hpp"
+#include "host/core/seed_limit.hpp"
 #include "host/policy/policy_batch_cpu.hpp"
 #include "kernels/policy/gaussian_policy.cuh"
 
@@ -40,10 +41,9 @@ MBMPO_HD_INLINE float action_noise(std::uint64_t seed, std::uint64_t draw, const
 // The seeds that key a rollout's noise when it holds several seeds' tasks (`mbmpo train --seeds`):
 // the tasks split into `groups` equal consecutive blocks, block g keyed by seed[g] with its rows
 // counted from the block's start, so each seed draws exactly the noise of a rollout of its own.
-constexpr int kMaxRolloutGroups = 64;
 struct NoiseSeeds {
   int groups = 1;
-  std::uint64_t seed[kMaxRolloutGroups] = {};
+  std::uint64_t seed[kMaxSeedsTogether] = {};
 };
 
 MBMPO_HD_INLINE float action_noise(const NoiseSeeds& seeds, std::uint64_t draw, const RolloutDims& d,

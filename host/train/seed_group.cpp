@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "host/core/error.hpp"
-#include "host/policy/policy_ops_cpu.hpp"
+#include "host/core/seed_limit.hpp"
 
 namespace mbmpo {
 namespace {
@@ -55,7 +55,7 @@ SeedGroup::SeedGroup(Backend backend, const TrainConfig& config, const std::vect
                      const std::string& run_dir, bool resume)
     : seeds_(seeds), iterations_(config.iterations), context_(std::make_unique<Context>(backend)) {
   MBMPO_CHECK_INPUT(!seeds.empty(), "--seeds: no seeds given");
-  MBMPO_CHECK_INPUT(int(seeds.size()) <= kMaxRolloutGroups, "--seeds: at most ", kMaxRolloutGroups,
+  MBMPO_CHECK_INPUT(int(seeds.size()) <= kMaxSeedsTogether, "--seeds: at most ", kMaxSeedsTogether,
                     " seeds in one process, got ", seeds.size());
   // A group killed between its seeds' first checkpoints has seeds with nothing to resume: they
   // start over (their rows of the first iteration are redone), as long as one seed has a

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "host/core/sizes_text.hpp"
 #include "host/train/train_config.hpp"
 
 namespace mbmpo {
@@ -33,10 +34,6 @@ const std::vector<TrainField>& train_fields();
 // "model_hidden" -> "model-hidden".
 std::string flag_name(const TrainField& field);
 
-// Sizes as the CLI and config.toml write them: "512,512" (empty: none).
-std::string join_sizes(const std::vector<int>& sizes);
-// Throws InputError naming `name` when the text is not a comma-separated list of integers.
-std::vector<int> parse_sizes(const std::string& text, const std::string& name);
 
 nlohmann::json config_to_json(const TrainConfig& config);
 // Keys it does not know are ignored (files from older versions); values of the wrong type throw
