@@ -4,8 +4,8 @@
 # tests and benchmarks included; copies next to the binaries the shared libraries such a machine
 # lacks; drops what is not needed at run time; prints the bundle's size (must stay under 48 MiB,
 # the checkout travels in at most 64 MiB). Then, on the GPU machine:
-#   bash scripts/gpu-verify.sh OUTDIR    # ctest with MBMPO_REQUIRE_GPU=1, compute-sanitizer
-#   bash scripts/gpu-bench.sh OUTDIR     # bench suites, PyTorch peers, 3 paper-default iterations
+#   bash scripts/gpu-check.sh OUTDIR            # stage 1: tests, sanitizers, suites, 2 iterations
+#   bash scripts/gpu-check.sh OUTDIR --stage 2  # PyTorch peers, large scale, ncu, 8 seeds
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -41,7 +41,7 @@ done
 find "$build" \( -name '*.o' -o -name '*.a' -o -name '*.ninja' -o -name '.ninja_*' -o -name '*.log' \) -delete
 rm -rf "$build/CMakeFiles" "$build"/*/CMakeFiles "$build"/*/*/CMakeFiles "$build/Testing"
 strip --strip-unneeded "$build/apps/mbmpo" "$build"/tests/test_* 2>/dev/null || true
-# Where the build was made: gpu-verify.sh rewrites this path in the CTest files to wherever the
+# Where the build was made: gpu-check.sh rewrites this path in the CTest files to wherever the
 # checkout lands on the GPU machine.
 echo "$root" > "$build/bundle-root.txt"
 git -C "$root" rev-parse HEAD > "$build/bundle-commit.txt" 2>/dev/null || echo unknown > "$build/bundle-commit.txt"

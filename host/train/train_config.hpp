@@ -59,7 +59,7 @@ struct TrainConfig {
   bool cuda_graph = true;
 };
 
-// The small configuration of `--preset smoke`: 3 iterations of half_cheetah in minutes on 2 CPU cores.
+// The small configuration of `--preset smoke`: 3 iterations of half_cheetah in seconds on 2 CPU cores.
 void apply_smoke_preset(TrainConfig& config);
 // `--preset cpu`: the algorithm as the paper has it (ensemble, MAML inner step, second-order TRPO)
 // at sizes that learn on a machine without a GPU: (256, 256) models, at most 100 epochs a fit,

@@ -1,6 +1,6 @@
 // Runs the `mbmpo` binary as a user would, for the CLI tests: the one CMake built (MBMPO_BINARY),
 // or the one named by the environment variable MBMPO_BINARY, for a build directory that was moved
-// to another machine (scripts/gpu-verify.sh).
+// to another machine (scripts/gpu-check.sh).
 #pragma once
 
 #include <sys/wait.h>

@@ -29,7 +29,7 @@ namespace mbmpo {
 namespace {
 
 // The tests folder: the source tree's (set by CMake), or MBMPO_TEST_DATA_DIR from the environment
-// when the build was moved to another machine (scripts/gpu-verify.sh).
+// when the build was moved to another machine (scripts/gpu-check.sh).
 std::string test_data_dir() {
   const char* moved = std::getenv("MBMPO_TEST_DATA_DIR");
   return moved && *moved ? moved : MBMPO_TEST_DATA_DIR;
