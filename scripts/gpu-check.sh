@@ -187,7 +187,7 @@ if [ "$stage" = 1 ]; then
   step "group: rollout equals separate rollouts" 60 "$tests" \
     cases test_policy '*SeedsInOneRolloutEqualRolloutsOfTheirOwn*/cuda:*BroadcastBackends*/cuda'
   step "group: meta-update equals separate updates" 60 "$tests" \
-    cases test_meta_update '*GroupsEqualSeparateUpdates*/cuda'
+    cases test_meta_update '*SeedsEqualSeparateUpdates*/cuda'
   # CPU against CUDA and determinism first, then the rest.
   for binary_name in test_policy test_meta_update test_dynamics_ensemble test_ensemble_linear test_determinism \
     test_core test_philox test_dataset test_sampler; do

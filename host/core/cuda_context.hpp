@@ -12,7 +12,7 @@ namespace mbmpo {
 // size, because cuBLAS may pick its kernel by the workspace it has.
 constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
 
-// A side stream with its own cuBLAS handle and workspace, on which one seed of a group issues its
+// A side stream with its own cuBLAS handle and workspace, on which one of several seeds issues its
 // products (kernels/core/seed_gemm.cu). cuBLAS promises identical bits for identical calls only
 // while a workspace is not shared between concurrent streams; a private handle and workspace per
 // branch keeps each seed's call exactly the call a single run makes on the main stream.
@@ -28,7 +28,7 @@ constexpr int kCudaBranches = 4;
 struct CudaResources {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
-  // The branches a group's per-seed products fork to from `stream` and join back from; `fork` is
+  // The branches the per-seed products fork to from `stream` and join back from; `fork` is
   // recorded on `stream` before they start.
   CudaBranch branches[kCudaBranches];
   cudaEvent_t fork = nullptr;

@@ -1,5 +1,8 @@
 // The learned dynamics: K MLPs predicting delta = s' - s from (s, a), fitted together and
-// evaluated together on either backend (DESIGN.md, "Fit the ensemble").
+// evaluated together on either backend (docs/algorithm.md, step 2, "Fit the ensemble"). This file
+// and dynamics_ensemble.cpp: construction, weights, normalisation and prediction; the fit in
+// dynamics_ensemble_fit.cpp, the model file in dynamics_ensemble_io.cpp; several seeds' ensembles
+// as one in ensemble_stack.hpp.
 //
 // Inputs and targets are normalised with the dataset's statistics; the loss is the MSE in
 // normalised-delta space; predictions are s' = s + delta clipped to +-next_obs_clip.
@@ -92,29 +95,11 @@ class DynamicsEnsemble {
   // graph records the steps).
   void prepare_predict(const ModelAssignment& assignment);
 
-  // A stack of several seeds' ensembles of one architecture (`mbmpo train --seeds`), for
-  // prediction only: this ensemble, made with as many models as the members hold together, takes
-  // each member's parameters, effective weights and normalisation, member m's K models becoming
-  // models [m K, (m + 1) K). A rollout over all the seeds' tasks then evaluates every seed's models
-  // in the same layer calls, each model exactly as its own ensemble would (the same weights and
-  // statistics, bit for bit). Called again after the members are fitted; allocates only the first
-  // time. A stack is not saved or loaded, and fitted only through fit_together.
-  void stack(const std::vector<DynamicsEnsemble*>& members);
-  // Stacks the members and fits them as one ensemble: every member's models in
-  // the same layer calls, each with its own data, normalisation, splits, shuffles, Adam steps and
-  // early stopping, so each member ends exactly as its own fit(data[b], options[b]) would leave it
-  // (parameters, Adam state, fit counter, report; report.seconds is the whole fit's). Members with
-  // datasets of other sizes have other minibatch counts and last minibatches: each minibatch step
-  // runs the members of one row count in one call, and a member whose models have all stopped
-  // drops out. Possible when can_fit_together: two or more members, at most kMaxEnsembleModels
-  // models in all, options equal but for the seed.
-  static bool can_fit_together(const std::vector<DynamicsEnsemble*>& members,
-                               const std::vector<const Dataset*>& data, const std::vector<ModelFitOptions>& options);
-  std::vector<ModelFitReport> fit_together(const std::vector<DynamicsEnsemble*>& members,
-                                           const std::vector<const Dataset*>& data,
-                                           const std::vector<ModelFitOptions>& options);
-  int members() const { return members_; }  // ensembles stacked in; 1 for one's own models
-  int models_per_member() const { return layout_.models() / members_; }
+  // The ensemble's models come in seeds() equal blocks of models_per_seed() (1 block, all its
+  // models, unless it is an EnsembleStack's): each block has its own normalisation, and each layer
+  // call runs block by block as that block's own ensemble would (host/models/ensemble_stack.hpp).
+  int seeds() const { return seeds_; }
+  int models_per_seed() const { return layout_.models() / seeds_; }
 
   // Host copies of the state, for tests and checkpoints.
   std::vector<float> parameters() const { return params_.to_host(&context_); }
@@ -141,13 +126,17 @@ class DynamicsEnsemble {
   EnsembleLinearParams layer_params(std::size_t l, bool with_weights, int first = 0, int count = -1) const;
   void refresh_weights();  // W of every layer from params_: one launch per layer
   void check_fit_input(const Dataset& data, const ModelFitOptions& options) const;
-  // The fit of members_ members, member b on datasets[b] with options[b] and fit number draws[b].
-  std::vector<ModelFitReport> fit_members(const std::vector<const Dataset*>& datasets,
-                                          const std::vector<ModelFitOptions>& options,
-                                          const std::vector<std::uint64_t>& draws);
-  // Member state (parameters, Adam state and steps, effective weights, normalisation) into the
-  // stack's places, or back out of them.
-  void exchange(const std::vector<DynamicsEnsemble*>& members, bool into_stack);
+  // The fit (host/models/dynamics_ensemble_fit.cpp) of the seeds_ blocks of models, block s on
+  // datasets[s] with options[s] and fit number draws[s].
+  std::vector<ModelFitReport> fit_seeds(const std::vector<const Dataset*>& datasets,
+                                        const std::vector<ModelFitOptions>& options,
+                                        const std::vector<std::uint64_t>& draws);
+  // The statistics as the ensemble keeps them (one block): input mean (obs, act), input std, delta
+  // mean, delta std, appended to `out`.
+  static void append_normalization(const DatasetStats& stats, std::vector<float>& out);
+  // Makes the models `seeds` blocks with a normalisation each (an EnsembleStack's ensemble).
+  void split_into_seeds(int seeds);
+  friend class EnsembleStack;  // moves its seeds' state into the blocks and back
 
   Context& context_;
   int obs_dim_, act_dim_;
@@ -163,7 +152,7 @@ class DynamicsEnsemble {
   std::vector<std::int64_t> weight_offsets_;
   bool weights_current_ = false;
   std::uint64_t fits_done_ = 0;
-  int members_ = 1;
+  int seeds_ = 1;
   // Predict workspace, grown on demand: two ping-pong activation buffers.
   Tensor<float> predict_a_, predict_b_;
 };

@@ -28,15 +28,16 @@ struct NormalizerView {
   const T* delta_mean = nullptr;  // [obs_dim]
   const T* delta_std = nullptr;
   T eps = T(1e-10);
-  // One set of statistics for every model (models_per_set = 0), or, in a stack of several
-  // seeds' ensembles, a set per consecutive block of models_per_set models, set_stride apart.
-  int models_per_set = 0;
-  std::int64_t set_stride = 0;
+  // One set of statistics for every model (models_per_seed = 0), or, in a stack of several
+  // seeds' ensembles, a set per seed: per consecutive block of models_per_seed models, seed_stride
+  // apart.
+  int models_per_seed = 0;
+  std::int64_t seed_stride = 0;
 
   // The statistics model k uses.
   MBMPO_HD_INLINE NormalizerView for_model(int k) const {
-    if (models_per_set == 0) return *this;
-    const std::int64_t shift = std::int64_t(k / models_per_set) * set_stride;
+    if (models_per_seed == 0) return *this;
+    const std::int64_t shift = std::int64_t(k / models_per_seed) * seed_stride;
     NormalizerView view = *this;
     view.input_mean += shift;
     view.input_std += shift;
@@ -98,11 +99,11 @@ MBMPO_HD_INLINE std::uint64_t shuffle_key(std::uint64_t seed, std::uint64_t draw
 }
 
 // Who keys each model's shuffle. One ensemble: every model by (seed, draw). A stack of several
-// seeds' ensembles fitted together: consecutive members of models_per_member models, member m keyed
-// by (seed[m], draw[m]) with its models counted from 0, so that each model visits its data in the
+// seeds' ensembles fitted together: consecutive blocks of models_per_seed models, seed s keyed
+// by (seed[s], draw[s]) with its models counted from 0, so that each model visits its data in the
 // order its own ensemble's fit would.
 struct ShuffleKeys {
-  int models_per_member = 0;  // 0: one member
+  int models_per_seed = 0;  // 0: one seed
   std::uint64_t seed[kMaxEnsembleModels] = {};
   std::uint64_t draw[kMaxEnsembleModels] = {};
 };
@@ -114,12 +115,12 @@ inline ShuffleKeys single_shuffle_keys(std::uint64_t seed, std::uint64_t draw) {
   return keys;
 }
 
-// Model `model`'s key: its member's random bits under the stack-wide model number, so one sort over
-// all models keeps each model's slots together and orders them as the member's own sort would.
+// Model `model`'s key: its seed's random bits under the stack-wide model number, so one sort over
+// all models keeps each model's slots together and orders them as the seed's own sort would.
 MBMPO_HD_INLINE std::uint64_t shuffle_key(const ShuffleKeys& keys, std::uint64_t epoch, int model, std::int64_t i) {
-  const int member = keys.models_per_member > 0 ? model / keys.models_per_member : 0;
-  const int local = model - member * keys.models_per_member;
-  const std::uint64_t own = shuffle_key(keys.seed[member], keys.draw[member], epoch, local, i);
+  const int s = keys.models_per_seed > 0 ? model / keys.models_per_seed : 0;
+  const int local = model - s * keys.models_per_seed;
+  const std::uint64_t own = shuffle_key(keys.seed[s], keys.draw[s], epoch, local, i);
   return (std::uint64_t(model) << 58) | (own & ((std::uint64_t(1) << 58) - 1));
 }
 

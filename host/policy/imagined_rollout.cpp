@@ -44,7 +44,7 @@ struct ImaginedRollout::Impl {
   Tensor<float> step_hidden_a, step_hidden_b, step_mean;
   ModelAssignment assignment;
   const DynamicsEnsemble* assigned_for = nullptr;
-  int assigned_members = 0;
+  int assigned_seeds = 0;
   CudaGraph graph;
 };
 
@@ -80,28 +80,28 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
   expect_shape(params, {d.tasks, layout.parameter_count()}, backend, "rollout policy parameters");
   expect_shape(start_obs, {d.tasks, d.rollouts, d.obs_dim}, backend, "rollout start states");
   MBMPO_CHECK(out.obs.backend() == backend, "imagined rollout: buffers on another backend");
-  const int groups = options.seeds.empty() ? 1 : int(options.seeds.size());
-  MBMPO_CHECK(groups <= kMaxSeedsTogether, "imagined rollout: at most ", kMaxSeedsTogether, " seeds, got ", groups);
-  MBMPO_CHECK(groups == models.members() && d.tasks % groups == 0, "imagined rollout: ", d.tasks,
-              " tasks in ", groups, " seed groups on a stack of ", models.members(),
-              " ensembles (the groups must be equal and one per ensemble)");
+  const int B = options.seeds.empty() ? 1 : int(options.seeds.size());
+  MBMPO_CHECK(B <= kMaxSeedsTogether, "imagined rollout: at most ", kMaxSeedsTogether, " seeds, got ", B);
+  MBMPO_CHECK(B == models.seeds() && d.tasks % B == 0, "imagined rollout: ", d.tasks, " tasks of ", B,
+              " seeds on a stack of ", models.seeds(),
+              " seeds' ensembles (the seeds' tasks must be equal in number and each seed have its ensemble)");
   if (d.rows() == 0 || d.horizon == 0) return;
-  NoiseSeeds seeds;
-  seeds.groups = groups;
-  for (int g = 0; g < groups; ++g) seeds.seed[g] = options.seeds.empty() ? options.seed : options.seeds[g];
+  NoiseSeeds noise;
+  noise.count = B;
+  for (int g = 0; g < B; ++g) noise.seed[g] = options.seeds.empty() ? options.seed : options.seeds[g];
 
-  // Row (t, m) of group g uses model g K + (t - g T/G) mod K; the assignment is made once per
+  // Row (t, m) of seed g uses model g K + (t - g T/B) mod K; the assignment is made once per
   // ensemble.
-  if (w.assigned_for != &models || w.assignment.models != models.models() || w.assigned_members != groups) {
-    const int K = models.models_per_member(), tasks_per_group = d.tasks / groups;
+  if (w.assigned_for != &models || w.assignment.models != models.models() || w.assigned_seeds != B) {
+    const int K = models.models_per_seed(), tasks_per_seed = d.tasks / B;
     std::vector<int> model_of_row(static_cast<std::size_t>(d.rows()));
     for (std::int64_t row = 0; row < d.rows(); ++row) {
-      const int t = int(row / d.rollouts), g = t / tasks_per_group;
-      model_of_row[row] = g * K + (t - g * tasks_per_group) % K;
+      const int t = int(row / d.rollouts), g = t / tasks_per_seed;
+      model_of_row[row] = g * K + (t - g * tasks_per_seed) % K;
     }
     w.assignment = models.assign(model_of_row);
     w.assigned_for = &models;
-    w.assigned_members = groups;
+    w.assigned_seeds = B;
   }
   models.prepare_predict(w.assignment);  // the effective weights once, outside the graph
   // On the stream, so the host goes on to record the steps while the GPU still works.
@@ -132,7 +132,7 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
       TensorView<const float> a{backend, w.act_env.data(), {d.rows(), d.act_dim}};
       TensorView<float> s_next{backend, predicted, {d.rows(), d.obs_dim}};
       if (backend == Backend::cpu) {
-        cpu::policy_act_step(shape, d, h, params.data, current, w.alive.data(), seeds, options.draw,
+        cpu::policy_act_step(shape, d, h, params.data, current, w.alive.data(), noise, options.draw,
                              constants.action_limit, out.obs.data(), out.act.data(), out.logp.data(),
                              out.valid.data(), w.act_env.data());
         models.predict(s, a, w.assignment, s_next);
@@ -140,7 +140,7 @@ void ImaginedRollout::run(TaskId task, DynamicsEnsemble& models, const PolicyLay
                               w.alive.data(), out.reward.data());
       } else {
 #ifdef MBMPO_WITH_CUDA
-        cuda::policy_act_step(context.cuda(), shape, d, h, params.data, current, w.alive.data(), seeds,
+        cuda::policy_act_step(context.cuda(), shape, d, h, params.data, current, w.alive.data(), noise,
                               options.draw, constants.action_limit, step_scratch, out.obs.data(),
                               out.act.data(), out.logp.data(), out.valid.data(), w.act_env.data());
         models.predict(s, a, w.assignment, s_next);

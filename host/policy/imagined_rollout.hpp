@@ -30,17 +30,17 @@ struct Trajectories {
 
 struct RolloutOptions {
   std::uint64_t seed = 0;
-  // Several seeds' tasks in one rollout (`mbmpo train --seeds`): the T tasks are G = seeds.size()
-  // equal consecutive groups, group g with its noise keyed by seeds[g] (its tasks counted from 0)
-  // and its rows on member g of the models, a stack of G ensembles (DynamicsEnsemble::stack), so
-  // each group's trajectories are bit for bit those of a rollout of its own. Empty: one group, seed.
+  // Several seeds' tasks in one rollout (`mbmpo train --seeds`): the T tasks are B = seeds.size()
+  // equal consecutive blocks, seed g's with its noise keyed by seeds[g] (its tasks counted from 0)
+  // and its rows on seed g's models of an EnsembleStack's ensemble, so each seed's trajectories
+  // are bit for bit those of a rollout of its own. Empty: one seed, `seed`.
   std::vector<std::uint64_t> seeds;
   std::uint64_t draw = 0;  // which rollout batch (e.g. 2 * meta_step + post): keys the noise
   bool cuda_graph = true;  // record the H steps as one CUDA graph (CUDA backend)
 };
 
-// params [T][P]; start_obs [T][M][obs_dim]. Task t of group g (see RolloutOptions::seeds) runs on
-// model g K + (t - g T/G) mod K, K the models per member. Actions are sampled from the Gaussian policy with
+// params [T][P]; start_obs [T][M][obs_dim]. Task t of seed g (see RolloutOptions::seeds) runs on
+// model g K + (t - g T/B) mod K, K the models per seed. Actions are sampled from the Gaussian policy with
 // Philox noise keyed by (seed, draw, task, rollout, step), so both backends produce the same
 // trajectories; the model and the reward see them clipped to the task's action range, the
 // log-probabilities refer to the sampled (unclipped) actions.

@@ -18,12 +18,12 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   const Backend backend = context.backend();
   const std::int64_t P = layout.parameter_count();
   MBMPO_CHECK(theta.shape.size() == 1 || theta.shape.size() == 2,
-              "inner step theta: expected [P] or [groups][P], got ", shape_to_string(theta.shape));
-  const int groups = theta.shape.size() == 2 ? int(theta.dim(0)) : 1;
-  MBMPO_CHECK(groups >= 1 && d.tasks % groups == 0, "inner step: ", groups, " groups of meta-parameters do not split ",
+              "inner step theta: expected [P] or [seeds][P], got ", shape_to_string(theta.shape));
+  const int seeds = theta.shape.size() == 2 ? int(theta.dim(0)) : 1;
+  MBMPO_CHECK(seeds >= 1 && d.tasks % seeds == 0, "inner step: ", seeds, " seeds of meta-parameters do not split ",
               d.tasks, " tasks evenly");
   if (theta.shape.size() == 2) {
-    expect_shape(theta, {groups, P}, backend, "inner step theta");
+    expect_shape(theta, {seeds, P}, backend, "inner step theta");
   } else {
     expect_shape(theta, {P}, backend, "inner step theta");
   }
@@ -34,25 +34,25 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
   expect_shape(advantages.advantages.view(), {d.tasks, d.rollouts, d.horizon}, backend, "inner step advantages");
   expect_shape(advantages.valid_count.view(), {d.tasks}, backend, "inner step valid counts");
   const std::int64_t per_task = std::int64_t(d.rollouts) * d.horizon;
-  const int per_group = groups > 0 && d.tasks > 0 ? d.tasks / groups : 0;
+  const int per_seed = seeds > 0 && d.tasks > 0 ? d.tasks / seeds : 0;
   if (backend == Backend::cpu) {
-    // Group by group, each with its own row shared by its tasks (the per-task sums are independent,
+    // Seed by seed, each with its own row shared by its tasks (the per-task sums are independent,
     // so the bits are those of a call of its own). Advantages are already 0 on ended steps, so they
     // are the gradient's weights; the mean divides by each task's count of valid samples.
     const std::int64_t N = per_task;
-    for (int g = 0; g < groups; ++g) {
-      const std::int64_t t0 = std::int64_t(g) * per_group;
+    for (int g = 0; g < seeds; ++g) {
+      const std::int64_t t0 = std::int64_t(g) * per_seed;
       weighted_log_prob_gradient(
           context, layout, TensorView<const float>{backend, theta.data + g * P, {P}},
-          TensorView<const float>{backend, samples.obs.data() + t0 * N * d.obs_dim, {per_group, N, d.obs_dim}},
-          TensorView<const float>{backend, samples.act.data() + t0 * N * d.act_dim, {per_group, N, d.act_dim}},
-          TensorView<const float>{backend, advantages.advantages.data() + t0 * N, {per_group, N}},
-          TensorView<float>{backend, adapted.data + t0 * P, {per_group, P}});
+          TensorView<const float>{backend, samples.obs.data() + t0 * N * d.obs_dim, {per_seed, N, d.obs_dim}},
+          TensorView<const float>{backend, samples.act.data() + t0 * N * d.act_dim, {per_seed, N, d.act_dim}},
+          TensorView<const float>{backend, advantages.advantages.data() + t0 * N, {per_seed, N}},
+          TensorView<float>{backend, adapted.data + t0 * P, {per_seed, P}});
     }
     const float* count = advantages.valid_count.data();
     for (int t = 0; t < d.tasks; ++t) {
       float* row = adapted.data + t * P;
-      const float* base = theta.data + (t / per_group) * P;
+      const float* base = theta.data + (t / per_seed) * P;
       for (std::int64_t p = 0; p < P; ++p) {
         row[p] = base[p] + (count[t] > 0 ? float(alpha) * row[p] / count[t] : 0.f);
       }
@@ -60,11 +60,11 @@ void inner_step(Context& context, const PolicyLayout& layout, TensorView<const f
     return;
   }
 #ifdef MBMPO_WITH_CUDA
-  // Each group's theta tiled to its tasks' rows of adapted, then the step in place: the same
-  // launches for any number of groups.
+  // Each seed's theta tiled to its tasks' rows of adapted, then the step in place: the same
+  // launches for any number of seeds.
   CudaResources& cuda = context.cuda();
-  cuda::broadcast_rows(cuda, d.tasks, groups, P, theta.data, adapted.data);
-  cuda::policy_gradient_step(cuda, policy_shape(layout), d.tasks, groups, per_task, adapted.data, true,
+  cuda::broadcast_rows(cuda, d.tasks, seeds, P, theta.data, adapted.data);
+  cuda::policy_gradient_step(cuda, policy_shape(layout), d.tasks, seeds, per_task, adapted.data, true,
                              samples.obs.data(), samples.act.data(), advantages.advantages.data(),
                              advantages.valid_count.data(), float(alpha), adapted.data);
 #endif

@@ -10,8 +10,8 @@
 
 namespace mbmpo {
 
-// theta [P], or [G][P] for G groups (G seeds' meta-policies; G divides T): task t belongs to group
-// g = t / (T/G) and steps from theta[g], exactly as a G = 1 call on that group's tasks alone would.
+// theta [P], or [B][P] for B seeds (B seeds' meta-policies; B divides T): task t belongs to seed
+// g = t / (T/B) and steps from theta[g], exactly as a B = 1 call on that seed's tasks alone would.
 // adapted [T][P]. The samples were drawn with theta (the pre-update policy).
 void inner_step(Context& context, const PolicyLayout& layout, TensorView<const float> theta,
                 const Trajectories& samples, const Advantages& advantages, double alpha,

@@ -13,11 +13,11 @@
 // the same contracts (host/policy/meta_update.cpp over kernels/policy/policy_sums.cu and
 // policy_ops.cu).
 //
-// Groups: the T tasks may split into G equal consecutive blocks (G seeds trained in one process),
-// block g = tasks [g T/G, (g+1) T/G) with its own meta-policy theta[g]; theta is then [G][P] and
-// every mean over tasks above is over the group's tasks only. Each group's results are bit for bit
-// those of a G = 1 problem holding its tasks alone: per-task work never depends on other tasks, and
-// every per-group sum runs over its tasks in task order, as the G = 1 code does.
+// Seeds: the T tasks may split into B equal consecutive blocks (B seeds trained in one process),
+// block g = tasks [g T/B, (g+1) T/B) with its own meta-policy theta[g]; theta is then [B][P] and
+// every mean over tasks above is over the seed's tasks only. Each seed's results are bit for bit
+// those of a B = 1 problem holding its tasks alone: per-task work never depends on other tasks, and
+// every per-seed sum runs over its tasks in task order, as the B = 1 code does.
 #pragma once
 
 #include <cmath>
@@ -34,7 +34,7 @@ template <class T>
 struct MetaProblem {
   PolicyShape shape;
   int tasks = 0;
-  int groups = 1;            // G: tasks split into G equal blocks, one meta-policy each
+  int seeds = 1;            // B: tasks split into B equal blocks, one meta-policy each
   T alpha = T(0);            // inner step size
   bool first_order = false;  // J_t = I
   // Pre-update samples [T][N]: advantages as weights, valid counts [T].
@@ -53,32 +53,32 @@ namespace cpu {
 template <class T>
 T safe_inverse(T count) { return count > T(0) ? T(1) / count : T(0); }
 
-// Tasks per group, T / G (checks that G divides T).
+// Tasks per seed, T / B (checks that B divides T).
 template <class T>
-int tasks_per_group(const MetaProblem<T>& m) {
-  MBMPO_CHECK(m.groups >= 1 && m.tasks % m.groups == 0, "meta-objective: ", m.groups,
-              " groups do not split ", m.tasks, " tasks evenly");
-  return m.tasks / m.groups;
+int tasks_per_seed(const MetaProblem<T>& m) {
+  MBMPO_CHECK(m.seeds >= 1 && m.tasks % m.seeds == 0, "meta-objective: ", m.seeds,
+              " seeds do not split ", m.tasks, " tasks evenly");
+  return m.tasks / m.seeds;
 }
 
-// rows [G][P] tiled to one row per task [T][P]: row g repeated for each of its group's tasks.
+// rows [B][P] tiled to one row per task [T][P]: row g repeated for each of its seed's tasks.
 template <class T>
-std::vector<T> tile_groups(const MetaProblem<T>& m, const T* rows) {
-  const int P = m.shape.parameter_count, per_group = tasks_per_group(m);
+std::vector<T> tile_seeds(const MetaProblem<T>& m, const T* rows) {
+  const int P = m.shape.parameter_count, per_seed = tasks_per_seed(m);
   std::vector<T> tiled(std::size_t(m.tasks) * P);
   for (int t = 0; t < m.tasks; ++t) {
-    std::copy_n(rows + std::int64_t(t / per_group) * P, P, tiled.data() + std::int64_t(t) * P);
+    std::copy_n(rows + std::int64_t(t / per_seed) * P, P, tiled.data() + std::int64_t(t) * P);
   }
   return tiled;
 }
 
-// The parameters theta [G][P] as the per-task sums take them: one shared row when G = 1, else tiled
+// The parameters theta [B][P] as the per-task sums take them: one shared row when B = 1, else tiled
 // to [T][P] (the CPU ops give the same bits either way, wherever the rows sit).
 template <class T>
 struct TaskParams {
   TaskParams(const MetaProblem<T>& m, const T* theta) : shared(theta) {
-    if (m.groups != 1) tiled = tile_groups(m, theta);
-    else tasks_per_group(m);
+    if (m.seeds != 1) tiled = tile_seeds(m, theta);
+    else tasks_per_seed(m);
   }
   const T* data() const { return tiled.empty() ? shared : tiled.data(); }
   bool per_task() const { return !tiled.empty(); }
@@ -101,7 +101,7 @@ void adapt_parameters(const MetaProblem<T>& m, const T* theta, T* out) {
   }
 }
 
-// out[t] = J_t v[t] = v[t] + alpha H_t v[t] at theta[g(t)] (theta [G][P], vectors [T][P]); v[t]
+// out[t] = J_t v[t] = v[t] + alpha H_t v[t] at theta[g(t)] (theta [B][P], vectors [T][P]); v[t]
 // itself when first order.
 template <class T>
 void jacobian_vector(const MetaProblem<T>& m, const T* theta, const T* v, T* out) {
@@ -132,35 +132,35 @@ void fisher_vector(const MetaProblem<T>& m, const T* adapted, const T* u, T* out
   }
 }
 
-// out[g] = (1/Tg) sum_{t in g} rows[t] + damping * v[g]  (rows [T][P], v and out [G][P]; the
-// group's tasks summed in order).
+// out[g] = (1/Tb) sum_{t in g} rows[t] + damping * v[g]  (rows [T][P], v and out [B][P]; the
+// seed's tasks summed in order).
 template <class T>
 void task_mean_plus(const MetaProblem<T>& m, const T* rows, T damping, const T* v, T* out) {
-  const int P = m.shape.parameter_count, per_group = tasks_per_group(m);
-  for (int g = 0; g < m.groups; ++g) {
-    const T* group_rows = rows + std::int64_t(g) * per_group * P;
+  const int P = m.shape.parameter_count, per_seed = tasks_per_seed(m);
+  for (int g = 0; g < m.seeds; ++g) {
+    const T* seed_rows = rows + std::int64_t(g) * per_seed * P;
     for (int p = 0; p < P; ++p) {
       T sum = T(0);
-      for (int t = 0; t < per_group; ++t) sum += group_rows[t * P + p];
-      out[g * P + p] = sum / T(per_group) + (v ? damping * v[g * P + p] : T(0));
+      for (int t = 0; t < per_seed; ++t) sum += seed_rows[t * P + p];
+      out[g * P + p] = sum / T(per_seed) + (v ? damping * v[g * P + p] : T(0));
     }
   }
 }
 
-// out[g] = A_g v[g] = (1/Tg) sum_{t in g} J_t F_t J_t v[g] + damping v[g], the curvature of group
-// g's KL constraint at theta[g] (theta, v, out [G][P]).
+// out[g] = A_g v[g] = (1/Tb) sum_{t in g} J_t F_t J_t v[g] + damping v[g], the curvature of seed
+// g's KL constraint at theta[g] (theta, v, out [B][P]).
 template <class T>
 void curvature_vector(const MetaProblem<T>& m, const T* theta, const T* adapted, T damping,
                       const T* v, T* out) {
-  std::vector<T> tiled = tile_groups(m, v), a(tiled.size()), b(tiled.size());
+  std::vector<T> tiled = tile_seeds(m, v), a(tiled.size()), b(tiled.size());
   jacobian_vector(m, theta, tiled.data(), a.data());
   fisher_vector(m, adapted, a.data(), b.data());
   jacobian_vector(m, theta, b.data(), a.data());
   task_mean_plus(m, a.data(), damping, v, out);
 }
 
-// out[g] = grad L_g at theta_old[g] = (1/Tg) sum_{t in g} J_t g_t, g_t = (1/N'_t) sum A' grad log
-// pi_adapted[t] (theta, out [G][P]).
+// out[g] = grad L_g at theta_old[g] = (1/Tb) sum_{t in g} J_t g_t, g_t = (1/N'_t) sum A' grad log
+// pi_adapted[t] (theta, out [B][P]).
 template <class T>
 void meta_gradient(const MetaProblem<T>& m, const T* theta, const T* adapted, T* out) {
   const int P = m.shape.parameter_count;
@@ -179,19 +179,19 @@ struct SurrogateAndKl {
   double surrogate = 0, kl = 0;
 };
 
-// Per group g: L_g(theta[g]) and KL_g(theta[g]) (means over the group's tasks) against the adapted
-// parameters the post-update samples were drawn with; theta [G][P].
+// Per seed g: L_g(theta[g]) and KL_g(theta[g]) (means over the seed's tasks) against the adapted
+// parameters the post-update samples were drawn with; theta [B][P].
 template <class T>
-std::vector<SurrogateAndKl> surrogate_and_kl_groups(const MetaProblem<T>& m, const T* theta, const T* adapted_old) {
-  const int P = m.shape.parameter_count, per_group = tasks_per_group(m);
+std::vector<SurrogateAndKl> surrogate_and_kl_per_seed(const MetaProblem<T>& m, const T* theta, const T* adapted_old) {
+  const int P = m.shape.parameter_count, per_seed = tasks_per_seed(m);
   const std::int64_t N = m.post_per_task;
   std::vector<T> adapted(std::size_t(m.tasks) * P), logp(std::size_t(m.tasks) * N), kl(logp.size());
   adapt_parameters(m, theta, adapted.data());
   log_probs(m.shape, m.tasks, N, adapted.data(), true, m.post_obs, m.post_act, logp.data());
   kl_divergences(m.shape, m.tasks, N, adapted_old, true, adapted.data(), true, m.post_obs, kl.data());
-  std::vector<SurrogateAndKl> results(std::size_t(m.groups));
+  std::vector<SurrogateAndKl> results(std::size_t(m.seeds));
   for (int t = 0; t < m.tasks; ++t) {
-    SurrogateAndKl& result = results[std::size_t(t / per_group)];
+    SurrogateAndKl& result = results[std::size_t(t / per_seed)];
     double surrogate = 0, divergence = 0;
     for (std::int64_t n = 0; n < N; ++n) {
       const std::int64_t i = t * N + n;
@@ -204,18 +204,18 @@ std::vector<SurrogateAndKl> surrogate_and_kl_groups(const MetaProblem<T>& m, con
     result.kl += divergence * double(safe_inverse(m.post_count[t]));
   }
   for (SurrogateAndKl& result : results) {
-    result.surrogate /= per_group;
-    result.kl /= per_group;
+    result.surrogate /= per_seed;
+    result.kl /= per_seed;
   }
   return results;
 }
 
-// L(theta) and KL(theta) of a one-group problem (theta [P]).
+// L(theta) and KL(theta) of a one-seed problem (theta [P]).
 template <class T>
 SurrogateAndKl surrogate_and_kl(const MetaProblem<T>& m, const T* theta, const T* adapted_old) {
-  MBMPO_CHECK(m.groups == 1, "surrogate_and_kl: the problem has ", m.groups,
-              " groups; use surrogate_and_kl_groups");
-  return surrogate_and_kl_groups(m, theta, adapted_old)[0];
+  MBMPO_CHECK(m.seeds == 1, "surrogate_and_kl: the problem has ", m.seeds,
+              " seeds; use surrogate_and_kl_per_seed");
+  return surrogate_and_kl_per_seed(m, theta, adapted_old)[0];
 }
 
 }  // namespace cpu

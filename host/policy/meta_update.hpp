@@ -6,11 +6,11 @@
 // stored pre-update samples and accepts the first candidate that improves the surrogate with a
 // mean KL <= max_kl; otherwise theta is kept.
 //
-// Groups: theta may be [G][P] for G independent meta-policies (G seeds in one process), the T
-// tasks split into G equal consecutive blocks, task t in group t / (T/G). Each group is its own
+// Seeds: theta may be [B][P] for B independent meta-policies (B seeds in one process), the T
+// tasks split into B equal consecutive blocks, task t in seed t / (T/B). Each seed is its own
 // MB-MPO update (its own gradient, curvature, CG system, step scale, line search and report, means
-// over its own tasks), run through the same launches as the other groups', and on the CPU bit for
-// bit the update a G = 1 objective of that group's tasks alone would make.
+// over its own tasks), run through the same launches as the other seeds', and on the CPU bit for
+// bit the update a B = 1 objective of that seed's tasks alone would make.
 #pragma once
 
 #include <cstdint>
@@ -37,9 +37,9 @@ struct MetaUpdateOptions {
   bool first_order = false;    // J_t = I: drop the Hessian of the inner step
   double fisher_subsample = 1.0;  // fraction of post-update states used by the Fisher products
   std::uint64_t seed = 0, draw = 0;  // key the Fisher subsample
-  // With groups: group g's Fisher subsample is keyed by group_seeds[g] (empty: seed for every
-  // group) and its samples counted from the group's first, as a G = 1 run of its tasks would.
-  std::vector<std::uint64_t> group_seeds;
+  // With seeds: seed g's Fisher subsample is keyed by seeds[g] (empty: `seed` for
+  // every seed) and its samples counted from the seed's first, as a B = 1 run of its tasks would.
+  std::vector<std::uint64_t> seeds;
   bool cuda_graph = true;      // record the CG iterations as one CUDA graph
 };
 
@@ -58,13 +58,13 @@ struct MetaUpdateReport {
   double seconds_meta_gradient = 0, seconds_cg = 0, seconds_line_search = 0;
 };
 
-// The meta-objective around one meta-policy theta_old (or G of them) and its samples, on the
+// The meta-objective around one meta-policy theta_old (or B of them) and its samples, on the
 // context's backend: its gradient, the constraint's curvature-vector product and the values of
 // the surrogate and the KL at any theta. Holds pointers into the samples (keep them alive) and its
 // own workspace, so a CG solve allocates nothing per iteration.
 class MetaObjective {
  public:
-  // theta [P] or [G][P]: theta_old (G groups, G divides T, fixed for the objective's life);
+  // theta [P] or [B][P]: theta_old (B seeds, B divides T, fixed for the objective's life);
   // adapted [T][P]: the theta'_t(theta_old) the post-update samples were drawn with; pre/post: the
   // imagined samples and their advantages (T tasks each).
   MetaObjective(Context& context, const PolicyLayout& layout, TensorView<const float> theta,
@@ -73,30 +73,30 @@ class MetaObjective {
                 const Advantages& post_advantages, const MetaUpdateOptions& options);
   ~MetaObjective();
   // The same objective around new samples of the same shape (the next meta-step), reusing the
-  // workspace: nothing is allocated. theta has the construction's G. draw keys the Fisher subsample.
+  // workspace: nothing is allocated. theta has the construction's B. draw keys the Fisher subsample.
   void rebind(TensorView<const float> theta, TensorView<const float> adapted, const Trajectories& pre,
               const Advantages& pre_advantages, const Trajectories& post, const Advantages& post_advantages,
               std::uint64_t draw);
   MetaObjective(const MetaObjective&) = delete;
   MetaObjective& operator=(const MetaObjective&) = delete;
 
-  // G, the number of groups (meta-policies).
-  int groups() const;
-  // out[g] = (1/Tg) sum_{t in g} J_t g_t, the gradient of group g's surrogate at theta_old[g];
-  // out [P] (G = 1) or [G][P].
+  // B, the number of seeds (meta-policies).
+  int seeds() const;
+  // out[g] = (1/Tb) sum_{t in g} J_t g_t, the gradient of seed g's surrogate at theta_old[g];
+  // out [P] (B = 1) or [B][P].
   void gradient(TensorView<float> out);
-  // out[g] = A_g v[g] = (1/Tg) sum_{t in g} J_t F_t J_t v[g] + damping v[g]; v, out [P] (G = 1) or [G][P].
+  // out[g] = A_g v[g] = (1/Tb) sum_{t in g} J_t F_t J_t v[g] + damping v[g]; v, out [P] (B = 1) or [B][P].
   void curvature(TensorView<const float> v, TensorView<float> out);
-  // The surrogate and the mean KL at theta [P] (G = 1 only).
+  // The surrogate and the mean KL at theta [P] (B = 1 only).
   cpu::SurrogateAndKl evaluate(TensorView<const float> theta);
-  // Per group, the surrogate and the mean KL of its tasks at theta[g]; theta [P] (G = 1) or [G][P].
-  std::vector<cpu::SurrogateAndKl> evaluate_groups(TensorView<const float> theta);
-  // The TRPO step from theta_old (G = 1 only): writes the accepted parameters (or theta_old) to theta [P].
+  // Per seed, the surrogate and the mean KL of its tasks at theta[g]; theta [P] (B = 1) or [B][P].
+  std::vector<cpu::SurrogateAndKl> evaluate_per_seed(TensorView<const float> theta);
+  // The TRPO step from theta_old (B = 1 only): writes the accepted parameters (or theta_old) to theta [P].
   MetaUpdateReport update(TensorView<float> theta);
-  // The TRPO step of every group from theta_old: theta[g] gets group g's accepted parameters (or
-  // theta_old[g]); theta [P] (G = 1) or [G][P]. One report per group. The groups' line searches run
-  // together (one evaluation over all tasks per round) until every group has decided.
-  std::vector<MetaUpdateReport> update_groups(TensorView<float> theta);
+  // The TRPO step of every seed from theta_old: theta[g] gets seed g's accepted parameters (or
+  // theta_old[g]); theta [P] (B = 1) or [B][P]. One report per seed. The seeds' line searches run
+  // together (one evaluation over all tasks per round) until every seed has decided.
+  std::vector<MetaUpdateReport> update_per_seed(TensorView<float> theta);
 
  private:
   struct Impl;

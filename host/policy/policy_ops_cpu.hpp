@@ -39,18 +39,18 @@ MBMPO_HD_INLINE float action_noise(std::uint64_t seed, std::uint64_t draw, const
 }
 
 // The seeds that key a rollout's noise when it holds several seeds' tasks (`mbmpo train --seeds`):
-// the tasks split into `groups` equal consecutive blocks, block g keyed by seed[g] with its rows
-// counted from the block's start, so each seed draws exactly the noise of a rollout of its own.
+// the tasks split into `count` equal consecutive blocks, seed g's block keyed by seed[g] with its
+// rows counted from the block's start, so each seed draws exactly the noise of a rollout of its own.
 struct NoiseSeeds {
-  int groups = 1;
+  int count = 1;
   std::uint64_t seed[kMaxSeedsTogether] = {};
 };
 
 MBMPO_HD_INLINE float action_noise(const NoiseSeeds& seeds, std::uint64_t draw, const RolloutDims& d,
                                    std::int64_t row, int h, int j) {
-  const std::int64_t rows_per_group = d.rows() / seeds.groups;
-  const int g = static_cast<int>(row / rows_per_group);
-  return action_noise(seeds.seed[g], draw, d, row - g * rows_per_group, h, j);
+  const std::int64_t rows_per_seed = d.rows() / seeds.count;
+  const int g = static_cast<int>(row / rows_per_seed);
+  return action_noise(seeds.seed[g], draw, d, row - g * rows_per_seed, h, j);
 }
 
 // Features of the linear baseline for one sample (rllab's LinearFeatureBaseline): obs clipped,

@@ -13,6 +13,7 @@
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
 #include "host/policy/policy_layout.hpp"
+#include "host/train/run_directory.hpp"
 
 namespace mbmpo {
 
@@ -23,7 +24,7 @@ Evaluation evaluate_saved_policy(const std::string& path, const EvaluationOption
   TrainConfig config = saved.config;
   config.threads = o.threads;
   const TaskSpec& task = task_spec(config.env);
-  const PolicyLayout layout(task.obs_dim, task.act_dim, config.policy_hidden);
+  const PolicyLayout layout = policy_layout(config);
   std::vector<float> params = saved.theta;
   int policies = 1;
   if (o.adapt) {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "host/train/trainer.hpp"
+#include "host/train/real_episodes.hpp"
 
 namespace mbmpo {
 

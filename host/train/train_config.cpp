@@ -40,6 +40,11 @@ void validate(const TrainConfig& c) {
   validate(meta_update_options(c));
 }
 
+PolicyLayout policy_layout(const TrainConfig& c) {
+  const TaskSpec& task = task_spec(c.env);
+  return PolicyLayout(task.obs_dim, task.act_dim, c.policy_hidden);
+}
+
 DynamicsEnsembleConfig model_config(const TrainConfig& c) {
   DynamicsEnsembleConfig m;
   m.models = c.models;

@@ -11,49 +11,75 @@ namespace mbmpo {
 const std::vector<TrainField>& train_fields() {
   using R = FieldRange;
   using C = TrainConfig;
+  using S = std::string;
+  using Sizes = std::vector<int>;
+  // key, member, default, help, range, choices, checkpoint_shape. The defaults are the paper's
+  // (the authors' code; docs/algorithm.md lists each with its source).
   static const std::vector<TrainField> fields = {
-      {"env", &C::env, "Task (see mbmpo envs)", R::any, {}, true},
-      {"iterations", &C::iterations, "Iterations (each: collect, fit, meta-steps)", R::non_negative},
-      {"seed", &C::seed, "Seed of every random draw", R::any, {}, true},
-      {"device", &C::device, "auto, cpu or cuda", R::any, {"auto", "cpu", "cuda"}},
-      {"random_steps", &C::random_steps, "Real steps with uniform random actions before the first fit",
+      {"env", &C::env, S(), "Task (see mbmpo envs)", R::any, {}, true},
+      {"iterations", &C::iterations, 100, "Iterations (each: collect, fit, meta-steps)", R::non_negative},
+      {"seed", &C::seed, std::uint64_t{0}, "Seed of every random draw", R::any, {}, true},
+      {"device", &C::device, S("auto"), "auto, cpu or cuda", R::any, {"auto", "cpu", "cuda"}},
+      // The authors' code runs batches of 20 random episodes of 200 steps until at least 5,000
+      // steps are in, which is 8,000 on tasks that never terminate; RLlib uses 8,000 too.
+      {"random_steps", &C::random_steps, 8000, "Real steps with uniform random actions before the first fit",
        R::non_negative},
-      {"horizon", &C::horizon, "Real-environment episode length", R::positive},
-      {"dataset_capacity", &C::dataset_capacity, "Transitions kept (FIFO)", R::positive, {}, true},
-      {"eval_episodes", &C::eval_episodes, "Real episodes measuring the pre-update policy per iteration",
+      {"horizon", &C::horizon, 200, "Real-environment episode length", R::positive},
+      {"dataset_capacity", &C::dataset_capacity, 100000, "Transitions kept (FIFO)", R::positive, {}, true},
+      {"eval_episodes", &C::eval_episodes, 5, "Real episodes measuring the pre-update policy per iteration",
        R::non_negative},
-      {"threads", &C::threads, "Real-environment worker threads", R::positive},
-      {"cpu_threads", &C::cpu_threads,
+      {"threads", &C::threads, 2, "Real-environment worker threads", R::positive},
+      // Results do not depend on the number (host/core/cpu_threads.hpp).
+      {"cpu_threads", &C::cpu_threads, 0,
        "CPU backend threads at most (0: every usable core); fewer while other processes hold the cores",
        R::non_negative},
-      {"models", &C::models, "Dynamics models in the ensemble (K)", R::positive, {}, true},
-      {"model_hidden", &C::model_hidden, "Hidden sizes of each model, e.g. 512,512", R::positive, {}, true},
-      {"model_activation", &C::model_activation, "relu, tanh or swish", R::any, {"relu", "tanh", "swish"}, true},
-      {"model_lr", &C::model_lr, "Adam learning rate of the models", R::positive},
-      {"model_batch", &C::model_batch, "Minibatch size of the model fit", R::positive},
-      {"model_max_epochs", &C::model_max_epochs, "Epochs per fit at most", R::positive},
-      {"model_validation", &C::model_validation, "Validation fraction per model", R::open_fraction},
-      {"model_early_stopping", &C::model_early_stopping, "Per-model early stopping (true/false)"},
-      {"tf32", &C::tf32, "CUDA: the ensemble's products on tensor cores in TF32, FP32 accumulation (true/false)"},
-      {"meta_batch", &C::meta_batch, "Tasks per meta-step (task t uses model t mod K)", R::positive, {}, true},
-      {"rollouts_per_task", &C::rollouts_per_task, "Imagined rollouts per task", R::positive},
-      {"imagined_horizon", &C::imagined_horizon, "Imagined rollout length", R::positive},
-      {"meta_steps", &C::meta_steps, "Meta-steps per iteration", R::non_negative},
-      {"policy_hidden", &C::policy_hidden, "Hidden sizes of the policy, e.g. 32,32", R::positive, {}, true},
-      {"init_std", &C::init_std, "Initial policy standard deviation", R::positive},
-      {"inner_lr", &C::inner_lr, "Inner (adaptation) step size alpha"},
-      {"discount", &C::discount, "Discount of the imagined returns", R::closed_fraction},
-      {"gae_lambda", &C::gae_lambda, "GAE lambda", R::closed_fraction},
-      {"max_kl", &C::max_kl, "Trust region of the outer TRPO step (delta)"},
-      {"cg_iterations", &C::cg_iterations, "Conjugate-gradient iterations"},
-      {"cg_damping", &C::cg_damping, "Damping added to the curvature"},
-      {"backtrack_ratio", &C::backtrack_ratio, "Line-search shrink factor"},
-      {"max_backtracks", &C::max_backtracks, "Line-search candidates at most"},
-      {"first_order", &C::first_order, "Drop the inner step's Hessian (first-order MAML)"},
-      {"fisher_subsample", &C::fisher_subsample, "Fraction of states used by the Fisher products"},
-      {"cuda_graph", &C::cuda_graph, "Record rollouts and CG as CUDA graphs"},
+      {"models", &C::models, 5, "Dynamics models in the ensemble (K)", R::positive, {}, true},
+      {"model_hidden", &C::model_hidden, Sizes{512, 512}, "Hidden sizes of each model, e.g. 512,512", R::positive, {},
+       true},
+      {"model_activation", &C::model_activation, S("relu"), "relu, tanh or swish", R::any, {"relu", "tanh", "swish"},
+       true},
+      {"model_lr", &C::model_lr, 1e-3, "Adam learning rate of the models", R::positive},
+      {"model_batch", &C::model_batch, 500, "Minibatch size of the model fit", R::positive},
+      {"model_max_epochs", &C::model_max_epochs, 500, "Epochs per fit at most", R::positive},
+      {"model_validation", &C::model_validation, 0.2, "Validation fraction per model", R::open_fraction},
+      {"model_early_stopping", &C::model_early_stopping, true, "Per-model early stopping (true/false)"},
+      // Its error against FP32 is bounded by tests (docs/training.md).
+      {"tf32", &C::tf32, false,
+       "CUDA: the ensemble's products on tensor cores in TF32, FP32 accumulation (true/false)"},
+      {"meta_batch", &C::meta_batch, 20, "Tasks per meta-step (task t uses model t mod K)", R::positive, {}, true},
+      {"rollouts_per_task", &C::rollouts_per_task, 50, "Imagined rollouts per task", R::positive},
+      {"imagined_horizon", &C::imagined_horizon, 200, "Imagined rollout length", R::positive},
+      {"meta_steps", &C::meta_steps, 30, "Meta-steps per iteration", R::non_negative},
+      {"policy_hidden", &C::policy_hidden, Sizes{32, 32}, "Hidden sizes of the policy, e.g. 32,32", R::positive, {},
+       true},
+      {"init_std", &C::init_std, 1.0, "Initial policy standard deviation", R::positive},
+      {"inner_lr", &C::inner_lr, 1e-3, "Inner (adaptation) step size alpha"},
+      {"discount", &C::discount, 0.99, "Discount of the imagined returns", R::closed_fraction},
+      {"gae_lambda", &C::gae_lambda, 1.0, "GAE lambda", R::closed_fraction},
+      {"max_kl", &C::max_kl, 0.01, "Trust region of the outer TRPO step (delta)"},
+      {"cg_iterations", &C::cg_iterations, 10, "Conjugate-gradient iterations"},
+      {"cg_damping", &C::cg_damping, 1e-5, "Damping added to the curvature"},
+      {"backtrack_ratio", &C::backtrack_ratio, 0.8, "Line-search shrink factor"},
+      {"max_backtracks", &C::max_backtracks, 15, "Line-search candidates at most"},
+      {"first_order", &C::first_order, false, "Drop the inner step's Hessian (first-order MAML)"},
+      {"fisher_subsample", &C::fisher_subsample, 1.0, "Fraction of states used by the Fisher products"},
+      {"cuda_graph", &C::cuda_graph, true, "Record rollouts and CG as CUDA graphs"},
   };
   return fields;
+}
+
+TrainConfig::TrainConfig() {
+  for (const TrainField& field : train_fields()) {
+    std::visit(
+        [&](auto member) {
+          using Value = std::decay_t<decltype(this->*member)>;
+          const Value* value = std::get_if<Value>(&field.default_value);
+          // A default of another type than its member is a mistake in the table above.
+          MBMPO_CHECK(value != nullptr, "train field ", field.key, ": its default has another type than the field");
+          this->*member = *value;
+        },
+        field.member);
+  }
 }
 
 std::string flag_name(const TrainField& field) {

@@ -1,4 +1,4 @@
-// Every TrainConfig field once: its key, its member, its help and its check. The CLI's flags and
+// Every TrainConfig field once: its key, its member, its default, its help and its check. The CLI's flags and
 // config.toml keys, the run's config.json, the checkpoints' metadata and validate() are all built
 // from this table, so a new hyperparameter is one line here plus its member in TrainConfig.
 #pragma once
@@ -16,6 +16,8 @@ namespace mbmpo {
 
 using TrainMember = std::variant<std::string TrainConfig::*, int TrainConfig::*, std::uint64_t TrainConfig::*,
                                  double TrainConfig::*, bool TrainConfig::*, std::vector<int> TrainConfig::*>;
+// A field's value, of its member's type.
+using TrainValue = std::variant<std::string, int, std::uint64_t, double, bool, std::vector<int>>;
 
 // The values a field accepts (for a list of sizes: each size).
 enum class FieldRange { any, non_negative, positive, open_fraction, closed_fraction };
@@ -23,6 +25,7 @@ enum class FieldRange { any, non_negative, positive, open_fraction, closed_fract
 struct TrainField {
   const char* key;  // snake_case: config.json and checkpoint key; the flag and TOML key use '-'
   TrainMember member;
+  TrainValue default_value;  // what a default-constructed TrainConfig holds
   const char* help;
   FieldRange range = FieldRange::any;
   std::vector<std::string> choices = {};  // for a string field: the values it accepts

@@ -1,14 +1,6 @@
-// The MB-MPO training loop (DESIGN.md, "The algorithm"): real data, ensemble fit, meta-steps, and
-// per iteration a progress row and an atomic checkpoint in the run directory, from which a run
-// resumes exactly where it stopped.
-//
-// Run directory:
-//   config.toml            the effective configuration (written by the CLI)
-//   progress.csv, .jsonl   one row per iteration
-//   checkpoints/latest     names the newest complete checkpoint directory
-//   checkpoints/iter-N/    state.json, policy.safetensors (theta, adapted), models.safetensors
-//                          (weights, normalisation, Adam state), dataset.bin
-//   policy.safetensors     the final meta-policy
+// The MB-MPO training loop (docs/algorithm.md, "Algorithm 1"): real data, ensemble fit, meta-steps,
+// and per iteration a progress row and an atomic checkpoint in the run directory
+// (host/train/run_directory.hpp), from which a run resumes exactly where it stopped.
 #pragma once
 
 #include <functional>
@@ -21,13 +13,6 @@
 #include "host/train/train_config.hpp"
 
 namespace mbmpo {
-
-// Real-environment returns of a set of episodes.
-struct ReturnStats {
-  std::vector<double> returns;
-  double mean() const;
-  double std() const;
-};
 
 class Trainer {
  public:
@@ -49,7 +34,7 @@ class Trainer {
   // batch: the B seeds' tasks in the same rollout, advantage and inner-step launches, their
   // ensembles stacked into one (B K models in each layer call), their meta-updates as B systems of
   // one CG with a line search per seed. The model fits are one batched fit
-  // (DynamicsEnsemble::fit_together; one after another past its 64 models); the seeds' real
+  // (EnsembleStack::fit; one after another past its 64 models); the seeds' real
   // episodes run side by side as far as the cores allow.
   // The trainers must share one context and every setting but the seed, and have done the same
   // iterations. on_rows gets each iteration's rows, in the trainers' order.
@@ -65,22 +50,5 @@ class Trainer {
  private:
   std::unique_ptr<State> state_;
 };
-
-// What a checkpoint or a final policy file holds for evaluation.
-struct SavedPolicy {
-  TrainConfig config;           // complete for a checkpoint; env and sizes only for policy.safetensors
-  std::vector<float> theta;
-  bool has_models = false;
-  std::string models_path;      // models.safetensors of a checkpoint
-};
-
-// path: a run directory (its latest checkpoint), a checkpoint directory, or a policy .safetensors.
-SavedPolicy load_saved_policy(const std::string& path);
-
-// Real-environment episodes of one policy per task round-robin (params [tasks][P] on the host):
-// actions sampled from the Gaussian policy with noise keyed by (seed, episode, step).
-ReturnStats run_policy_episodes(const TrainConfig& config, const std::vector<float>& params, int tasks,
-                                int episodes, std::uint64_t seed, std::uint64_t first_episode,
-                                const std::function<void(const struct Episode&)>& on_episode = {});
 
 }  // namespace mbmpo

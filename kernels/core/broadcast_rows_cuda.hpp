@@ -7,9 +7,9 @@
 
 namespace mbmpo::cuda {
 
-// rows [T][P]: row g of row [G][P] in each of the T/G rows of group g (G = 1: one row into every
+// rows [T][P]: row g of row [B][P] in each of the T/B rows of seed g (B = 1: one row into every
 // row); device pointers.
-void broadcast_rows(CudaResources& cuda, std::int64_t T, std::int64_t G, std::int64_t P, const float* row,
+void broadcast_rows(CudaResources& cuda, std::int64_t T, std::int64_t B, std::int64_t P, const float* row,
                     float* rows);
 
 }  // namespace mbmpo::cuda

@@ -1,4 +1,4 @@
-// Strided-batched products of a group of seeds, each seed's block as the call a single run makes.
+// Strided-batched products of several seeds, each seed's block as the call a single run makes.
 //
 //   seeds = 1:  C[i] = alpha op(A[i]) op(B[i]) + beta C[i], i < batch   (one cuBLAS call, stream)
 //   seeds = S:  fork: every branch waits on the stream's event
@@ -14,8 +14,8 @@
 // (the branches join the capture and become parallel branches of the graph).
 //
 // CPU twin: none (the CPU backend computes each model and task on its own, in the same order
-// whatever the group). Tests: every group test on CUDA (SeedsFittedTogetherEqualFitsOfTheirOwn,
-// SeedsInOneRolloutEqualRolloutsOfTheirOwn, GroupsEqualSeparateUpdates,
+// whatever the other seeds). Tests: every seeds-together test on CUDA (SeedsFittedTogetherEqualFitsOfTheirOwn,
+// SeedsInOneRolloutEqualRolloutsOfTheirOwn, SeedsEqualSeparateUpdates,
 // SeedsInOneProcessEqualSeparateRuns) demands identical bits. Bench: `mbmpo bench --suite
 // iteration` (seeds axis).
 #include <algorithm>

@@ -5,8 +5,8 @@
 //                                        set of parameters: a caller that keeps the parameters
 //                                        over several calls (a rollout, a minibatch's forward and
 //                                        backward) passes W in; otherwise it is computed per call
-// forward:  pre = x W^T                  (cublasSgemmStridedBatched over K; per seed of a group,
-//                                        kernels/core/seed_gemm.cu)
+// forward:  pre = x W^T                  (cublasSgemmStridedBatched over K; with several seeds,
+//                                        one call per seed: kernels/core/seed_gemm.cu)
 //           pre += b, y = act(pre)       (bias_activation_kernel)
 // backward: dP = dy * act'(pre)          (activation_backward_kernel)
 //           dW = dP^T x                  (cuBLAS, written into dv)

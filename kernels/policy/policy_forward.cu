@@ -3,7 +3,7 @@
 // theta_t's W_l [out x in] and b_l, X_0 = obs, X_l = H_{l-1}:
 //
 //   H_l = X_l W_l^T                             (cublasSgemmStridedBatched over the tasks, one call
-//                                                per seed of a group: kernels/core/seed_gemm.cu)
+//                                                per seed of a seed: kernels/core/seed_gemm.cu)
 //   H_l = tanh(H_l + b_l), no tanh on the last  (bias_tanh_kernel)
 //   mean = H_{L-1}
 //

@@ -20,9 +20,9 @@
 //   log-probs / KL             the means as batched products (policy_forward.cu), then a thread
 //                              per sample (log_prob_kernel, kl_kernel)
 //   surrogate / KL sums        one block per task, in double
-//   task_mean_plus_kernel      one thread per (group, parameter), the group's tasks summed in
+//   task_mean_plus_kernel      one thread per (seed, parameter), the seed's tasks summed in
 //                              task order (the meta-gradient and the CG operator's mean)
-// A group's tasks are `seeds` equal blocks; every cuBLAS product is issued per seed, as the
+// A seed's tasks are `seeds` equal blocks; every cuBLAS product is issued per seed, as the
 // seed's own run issues it (kernels/core/seed_gemm.cu).
 //
 // CPU twin: host/policy/policy_ops_cpu.hpp. Tests: tests/policy/test_policy.cpp,
@@ -393,7 +393,7 @@ void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDim
                      float* valid_out, float* act_env) {
   if (d.rows() == 0) return;
   // Every row's mean, also of ended trajectories (their states stay finite; the step ignores them).
-  policy_means(cuda, s, d.tasks, seeds.groups, d.rollouts, params, true, state,
+  policy_means(cuda, s, d.tasks, seeds.count, d.rollouts, params, true, state,
                std::int64_t(d.rollouts) * d.obs_dim, scratch.hidden_a, scratch.hidden_b, scratch.mean,
                std::int64_t(d.rollouts) * d.act_dim);
   act_step_kernel<<<blocks_for(d.rows(), kRowThreads), kRowThreads, 0, cuda.stream>>>(
@@ -464,28 +464,28 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
 }
 
 namespace {
-// One thread per (group g, parameter p): the group's tasks summed in task order, as the CPU does.
-__global__ void task_mean_plus_kernel(int groups, int per_group, int P, const float* __restrict__ rows,
+// One thread per (seed g, parameter p): the seed's tasks summed in task order, as the CPU does.
+__global__ void task_mean_plus_kernel(int seeds, int per_seed, int P, const float* __restrict__ rows,
                                       float damping, const float* __restrict__ v, float* __restrict__ out) {
   const std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (idx >= std::int64_t(groups) * P) return;
+  if (idx >= std::int64_t(seeds) * P) return;
   const int g = static_cast<int>(idx / P), p = static_cast<int>(idx % P);
-  const float* column = rows + std::int64_t(g) * per_group * P + p;
+  const float* column = rows + std::int64_t(g) * per_seed * P + p;
   float sum = 0.f;
-  for (int t = 0; t < per_group; ++t) sum += column[std::int64_t(t) * P];
-  out[idx] = sum / float(per_group) + (v ? damping * v[idx] : 0.f);
+  for (int t = 0; t < per_seed; ++t) sum += column[std::int64_t(t) * P];
+  out[idx] = sum / float(per_seed) + (v ? damping * v[idx] : 0.f);
 }
 
 }  // namespace
 
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
-                    const float* v, float* out, int groups) {
-  MBMPO_CHECK(groups >= 1 && tasks % groups == 0, "task_mean_plus: ", groups, " groups do not split ", tasks,
+                    const float* v, float* out, int seeds) {
+  MBMPO_CHECK(seeds >= 1 && tasks % seeds == 0, "task_mean_plus: ", seeds, " seeds do not split ", tasks,
               " tasks evenly");
-  const std::int64_t count = std::int64_t(groups) * P;
+  const std::int64_t count = std::int64_t(seeds) * P;
   if (count == 0) return;
   task_mean_plus_kernel<<<blocks_for(count, kElementwiseThreads), kElementwiseThreads, 0, cuda.stream>>>(
-      groups, tasks / groups, P, rows, damping, v, out);
+      seeds, tasks / seeds, P, rows, damping, v, out);
   MBMPO_KERNEL_CHECK("task_mean_plus_kernel");
 }
 

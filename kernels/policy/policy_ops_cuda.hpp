@@ -19,7 +19,7 @@ struct PolicyStepScratch {
   float* mean = nullptr;
 };
 
-// The tasks are seeds.groups equal blocks, one per seed of a group.
+// The tasks are seeds.count equal blocks, one per seed of a seed.
 void policy_act_step(CudaResources& cuda, const PolicyShape& s, const RolloutDims& d, int h,
                      const float* params, const float* state, const float* alive,
                      const NoiseSeeds& seeds, std::uint64_t draw, float action_limit,
@@ -43,18 +43,18 @@ void gae_advantages(CudaResources& cuda, const RolloutDims& d, const float* obs,
                     float discount, float gae_lambda, float obs_clip, bool normalize,
                     float* advantages, float* valid_count);
 
-// The tasks split into `groups` equal consecutive blocks (Tg = tasks / groups each):
-// out[g][p] = (1/Tg) sum_{t in g} rows[t][p] + damping * v[g][p] (v may be null), the group's tasks
-// summed in order. groups = 1: out[p] = (1/T) sum_t rows[t][p] + damping * v[p].
+// The tasks split into `seeds` equal consecutive blocks (Tb = tasks / seeds each):
+// out[g][p] = (1/Tb) sum_{t in g} rows[t][p] + damping * v[g][p] (v may be null), the seed's tasks
+// summed in order. seeds = 1: out[p] = (1/T) sum_t rows[t][p] + damping * v[p].
 void task_mean_plus(CudaResources& cuda, int tasks, int P, const float* rows, float damping,
-                    const float* v, float* out, int groups = 1);
+                    const float* v, float* out, int seeds = 1);
 
 // terms [T][2] = per task {sum A exp(logp - logp_old) (A != 0), sum of kl over valid samples}.
 void surrogate_kl_terms(CudaResources& cuda, int tasks, std::int64_t per_task,
                         const float* advantage, const float* valid, const float* logp,
                         const float* logp_old, const float* kl, double* terms);
 
-// log-probs and KL: the tasks are `seeds` equal blocks (1 outside a group).
+// log-probs and KL: the tasks are `seeds` equal blocks (1 outside a seed).
 void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                const float* params, bool params_per_task, const float* obs, const float* act,
                float* out);

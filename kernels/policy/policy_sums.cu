@@ -24,10 +24,10 @@
 // finish:    out[t] = base + factor_t * sum[t]                 (finish_kernel)
 //
 // theta_t is params + t * P (params_per_task: a row per task, e.g. the meta-policies of several
-// groups tiled to their tasks) or one shared row (stride 0 in every product). The inner step's
+// seeds tiled to their tasks) or one shared row (stride 0 in every product). The inner step's
 // policy_gradient_step may write its output over its per-task params (finish reads base first).
 //
-// The tasks are `seeds` equal blocks, one per seed of a group: every product is issued per seed
+// The tasks are `seeds` equal blocks, one per seed of a seed: every product is issued per seed
 // as a single run's call (kernels/core/seed_gemm.cu); the element-wise launches cover all tasks.
 //
 // The per-element maths (OutputTerms, tanh_backward, ...) is gaussian_policy.cuh's, which the
@@ -251,7 +251,7 @@ void policy_sum(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds,
   const int P = s.parameter_count, L = s.layers, A = s.act_dim;
   reserve_sample_sums(cuda, s, tasks, per_task);
   // C[t] = alpha op(A[t]) op(B[t]) + beta C[t] for every task t (column-major, FP32), one call per
-  // seed of a group: each seed's products are a single run's (kernels/core/seed_gemm.cu).
+  // seed of a seed: each seed's products are a single run's (kernels/core/seed_gemm.cu).
   auto gemm = [&](cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float* a,
                   int lda, long long stride_a, const float* b, int ldb, long long stride_b, float beta, float* c,
                   int ldc, long long stride_c, int batch) {

@@ -12,8 +12,8 @@
 
 namespace mbmpo::cuda {
 
-// `seeds`: the tasks are that many seeds' equal blocks (a group, `mbmpo train --seeds`); each
-// seed's products are the calls its own run makes (kernels/core/seed_gemm.cu). 1 outside groups.
+// `seeds`: the tasks are that many seeds' equal blocks (a seed, `mbmpo train --seeds`); each
+// seed's products are the calls its own run makes (kernels/core/seed_gemm.cu). 1 outside seeds.
 
 // How a per-task sum becomes the output: out[t] = base + factor_t * sum, with base = 0, one
 // shared row or a row per task, and factor_t = scale, or scale / count[t] (0 for an empty task).

@@ -25,6 +25,7 @@
 #include "host/train/train_config.hpp"
 #include "host/train/evaluation.hpp"
 #include "host/train/train_fields.hpp"
+#include "host/train/run_directory.hpp"
 #include "host/train/trainer.hpp"
 #include "python/src/bindings.hpp"
 

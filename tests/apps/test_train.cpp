@@ -414,7 +414,7 @@ TEST_P(TrainBackends, SeedsInOneProcessEqualSeparateRuns) {
 
 // A group killed with SIGKILL once its first seed has a checkpoint, then resumed, writes the
 // files of the uninterrupted group (the kill may land between two seeds' checkpoints).
-TEST_P(TrainBackends, GroupResumedAfterSigkillGivesTheUninterruptedFiles) {
+TEST_P(TrainBackends, SeedsResumedAfterSigkillGiveTheUninterruptedFiles) {
   const fs::path dir = this->dir("group_resume");
   const std::string group = kTiny + " --iterations 3 --seeds 0-2 --run-dir ";
   CommandResult run = run_mbmpo("train " + group + (dir / "full").string());

@@ -53,24 +53,24 @@ TEST(Context, CpuContextHasNoCudaResources) {
 
 class BroadcastBackends : public test::BackendTest {};
 
-// One row into every row, and G rows each into its group of T/G rows (several seeds' meta-policies
+// One row into every row, and B rows each into its seed of T/B rows (several seeds' meta-policies
 // tiled to their tasks), on awkward sizes with the output poisoned first.
 TEST_P(BroadcastBackends, RowsGoToEveryRowOfTheirGroup) {
-  for (const auto& [G, T, P] : std::vector<std::tuple<int, int, int>>{{1, 7, 13}, {3, 9, 1251}, {5, 5, 3}}) {
-    const auto rows = test::random_vector<float>(std::size_t(G) * P, test::test_seed() + G, -1, 1);
-    const auto in = Tensor<float>::from_host(backend(), G == 1 ? Shape{P} : Shape{G, P}, rows);
+  for (const auto& [B, T, P] : std::vector<std::tuple<int, int, int>>{{1, 7, 13}, {3, 9, 1251}, {5, 5, 3}}) {
+    const auto rows = test::random_vector<float>(std::size_t(B) * P, test::test_seed() + B, -1, 1);
+    const auto in = Tensor<float>::from_host(backend(), B == 1 ? Shape{P} : Shape{B, P}, rows);
     Tensor<float> out(backend(), {T, P});
     out.poison();
     broadcast_rows(context(), in, out);
     const auto host = out.to_host();
     for (int t = 0; t < T; ++t) {
       for (int p = 0; p < P; ++p) {
-        ASSERT_EQ(host[std::size_t(t) * P + p], rows[std::size_t(t / (T / G)) * P + p]) << G << " groups, row " << t;
+        ASSERT_EQ(host[std::size_t(t) * P + p], rows[std::size_t(t / (T / B)) * P + p]) << B << " seeds, row " << t;
       }
     }
   }
   Tensor<float> bad(backend(), {2, 4}), out(backend(), {3, 4});
-  EXPECT_THROW(broadcast_rows(context(), bad, out), Error);  // 2 groups do not split 3 rows
+  EXPECT_THROW(broadcast_rows(context(), bad, out), Error);  // 2 seeds do not split 3 rows
 }
 
 MBMPO_INSTANTIATE_BACKEND_TESTS(BroadcastBackends);

@@ -12,6 +12,7 @@
 #include "backend_test.hpp"
 #include "host/core/safetensors.hpp"
 #include "host/models/dynamics_ensemble.hpp"
+#include "host/models/ensemble_stack.hpp"
 #include "host/models/early_stopping.hpp"
 #include "host/models/ensemble_mlp_cpu.hpp"
 
@@ -397,18 +398,18 @@ TEST_P(DynamicsEnsembleBackends, EarlyStoppingStopsAModelThatOverfits) {
 }
 
 // Several seeds' ensembles fitted as one (`mbmpo train --seeds`): each ends exactly as its own
-// fit would leave it, over two warm-started fits, with members that stop early at different epochs
+// fit would leave it, over two warm-started fits, with seeds that stop early at different epochs
 // (noise to memorise) while the others train on, and datasets of other sizes (tasks that end
 // episodes): other minibatch counts, last minibatches and validation chunks, one smaller than a
 // minibatch, two of one size.
 TEST_P(DynamicsEnsembleBackends, SeedsFittedTogetherEqualFitsOfTheirOwn) {
-  const int members = 4, K = 2;
-  const int sizes[members] = {75, 70, 70, 12};
+  const int seeds = 4, K = 2;
+  const int sizes[seeds] = {75, 70, 70, 12};
   const DynamicsEnsembleConfig config = small_config(K, {64, 32}, Activation::relu);
   std::vector<std::unique_ptr<DynamicsEnsemble>> together, alone;
   std::vector<Dataset> data;
   std::vector<ModelFitOptions> options;
-  for (int b = 0; b < members; ++b) {
+  for (int b = 0; b < seeds; ++b) {
     together.push_back(std::make_unique<DynamicsEnsemble>(context(), 3, 2, config, test_seed() + b));
     alone.push_back(std::make_unique<DynamicsEnsemble>(context(), 3, 2, config, test_seed() + b));
     data.push_back(noise_dataset(3, 2, sizes[b], test_seed() + 10 * b));
@@ -419,27 +420,25 @@ TEST_P(DynamicsEnsembleBackends, SeedsFittedTogetherEqualFitsOfTheirOwn) {
     o.seed = test_seed() + 1000 * b;
     options.push_back(o);
   }
-  std::vector<DynamicsEnsemble*> member_ptrs;
+  std::vector<DynamicsEnsemble*> seed_ptrs;
   std::vector<const Dataset*> data_ptrs;
-  for (int b = 0; b < members; ++b) {
-    member_ptrs.push_back(together[b].get());
+  for (int b = 0; b < seeds; ++b) {
+    seed_ptrs.push_back(together[b].get());
     data_ptrs.push_back(&data[b]);
   }
-  ASSERT_TRUE(DynamicsEnsemble::can_fit_together(member_ptrs, data_ptrs, options));
-  DynamicsEnsembleConfig stacked = config;
-  stacked.models = members * K;
-  DynamicsEnsemble stack(context(), 3, 2, stacked, 0);
+  ASSERT_TRUE(EnsembleStack::can_fit(seed_ptrs, data_ptrs, options));
+  EnsembleStack stack(context(), 3, 2, config, seeds);
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("mbmpo-fit-together-" + std::to_string(test_seed()));
   std::filesystem::create_directories(dir);
   for (int fit = 0; fit < 2; ++fit) {
-    const std::vector<ModelFitReport> reports = stack.fit_together(member_ptrs, data_ptrs, options);
-    ASSERT_EQ(reports.size(), std::size_t(members));
-    for (int b = 0; b < members; ++b) {
-      SCOPED_TRACE("fit " + std::to_string(fit) + ", member " + std::to_string(b));
+    const std::vector<ModelFitReport> reports = stack.fit(seed_ptrs, data_ptrs, options);
+    ASSERT_EQ(reports.size(), std::size_t(seeds));
+    for (int b = 0; b < seeds; ++b) {
+      SCOPED_TRACE("fit " + std::to_string(fit) + ", seed " + std::to_string(b));
       const ModelFitReport own = alone[b]->fit(data[b], options[b]);
       const ModelFitReport& r = reports[b];
-      std::printf("fit %d member %d: epochs %d, %d\n", fit, b, r.epochs[0], r.epochs[1]);
+      std::printf("fit %d seed %d: epochs %d, %d\n", fit, b, r.epochs[0], r.epochs[1]);
       EXPECT_EQ(r.epochs, own.epochs);
       EXPECT_EQ(r.epochs_run, own.epochs_run);
       EXPECT_EQ(r.train_loss, own.train_loss);
@@ -461,29 +460,29 @@ TEST_P(DynamicsEnsembleBackends, SeedsFittedTogetherEqualFitsOfTheirOwn) {
     }
   }
   std::filesystem::remove_all(dir);
-  // The stack, holding the fitted members, predicts as each member does (its rows on its models).
+  // The stack, holding the fitted seeds, predicts as each seed's own ensemble does (its rows on its models).
   const int rows = 7;
-  const auto obs = random_vector<float>(std::size_t(members) * K * rows * 3, test_seed() + 5, -1, 1);
-  const auto act = random_vector<float>(std::size_t(members) * K * rows * 2, test_seed() + 6, -1, 1);
-  Tensor<float> stacked_out(backend(), {members * K * rows, 3});
+  const auto obs = random_vector<float>(std::size_t(seeds) * K * rows * 3, test_seed() + 5, -1, 1);
+  const auto act = random_vector<float>(std::size_t(seeds) * K * rows * 2, test_seed() + 6, -1, 1);
+  Tensor<float> stacked_out(backend(), {seeds * K * rows, 3});
   stacked_out.poison();
-  const auto obs_t = Tensor<float>::from_host(backend(), {members * K * rows, 3}, obs);
-  const auto act_t = Tensor<float>::from_host(backend(), {members * K * rows, 2}, act);
-  stack.predict(obs_t, act_t, stack.grouped_assignment(rows), stacked_out);
+  const auto obs_t = Tensor<float>::from_host(backend(), {seeds * K * rows, 3}, obs);
+  const auto act_t = Tensor<float>::from_host(backend(), {seeds * K * rows, 2}, act);
+  stack.ensemble().predict(obs_t, act_t, stack.ensemble().grouped_assignment(rows), stacked_out);
   const auto stacked_host = stacked_out.to_host();
-  for (int b = 0; b < members; ++b) {
+  for (int b = 0; b < seeds; ++b) {
     const std::size_t n = std::size_t(K) * rows;
     const auto own_obs = Tensor<float>::from_host(backend(), {K * rows, 3}, std::vector<float>(obs.begin() + b * n * 3, obs.begin() + (b + 1) * n * 3));
     const auto own_act = Tensor<float>::from_host(backend(), {K * rows, 2}, std::vector<float>(act.begin() + b * n * 2, act.begin() + (b + 1) * n * 2));
     Tensor<float> own_out(backend(), {K * rows, 3});
     alone[b]->predict(own_obs, own_act, alone[b]->grouped_assignment(rows), own_out);
     EXPECT_EQ(std::vector<float>(stacked_host.begin() + b * n * 3, stacked_host.begin() + (b + 1) * n * 3), own_out.to_host())
-        << "member " << b;
+        << "seed " << b;
   }
   // Options that differ in more than the seed are fitted one by one.
   options[1].learning_rate *= 2;
-  EXPECT_FALSE(DynamicsEnsemble::can_fit_together(member_ptrs, data_ptrs, options));
-  EXPECT_THROW(stack.fit_together(member_ptrs, data_ptrs, options), Error);
+  EXPECT_FALSE(EnsembleStack::can_fit(seed_ptrs, data_ptrs, options));
+  EXPECT_THROW(stack.fit(seed_ptrs, data_ptrs, options), Error);
 }
 
 TEST_P(DynamicsEnsembleBackends, SaveLoadRoundTripAndMismatches) {

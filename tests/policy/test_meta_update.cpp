@@ -356,12 +356,12 @@ TEST(MetaMath, CurvatureIsTheHessianOfTheKlThroughTheInnerStep) {
   for (int p = 0; p < P; ++p) EXPECT_NEAR(damped[p], av[p] + 0.25 * v[p], 1e-12);
 }
 
-// Task `first`..`first + tasks - 1` of a problem as a problem of their own (one group).
+// Task `first`..`first + tasks - 1` of a problem as a problem of their own (one seed).
 MetaProblem<double> slice_problem(const MetaProblem<double>& m, int first, int tasks) {
   MetaProblem<double> s = m;
   const std::int64_t pre = std::int64_t(first) * m.pre_per_task, post = std::int64_t(first) * m.post_per_task;
   s.tasks = tasks;
-  s.groups = 1;
+  s.seeds = 1;
   s.pre_obs += pre * m.shape.obs_dim;
   s.pre_act += pre * m.shape.act_dim;
   s.pre_advantage += pre;
@@ -377,53 +377,53 @@ MetaProblem<double> slice_problem(const MetaProblem<double>& m, int first, int t
   return s;
 }
 
-// With G groups, every result of group g is bit for bit that of a one-group problem holding the
-// group's tasks alone: the adapted parameters, the meta-gradient, the curvature products and the
+// With B seeds, every result of seed g is bit for bit that of a one-seed problem holding the
+// seed's tasks alone: the adapted parameters, the meta-gradient, the curvature products and the
 // surrogate and KL, in double, second and first order.
-TEST(MetaMath, GroupsEqualPerGroupProblems) {
+TEST(MetaMath, SeedsEqualPerSeedProblems) {
   print_seed();
-  const int G = 3, per_group = 2;
-  DoubleProblem d(G * per_group, 9, 10, 0.1, test_seed());
+  const int B = 3, per_seed = 2;
+  DoubleProblem d(B * per_seed, 9, 10, 0.1, test_seed());
   const int P = d.P();
   std::vector<double> theta;
-  for (int g = 0; g < G; ++g) {
+  for (int g = 0; g < B; ++g) {
     const auto row = random_theta(d.layout, test_seed() + 100 * g);
     theta.insert(theta.end(), row.begin(), row.end());
   }
   MetaProblem<double> m = d.m;
-  m.groups = G;
-  // The post-update samples' log-probs under the groups' own adapted parameters.
-  std::vector<double> adapted(std::size_t(G) * per_group * P), logp_old(d.logp_old.size());
+  m.seeds = B;
+  // The post-update samples' log-probs under the seeds' own adapted parameters.
+  std::vector<double> adapted(std::size_t(B) * per_seed * P), logp_old(d.logp_old.size());
   cpu::adapt_parameters(m, theta.data(), adapted.data());
   cpu::log_probs(m.shape, m.tasks, m.post_per_task, adapted.data(), true, m.post_obs, m.post_act, logp_old.data());
   m.post_logp_old = logp_old.data();
-  const auto v = random_vector<double>(G * P, test_seed() + 5, -1, 1);
+  const auto v = random_vector<double>(B * P, test_seed() + 5, -1, 1);
   std::vector<double> candidate(theta);
   for (std::size_t i = 0; i < candidate.size(); ++i) candidate[i] += 0.01 * v[i];
 
   for (bool first_order : {false, true}) {
     m.first_order = first_order;
-    std::vector<double> grad(G * P), av(G * P);
+    std::vector<double> grad(B * P), av(B * P);
     cpu::meta_gradient(m, theta.data(), adapted.data(), grad.data());
     cpu::curvature_vector(m, theta.data(), adapted.data(), 1e-3, v.data(), av.data());
-    const auto values = cpu::surrogate_and_kl_groups(m, candidate.data(), adapted.data());
-    ASSERT_EQ(values.size(), std::size_t(G));
-    for (int g = 0; g < G; ++g) {
-      const MetaProblem<double> one = slice_problem(m, g * per_group, per_group);
+    const auto values = cpu::surrogate_and_kl_per_seed(m, candidate.data(), adapted.data());
+    ASSERT_EQ(values.size(), std::size_t(B));
+    for (int g = 0; g < B; ++g) {
+      const MetaProblem<double> one = slice_problem(m, g * per_seed, per_seed);
       const double* theta_g = theta.data() + g * P;
-      const double* adapted_g = adapted.data() + std::size_t(g) * per_group * P;
-      std::vector<double> adapted_one(std::size_t(per_group) * P), grad_one(P), av_one(P);
+      const double* adapted_g = adapted.data() + std::size_t(g) * per_seed * P;
+      std::vector<double> adapted_one(std::size_t(per_seed) * P), grad_one(P), av_one(P);
       cpu::adapt_parameters(one, theta_g, adapted_one.data());
       cpu::meta_gradient(one, theta_g, adapted_g, grad_one.data());
       cpu::curvature_vector(one, theta_g, adapted_g, 1e-3, v.data() + g * P, av_one.data());
       const auto value = cpu::surrogate_and_kl(one, candidate.data() + g * P, adapted_g);
-      for (int i = 0; i < per_group * P; ++i) ASSERT_EQ(adapted[std::size_t(g) * per_group * P + i], adapted_one[i]);
+      for (int i = 0; i < per_seed * P; ++i) ASSERT_EQ(adapted[std::size_t(g) * per_seed * P + i], adapted_one[i]);
       for (int p = 0; p < P; ++p) {
-        ASSERT_EQ(grad[g * P + p], grad_one[p]) << "group " << g << " p " << p << " first order " << first_order;
-        ASSERT_EQ(av[g * P + p], av_one[p]) << "group " << g << " p " << p << " first order " << first_order;
+        ASSERT_EQ(grad[g * P + p], grad_one[p]) << "seed " << g << " p " << p << " first order " << first_order;
+        ASSERT_EQ(av[g * P + p], av_one[p]) << "seed " << g << " p " << p << " first order " << first_order;
       }
-      EXPECT_EQ(values[g].surrogate, value.surrogate) << "group " << g;
-      EXPECT_EQ(values[g].kl, value.kl) << "group " << g;
+      EXPECT_EQ(values[g].surrogate, value.surrogate) << "seed " << g;
+      EXPECT_EQ(values[g].kl, value.kl) << "seed " << g;
       EXPECT_GT(value.kl, 0.0);
     }
   }
@@ -913,8 +913,8 @@ TEST_P(MetaBackends, WholeUpdateMatchesTheCpuBackend) {
   for (std::size_t p = 0; p < a.size(); ++p) ASSERT_NEAR(b[p], a[p], 1e-3 * step + 1e-6) << "p " << p;
 }
 
-// G cases of `per_group` tasks each stacked along the task axis, on the CPU: one problem of G
-// groups; theta [G * P] holds the groups' meta-policies.
+// B cases of `per_seed` tasks each stacked along the task axis, on the CPU: one problem of B
+// seeds; theta [B * P] holds the seeds' meta-policies.
 MetaCase stack_cases(const std::vector<MetaCase>& cases) {
   MetaCase all;
   all.pre_dims = cases[0].pre_dims;
@@ -965,51 +965,51 @@ MetaCase stack_cases(const std::vector<MetaCase>& cases) {
 }
 
 // Bit for bit, on both backends: the property `mbmpo train --seeds` promises. (On CUDA it rests on
-// cuBLAS choosing the same kernels for a batch of G*T tasks as for T; a GPU run checks it.)
-void expect_same_values(const std::vector<float>& grouped, const std::vector<float>& alone, const std::string& what) {
-  ASSERT_EQ(grouped.size(), alone.size()) << what;
+// cuBLAS choosing the same kernels for a batch of B*T tasks as for T; a GPU run checks it.)
+void expect_same_values(const std::vector<float>& together, const std::vector<float>& alone, const std::string& what) {
+  ASSERT_EQ(together.size(), alone.size()) << what;
   for (std::size_t i = 0; i < alone.size(); ++i) {
-    ASSERT_EQ(std::memcmp(&grouped[i], &alone[i], sizeof(float)), 0)
-        << what << " [" << i << "]: " << grouped[i] << " grouped, " << alone[i] << " alone";
+    ASSERT_EQ(std::memcmp(&together[i], &alone[i], sizeof(float)), 0)
+        << what << " [" << i << "]: " << together[i] << " together, " << alone[i] << " alone";
   }
 }
 
-void expect_same_report(const MetaUpdateReport& grouped, const MetaUpdateReport& alone, const std::string& what) {
-  EXPECT_EQ(grouped.accepted, alone.accepted) << what;
-  EXPECT_EQ(grouped.backtracks, alone.backtracks) << what;
-  EXPECT_EQ(grouped.step_fraction, alone.step_fraction) << what;
-  EXPECT_EQ(grouped.surrogate_before, alone.surrogate_before) << what;
-  EXPECT_EQ(grouped.surrogate_after, alone.surrogate_after) << what;
-  EXPECT_EQ(grouped.kl, alone.kl) << what;
-  EXPECT_EQ(grouped.gradient_norm, alone.gradient_norm) << what;
-  EXPECT_EQ(grouped.cg_residual, alone.cg_residual) << what;
-  EXPECT_EQ(grouped.step_scale, alone.step_scale) << what;
+void expect_same_report(const MetaUpdateReport& together, const MetaUpdateReport& alone, const std::string& what) {
+  EXPECT_EQ(together.accepted, alone.accepted) << what;
+  EXPECT_EQ(together.backtracks, alone.backtracks) << what;
+  EXPECT_EQ(together.step_fraction, alone.step_fraction) << what;
+  EXPECT_EQ(together.surrogate_before, alone.surrogate_before) << what;
+  EXPECT_EQ(together.surrogate_after, alone.surrogate_after) << what;
+  EXPECT_EQ(together.kl, alone.kl) << what;
+  EXPECT_EQ(together.gradient_norm, alone.gradient_norm) << what;
+  EXPECT_EQ(together.cg_residual, alone.cg_residual) << what;
+  EXPECT_EQ(together.step_scale, alone.step_scale) << what;
 }
 
-// G seeds' meta-updates through one grouped inner step and one grouped MetaObjective equal G
+// B seeds' meta-updates through one together inner step and one together MetaObjective equal B
 // separate ones: adapted parameters, gradient, curvature products, surrogate/KL, new theta and every
-// report field. Groups of 3 tasks with different meta-policies; the middle group has zero
+// report field. Seeds of 3 tasks with different meta-policies; the middle seed has zero
 // advantages (a zero gradient: it never accepts while the others search).
-TEST_P(MetaBackends, GroupsEqualSeparateUpdates) {
-  const int G = 3, per_group = 3;
+TEST_P(MetaBackends, SeedsEqualSeparateUpdates) {
+  const int B = 3, per_seed = 3;
   std::vector<MetaCase> cases;
-  for (int g = 0; g < G; ++g) cases.push_back(make_case(test_seed() + 1000 * g, g == 1, per_group));
+  for (int g = 0; g < B; ++g) cases.push_back(make_case(test_seed() + 1000 * g, g == 1, per_seed));
   const MetaCase all = stack_cases(cases);
   const double alpha = all.alpha;
   const std::int64_t P = all.layout.parameter_count();
-  const int T = G * per_group;
+  const int T = B * per_seed;
   const OnBackend s_all(backend(), all);
-  const auto theta_all = Tensor<float>::from_host(backend(), {G, P}, all.theta);
+  const auto theta_all = Tensor<float>::from_host(backend(), {B, P}, all.theta);
   const std::vector<std::uint64_t> seeds = {test_seed() + 11, test_seed() + 22, test_seed() + 33};
-  const auto v_host = random_vector<float>(G * P, test_seed() + 5, -1, 1);
-  const auto v_all = Tensor<float>::from_host(backend(), {G, P}, v_host);
+  const auto v_host = random_vector<float>(B * P, test_seed() + 5, -1, 1);
+  const auto v_all = Tensor<float>::from_host(backend(), {B, P}, v_host);
 
-  // The grouped inner step against one per group.
+  // The together inner step against one per seed.
   Tensor<float> adapted_all(backend(), {T, P});
   adapted_all.poison();
   inner_step(context(), all.layout, theta_all, s_all.pre, s_all.pre_adv, alpha, adapted_all);
   const auto adapted_all_host = adapted_all.to_host();
-  // And the groups must split the tasks evenly.
+  // And the seeds must split the tasks evenly.
   Tensor<float> two_rows(backend(), {2, P}), bad_adapted(backend(), {T, P});
   EXPECT_THROW(inner_step(context(), all.layout, two_rows, s_all.pre, s_all.pre_adv, alpha, bad_adapted), Error);
 
@@ -1026,41 +1026,41 @@ TEST_P(MetaBackends, GroupsEqualSeparateUpdates) {
     options.fisher_subsample = variant.fisher_subsample;
     options.first_order = variant.first_order;
     options.draw = 3;
-    MetaUpdateOptions grouped_options = options;
-    grouped_options.group_seeds = seeds;
-    MetaObjective grouped(context(), all.layout, theta_all, s_all.adapted, s_all.pre, s_all.pre_adv, s_all.post,
-                          s_all.post_adv, grouped_options);
-    ASSERT_EQ(grouped.groups(), G);
-    EXPECT_THROW(grouped.update(Tensor<float>(backend(), {G, P})), Error) << "update is for one group";
-    Tensor<float> gradient(backend(), {G, P}), av(backend(), {G, P});
+    MetaUpdateOptions together_options = options;
+    together_options.seeds = seeds;
+    MetaObjective together(context(), all.layout, theta_all, s_all.adapted, s_all.pre, s_all.pre_adv, s_all.post,
+                          s_all.post_adv, together_options);
+    ASSERT_EQ(together.seeds(), B);
+    EXPECT_THROW(together.update(Tensor<float>(backend(), {B, P})), Error) << "update is for one seed";
+    Tensor<float> gradient(backend(), {B, P}), av(backend(), {B, P});
     gradient.poison();
     av.poison();
-    grouped.gradient(gradient);
-    grouped.curvature(v_all, av);
-    const auto values = grouped.evaluate_groups(theta_all);
-    Tensor<float> theta(backend(), {G, P});
+    together.gradient(gradient);
+    together.curvature(v_all, av);
+    const auto values = together.evaluate_per_seed(theta_all);
+    Tensor<float> theta(backend(), {B, P});
     theta.poison();
-    const std::vector<MetaUpdateReport> reports = grouped.update_groups(theta);
-    ASSERT_EQ(reports.size(), std::size_t(G));
+    const std::vector<MetaUpdateReport> reports = together.update_per_seed(theta);
+    ASSERT_EQ(reports.size(), std::size_t(B));
     const auto gradient_host = gradient.to_host(), av_host = av.to_host(), theta_host = theta.to_host();
 
-    for (int g = 0; g < G; ++g) {
-      const std::string what = name + ", group " + std::to_string(g);
+    for (int g = 0; g < B; ++g) {
+      const std::string what = name + ", seed " + std::to_string(g);
       auto rows = [&](const std::vector<float>& v, std::int64_t first, std::int64_t count) {
         return std::vector<float>(v.begin() + first * P, v.begin() + (first + count) * P);
       };
       const MetaCase& c = cases[g];
       const OnBackend s(backend(), c);
-      Tensor<float> adapted(backend(), {per_group, P});
+      Tensor<float> adapted(backend(), {per_seed, P});
       inner_step(context(), c.layout, s.theta, s.pre, s.pre_adv, alpha, adapted);
-      expect_same_values(rows(adapted_all_host, g * per_group, per_group), adapted.to_host(),
+      expect_same_values(rows(adapted_all_host, g * per_seed, per_seed), adapted.to_host(),
                          what + ", inner step");
 
       MetaUpdateOptions alone_options = options;
       alone_options.seed = seeds[g];
       MetaObjective alone(context(), c.layout, s.theta, s.adapted, s.pre, s.pre_adv, s.post, s.post_adv,
                           alone_options);
-      EXPECT_EQ(alone.groups(), 1);
+      EXPECT_EQ(alone.seeds(), 1);
       Tensor<float> gradient_one(backend(), {P}), av_one(backend(), {P});
       alone.gradient(gradient_one);
       const auto v_one = Tensor<float>::from_host(backend(), {P}, rows(v_host, g, 1));
@@ -1085,7 +1085,7 @@ TEST_P(MetaBackends, GroupsEqualSeparateUpdates) {
       std::printf("%s: accepted %d after %d candidates\n", what.c_str(), int(report.accepted), report.backtracks);
     }
   }
-  EXPECT_GT(accepted_elsewhere, 0) << "no group took a step: the line searches ran alone in nothing";
+  EXPECT_GT(accepted_elsewhere, 0) << "no seed took a step: the line searches ran alone in nothing";
 }
 
 TEST(MetaUpdateOptions, BadValuesAreNamed) {

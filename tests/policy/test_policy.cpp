@@ -15,6 +15,7 @@
 #include "host/envs/sampler.hpp"
 #include "host/envs/task.hpp"
 #include "host/models/dynamics_ensemble.hpp"
+#include "host/models/ensemble_stack.hpp"
 #include "host/policy/advantages.hpp"
 #include "host/policy/gaussian_policy.hpp"
 #include "host/policy/imagined_rollout.hpp"
@@ -425,16 +426,16 @@ TEST_P(PolicyBackends, KeptRolloutRunnerMatchesAndReusesItsBuffersAndGraph) {
 // models get unequal row counts and the assignment pads).
 TEST_P(PolicyBackends, SeedsInOneRolloutEqualRolloutsOfTheirOwn) {
   const TaskSpec& spec = task_spec("hopper");
-  const int groups = 3, tasks = 4;
+  const int B = 3, tasks = 4;
   const RolloutDims one{tasks, 7, 23, spec.obs_dim, spec.act_dim};
-  const RolloutDims all{groups * tasks, one.rollouts, one.horizon, one.obs_dim, one.act_dim};
+  const RolloutDims all{B * tasks, one.rollouts, one.horizon, one.obs_dim, one.act_dim};
   const PolicyLayout layout(one.obs_dim, one.act_dim, {32, 32});
   const std::int64_t P = layout.parameter_count();
   std::vector<std::unique_ptr<DynamicsEnsemble>> ensembles;
-  std::vector<DynamicsEnsemble*> members;
-  std::vector<std::uint64_t> seeds;
+  std::vector<DynamicsEnsemble*> ensemble_ptrs;
+  std::vector<std::uint64_t> seed_keys;
   std::vector<float> params, start;
-  for (int g = 0; g < groups; ++g) {
+  for (int g = 0; g < B; ++g) {
     ensembles.push_back(std::make_unique<DynamicsEnsemble>(
         smooth_models(context(), one.obs_dim, one.act_dim, test_seed() + 100 * g)));
     DatasetStats stats;  // statistics of its own per seed
@@ -448,20 +449,18 @@ TEST_P(PolicyBackends, SeedsInOneRolloutEqualRolloutsOfTheirOwn) {
       }
     }
     ensembles.back()->set_normalization(stats);
-    members.push_back(ensembles.back().get());
-    seeds.push_back(test_seed() * 7 + 1000 * g);
+    ensemble_ptrs.push_back(ensembles.back().get());
+    seed_keys.push_back(test_seed() * 7 + 1000 * g);
     for (int t = 0; t < tasks; ++t) {
       const auto p = initial_policy_parameters(layout, test_seed() + 10 * g + t, 0.6);
       params.insert(params.end(), p.begin(), p.end());
     }
-    const auto s = sample_start_states(MujocoModel::load(spec), int(one.rows()), seeds.back(), 0);
+    const auto s = sample_start_states(MujocoModel::load(spec), int(one.rows()), seed_keys.back(), 0);
     start.insert(start.end(), s.begin(), s.end());
   }
-  DynamicsEnsembleConfig stacked = members.front()->config();
-  stacked.models = groups * members.front()->models();
-  DynamicsEnsemble stack(context(), one.obs_dim, one.act_dim, stacked, 0);
-  stack.stack(members);
-  EXPECT_EQ(stack.members(), groups);
+  EnsembleStack stack(context(), one.obs_dim, one.act_dim, ensemble_ptrs.front()->config(), B);
+  stack.gather(ensemble_ptrs);
+  EXPECT_EQ(stack.ensemble().seeds(), B);
 
   const auto params_t = Tensor<float>::from_host(backend(), {all.tasks, P}, params);
   const auto start_t = Tensor<float>::from_host(backend(), {all.tasks, all.rollouts, all.obs_dim}, start);
@@ -471,39 +470,39 @@ TEST_P(PolicyBackends, SeedsInOneRolloutEqualRolloutsOfTheirOwn) {
   }
   RolloutOptions options;
   options.draw = 5;
-  options.seeds = seeds;
-  imagined_rollout(context(), spec.id, stack, layout, params_t, start_t, options, together);
+  options.seeds = seed_keys;
+  imagined_rollout(context(), spec.id, stack.ensemble(), layout, params_t, start_t, options, together);
   int ended = 0;
-  for (int g = 0; g < groups; ++g) {
-    const std::int64_t params_per_group = tasks * P, starts_per_group = one.rows() * one.obs_dim;
+  for (int g = 0; g < B; ++g) {
+    const std::int64_t params_per_seed = tasks * P, starts_per_seed = one.rows() * one.obs_dim;
     const auto own_params = Tensor<float>::from_host(
-        backend(), {tasks, P}, std::vector<float>(params.begin() + g * params_per_group, params.begin() + (g + 1) * params_per_group));
+        backend(), {tasks, P}, std::vector<float>(params.begin() + g * params_per_seed, params.begin() + (g + 1) * params_per_seed));
     const auto own_start = Tensor<float>::from_host(
         backend(), {tasks, one.rollouts, one.obs_dim},
-        std::vector<float>(start.begin() + g * starts_per_group, start.begin() + (g + 1) * starts_per_group));
+        std::vector<float>(start.begin() + g * starts_per_seed, start.begin() + (g + 1) * starts_per_seed));
     Trajectories alone(backend(), one);
     RolloutOptions own = options;
     own.seeds.clear();
-    own.seed = seeds[g];
-    imagined_rollout(context(), spec.id, *members[g], layout, own_params, own_start, own, alone);
+    own.seed = seed_keys[g];
+    imagined_rollout(context(), spec.id, *ensemble_ptrs[g], layout, own_params, own_start, own, alone);
     auto slice = [&](const Tensor<float>& t) {
       const auto host = t.to_host();
-      const std::size_t per_group = host.size() / groups;
-      return std::vector<float>(host.begin() + g * per_group, host.begin() + (g + 1) * per_group);
+      const std::size_t per_seed = host.size() / B;
+      return std::vector<float>(host.begin() + g * per_seed, host.begin() + (g + 1) * per_seed);
     };
-    EXPECT_EQ(slice(together.obs), alone.obs.to_host()) << "seed group " << g;
-    EXPECT_EQ(slice(together.act), alone.act.to_host()) << "seed group " << g;
-    EXPECT_EQ(slice(together.reward), alone.reward.to_host()) << "seed group " << g;
-    EXPECT_EQ(slice(together.valid), alone.valid.to_host()) << "seed group " << g;
-    EXPECT_EQ(slice(together.logp), alone.logp.to_host()) << "seed group " << g;
+    EXPECT_EQ(slice(together.obs), alone.obs.to_host()) << "seed " << g;
+    EXPECT_EQ(slice(together.act), alone.act.to_host()) << "seed " << g;
+    EXPECT_EQ(slice(together.reward), alone.reward.to_host()) << "seed " << g;
+    EXPECT_EQ(slice(together.valid), alone.valid.to_host()) << "seed " << g;
+    EXPECT_EQ(slice(together.logp), alone.logp.to_host()) << "seed " << g;
     for (float v : alone.valid.to_host()) ended += v == 0.f;
   }
   std::printf("%d samples after an ending\n", ended);
 
-  // Groups that do not match the stack are named.
+  // Seeds that do not match the stack are named.
   RolloutOptions two = options;
   two.seeds.pop_back();
-  EXPECT_THROW(imagined_rollout(context(), spec.id, stack, layout, params_t, start_t, two, together), Error);
+  EXPECT_THROW(imagined_rollout(context(), spec.id, stack.ensemble(), layout, params_t, start_t, two, together), Error);
 }
 
 // Trajectories with random contents and endings, built on the host.

@@ -1,0 +1,37 @@
+// The run directory of `mbmpo train` and what reads it back (`mbmpo eval`, mbmpo.eval()):
+//
+//   config.toml            the effective configuration (written by the CLI)
+//   progress.csv, .jsonl   one row per iteration (columns: docs/progress.md)
+//   checkpoints/latest     names the newest complete checkpoint directory
+//   checkpoints/iter-N/    state.json, policy.safetensors (theta, adapted), models.safetensors
+//                          (weights, normalisation, Adam state), dataset.bin
+//   policy.safetensors     the final meta-policy (theta; the configuration in its metadata)
+//
+// A checkpoint is written under iter-N.partial and renamed when complete; "latest" moves last, so
+// a run killed at any moment resumes from a complete checkpoint. Writing a seed's files is
+// Trainer::State's (run_directory.cpp); the layout is this file's.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "host/train/train_config.hpp"
+
+namespace mbmpo {
+
+// InputError unless run_dir can take a fresh run: it must not hold a run's progress or checkpoints
+// (nothing is overwritten).
+void check_fresh_run_dir(const std::string& run_dir);
+
+// What a checkpoint or a final policy file holds for evaluation.
+struct SavedPolicy {
+  TrainConfig config;           // complete for a checkpoint; env and sizes only for policy.safetensors
+  std::vector<float> theta;
+  bool has_models = false;
+  std::string models_path;      // models.safetensors of a checkpoint
+};
+
+// path: a run directory (its latest checkpoint), a checkpoint directory, or a policy .safetensors.
+SavedPolicy load_saved_policy(const std::string& path);
+
+}  // namespace mbmpo
