@@ -1,5 +1,6 @@
-// Advantages of imagined trajectories (DESIGN.md, meta-step (b)): per task a linear feature
-// baseline fitted by least squares on the discounted returns, GAE, per-task standardisation.
+// Advantages of imagined trajectories (docs/algorithm.md, "3b. Baseline and advantages"): per task
+// a linear feature baseline fitted by least squares on the discounted returns, GAE, per-task
+// standardisation.
 #pragma once
 
 #include "host/core/context.hpp"

@@ -1,5 +1,5 @@
 // Imagined rollouts: T tasks x M rollouts x H steps through the learned dynamics, task t with its
-// own policy parameters on model t mod K (DESIGN.md, meta-step (a) and (d)).
+// own policy parameters on model t mod K (docs/algorithm.md, "3a and 3d. Imagined rollouts").
 #pragma once
 
 #include <cstdint>

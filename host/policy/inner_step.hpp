@@ -1,4 +1,4 @@
-// The MAML inner step (DESIGN.md, meta-step (c)): for every task at once,
+// The MAML inner step (docs/algorithm.md, "3c. The inner step"): for every task at once,
 //   theta'_t = theta + alpha * grad_theta mean_{valid samples of t}(log pi_theta(a|s) * A),
 // applied to every parameter including the log-std.
 #pragma once

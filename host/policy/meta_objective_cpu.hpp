@@ -1,5 +1,5 @@
 // The MAML-TRPO meta-objective on the CPU, templated on the scalar so tests run it in double
-// (DESIGN.md, "The meta-gradient and the TRPO step"). For a meta-policy theta and T tasks:
+// (docs/algorithm.md, "3e. The meta-gradient and the TRPO step"). For a meta-policy theta and T tasks:
 //
 //   theta'_t(theta) = theta + alpha * grad L_in_t(theta),  L_in_t = (1/N_t) sum A log pi_theta(a|s)
 //                     over task t's pre-update samples;

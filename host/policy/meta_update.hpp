@@ -1,5 +1,5 @@
 // The outer MB-MPO update: one TRPO step on the meta-policy theta through the inner step, exact
-// second order (DESIGN.md; the math is in host/policy/meta_objective_cpu.hpp):
+// second order (docs/algorithm.md, step 3e; the math is in host/policy/meta_objective_cpu.hpp):
 //   g = (1/T) sum_t J_t g_t,  A v = (1/T) sum_t J_t F_t J_t v + damping v,
 //   x = CG(A, g) (batched CG, entirely on the device on CUDA),  s = sqrt(2 max_kl / x.Ax) x,
 // then a backtracking line search on theta + ratio^k s that recomputes every theta'_t on the

@@ -55,7 +55,7 @@ class BroadcastBackends : public test::BackendTest {};
 
 // One row into every row, and B rows each into its seed of T/B rows (several seeds' meta-policies
 // tiled to their tasks), on awkward sizes with the output poisoned first.
-TEST_P(BroadcastBackends, RowsGoToEveryRowOfTheirGroup) {
+TEST_P(BroadcastBackends, RowsGoToEveryRowOfTheirSeed) {
   for (const auto& [B, T, P] : std::vector<std::tuple<int, int, int>>{{1, 7, 13}, {3, 9, 1251}, {5, 5, 3}}) {
     const auto rows = test::random_vector<float>(std::size_t(B) * P, test::test_seed() + B, -1, 1);
     const auto in = Tensor<float>::from_host(backend(), B == 1 ? Shape{P} : Shape{B, P}, rows);
