@@ -49,8 +49,9 @@ struct SeedIteration {
   std::map<std::string, double> seconds;  // by phase (kPhases)
 };
 
-// Runs phases and adds their seconds to the seeds' rows: a seed's own phase (collect, fit) counts
-// for it alone, a batched one for every seed (each waited for the whole batch).
+// Runs phases and adds their seconds to the seeds' rows: a seed's own phase (its fit, when the
+// seeds are fitted one at a time) counts for it alone, a phase of all seeds at once for every seed
+// (each waited for the whole of it).
 class PhaseClock {
  public:
   static constexpr int kEverySeed = -1;
