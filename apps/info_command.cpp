@@ -26,6 +26,9 @@ nlohmann::json info_json() {
       {"cuda_backend", build.cuda_backend},
       {"mujoco_version", build.mujoco_version},
       {"eigen_version", build.eigen_version},
+      {"cpu_arch", build.cpu_arch},
+      {"cpu_isa", build.cpu_isa},
+      {"cpu_supports", build.cpu_supports},
       {"hardware_threads", build.hardware_threads},
       {"usable_cores", build.usable_cores},
   };
@@ -78,6 +81,9 @@ void print_text(const nlohmann::json& info) {
   line("default device", info["default_device"].get<std::string>());
   line("mujoco", info["mujoco_version"].get<std::string>());
   line("eigen", info["eigen_version"].get<std::string>());
+  line("cpu instructions", info["cpu_isa"].get<std::string>() + ", this CPU runs " +
+                               (info["cpu_supports"].get<std::string>().empty() ? std::string("(not x86)")
+                                                                                : info["cpu_supports"].get<std::string>()));
   line("threads", std::to_string(info["hardware_threads"].get<int>()) + " hardware, " +
                       std::to_string(info["usable_cores"].get<int>()) + " usable (the CPU backend's team at most)");
 }

@@ -21,8 +21,10 @@ command -v nvcc >/dev/null || { echo "gpu-bundle: nvcc not found: install the CU
 rm -rf "$build"
 # No Python package: the GPU machine has neither the project's .venv nor the network to make one
 # (its CUDA paths are the library's, which the C++ tests cover).
+# The GPU machine's CPU is unknown: its host code is pinned to x86-64-v3 (AVX2/FMA), which any
+# server CPU of the last decade runs (an AVX-512 build would refuse one without it).
 bash scripts/build.sh "$build" -DMBMPO_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$arch" -DMBMPO_BUILD_TESTS=ON \
-  -DMBMPO_PYTHON=OFF
+  -DMBMPO_PYTHON=OFF -DMBMPO_CPU_ARCH=x86-64-v3
 
 # Shared libraries the GPU machine lacks: everything outside glibc, libstdc++/libgcc and CUDA's
 # own (MuJoCo and its dependencies, OpenMP's runtime).

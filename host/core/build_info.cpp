@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <thread>
 
+#include "host/core/cpu_isa.hpp"
 #include "host/core/cpu_threads.hpp"
 
 namespace mbmpo {
@@ -23,6 +24,9 @@ BuildInfo build_info() {
   info.eigen_version = std::to_string(EIGEN_WORLD_VERSION) + "." +
                        std::to_string(EIGEN_MAJOR_VERSION) + "." +
                        std::to_string(EIGEN_MINOR_VERSION);
+  info.cpu_arch = cpu_arch_built();
+  info.cpu_isa = cpu_isa_description();
+  info.cpu_supports = cpu_level_supported();
   info.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
   info.usable_cores = usable_cores();
   return info;

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <iomanip>
 #include <sstream>
 
 #include "host/core/atomic_file.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/cpu_isa.hpp"
 #include "host/core/error.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
@@ -46,6 +49,14 @@ std::string csv_value(const nlohmann::ordered_json& v) {
 }
 
 
+// Where a run's numbers were computed: the backend and, on the CPU, the instruction set. Results
+// are bit-identical only on one path.
+nlohmann::json numeric_path(Context& context) {
+  nlohmann::json path = {{"backend", to_string(context.backend())}};
+  if (context.backend() == Backend::cpu) path["cpu_arch"] = cpu_arch_built();
+  return path;
+}
+
 }  // namespace
 
 void check_fresh_run_dir(const std::string& run_dir) {
@@ -73,6 +84,7 @@ void Trainer::State::save_checkpoint() {
                                 {"iterations_done", iterations_done},
                                 {"real_steps", real_steps},
                                 {"episodes_started", episodes_started},
+                                {"numeric_path", numeric_path(context)},
                                 {"config", config_to_json(config)}};
   write_file_atomically((partial / "state.json").string(), state.dump(2) + "\n");
   // The directory becomes visible under its final name only when complete; "latest" moves last.
@@ -127,6 +139,15 @@ void Trainer::State::load_checkpoint() {
   iterations_done = state.at("iterations_done").get<int>();
   real_steps = state.at("real_steps").get<std::int64_t>();
   episodes_started = state.at("episodes_started").get<std::uint64_t>();
+  // Another backend or instruction set rounds differently: the run goes on, but its last bits may
+  // differ from an uninterrupted run's.
+  const nlohmann::json here = numeric_path(context);
+  if (state.contains("numeric_path") && state.at("numeric_path") != here) {
+    std::fprintf(stderr,
+                 "mbmpo: warning: %s was written on %s, this run computes on %s: the results from here on may "
+                 "differ in their last bits from an uninterrupted run's\n",
+                 dir.string().c_str(), state.at("numeric_path").dump().c_str(), here.dump().c_str());
+  }
   // Progress rows of iterations after the checkpoint are redone.
   const fs::path jsonl = run_dir / "progress.jsonl";
   if (fs::exists(jsonl)) {

@@ -152,6 +152,9 @@ nb::dict info() {
   d["cuda_architectures"] = b.cuda_architectures;
   d["mujoco_version"] = b.mujoco_version;
   d["eigen_version"] = b.eigen_version;
+  d["cpu_arch"] = b.cpu_arch;
+  d["cpu_isa"] = b.cpu_isa;
+  d["cpu_supports"] = b.cpu_supports;
   d["hardware_threads"] = b.hardware_threads;
   const CudaAvailability cuda = cuda_availability();
   d["cuda_usable"] = cuda.usable;

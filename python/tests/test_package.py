@@ -55,6 +55,8 @@ def require_cuda():
 def test_info_tasks_and_fields():
     info = mbmpo.info()
     assert info["version"] and "cuda_backend" in info
+    # The CPU instruction set in use, as `mbmpo info` prints it.
+    assert info["cpu_isa"] and "cpu_arch" in info and "cpu_supports" in info
     assert mbmpo.tasks() == ["half_cheetah", "hopper", "walker2d", "ant", "swimmer", "inverted_pendulum"]
     keys = [f["key"] for f in mbmpo.config_fields()]
     assert "model_hidden" in keys and "max_kl" in keys and "cpu_threads" in keys

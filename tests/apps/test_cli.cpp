@@ -1,9 +1,11 @@
 // The `mbmpo` binary as a user runs it.
 #include <gtest/gtest.h>
 
+#include "host/core/cpu_isa.hpp"
 #include "run_mbmpo.hpp"
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -30,6 +32,9 @@ TEST(Cli, InfoJsonIsMachineReadable) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const nlohmann::json info = nlohmann::json::parse(run.output);
   EXPECT_EQ(info["mujoco_version"], "2.2.2");
+  EXPECT_EQ(info["cpu_arch"], mbmpo::cpu_arch_built());
+  EXPECT_FALSE(info["cpu_isa"].get<std::string>().empty());
+  EXPECT_EQ(info["cpu_supports"], mbmpo::cpu_level_supported());
   EXPECT_TRUE(info["cuda_device_usable"].is_boolean());
   if (info["cuda_device_usable"].get<bool>()) {
     EXPECT_TRUE(info.contains("cuda_device"));
@@ -38,6 +43,27 @@ TEST(Cli, InfoJsonIsMachineReadable) {
     EXPECT_FALSE(info["cuda_unusable_reason"].get<std::string>().empty());
     EXPECT_EQ(info["default_device"], "cpu");
   }
+}
+
+// A binary on a CPU without its build's instructions stops at start-up with one line that names
+// them and how to rebuild, exit 2, before anything else has run (never SIGILL). The CPU is made
+// to look one level below the build's.
+TEST(Cli, ACpuWithoutTheBuildsInstructionsIsRefusedInOneLine) {
+  const std::string built = mbmpo::cpu_arch_built();
+  const std::string below = built == "x86-64-v4" ? "x86-64-v3" : built == "x86-64-v3" ? "x86-64-v2" : "";
+  if (below.empty()) GTEST_SKIP() << "built for '" << built << "': no level to check against";
+  setenv("MBMPO_PRETEND_CPU_LEVEL", below.c_str(), 1);
+  const CommandResult run = run_mbmpo("info");
+  unsetenv("MBMPO_PRETEND_CPU_LEVEL");
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
+  EXPECT_NE(run.output.find(built == "x86-64-v4" ? "AVX-512" : "AVX2/FMA"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("-DMBMPO_CPU_ARCH=" + below), std::string::npos) << run.output;
+  // The level itself, or a higher one, runs.
+  setenv("MBMPO_PRETEND_CPU_LEVEL", built.c_str(), 1);
+  const CommandResult same = run_mbmpo("info");
+  unsetenv("MBMPO_PRETEND_CPU_LEVEL");
+  EXPECT_EQ(same.exit_code, 0) << same.output;
 }
 
 TEST(Cli, BadInputExitsTwoWithAMessage) {

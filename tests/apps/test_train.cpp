@@ -10,6 +10,7 @@
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
 #include "host/policy/policy_layout.hpp"
+#include "host/core/cpu_isa.hpp"
 #include "run_mbmpo.hpp"
 #include <signal.h>
 #include <sys/wait.h>
@@ -168,6 +169,33 @@ TEST_P(TrainBackends, ResumeAfterSigkillGivesTheUninterruptedResult) {
   const CommandResult extended = run_mbmpo("train --resume --run-dir " + killed + " --iterations 5 --quiet");
   ASSERT_EQ(extended.exit_code, 0) << extended.output;
   EXPECT_EQ(rows(killed).size(), 5u);
+  fs::remove_all(dir);
+}
+
+// A checkpoint records where its numbers were computed (backend, CPU instruction set); resuming on
+// another path warns that the last bits may differ, and goes on. The same path says nothing.
+TEST(Train, ResumingOnAnotherNumericPathWarns) {
+  const fs::path dir = scratch("numeric_path");
+  const std::string run = (dir / "run").string();
+  ASSERT_EQ(run_mbmpo("train " + kTinySettings + " --device cpu --iterations 1 --quiet --run-dir " + run).exit_code, 0);
+  const fs::path state = fs::path(run) / "checkpoints" / "iter-000001" / "state.json";
+  nlohmann::json saved = nlohmann::json::parse(read(state));
+  ASSERT_EQ(saved["numeric_path"]["backend"], "cpu");
+  ASSERT_EQ(saved["numeric_path"]["cpu_arch"], mbmpo::cpu_arch_built());
+  const CommandResult same = run_mbmpo("train --resume --iterations 2 --quiet --run-dir " + run);
+  ASSERT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_EQ(same.output.find("warning"), std::string::npos) << same.output;
+
+  const fs::path latest = fs::path(run) / "checkpoints" / "iter-000002" / "state.json";
+  saved = nlohmann::json::parse(read(latest));
+  saved["numeric_path"]["cpu_arch"] = "x86-64-v2";
+  std::ofstream(latest) << saved.dump(2) << "\n";
+  const CommandResult other = run_mbmpo("train --resume --iterations 3 --quiet --run-dir " + run);
+  ASSERT_EQ(other.exit_code, 0) << other.output;
+  EXPECT_NE(other.output.find("warning"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("x86-64-v2"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("last bits"), std::string::npos) << other.output;
+  EXPECT_EQ(rows(run).size(), 3u);
   fs::remove_all(dir);
 }
 
