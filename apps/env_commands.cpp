@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "apps/commands.hpp"
+#include "apps/strict_value.hpp"
 #include "host/core/atomic_file.hpp"
 #include "host/core/error.hpp"
 #include "host/envs/sampler.hpp"
@@ -105,12 +106,13 @@ void add_env_commands(CLI::App& app, Action& action) {
   CLI::App* collect = app.add_subcommand(
       "collect", "Run a uniformly random policy on a task and write every transition to CSV");
   collect->add_option("--env", options->env, "Task name (see mbmpo envs)")->required();
-  collect->add_option("--episodes", options->episodes, "Number of episodes")
+  strictly<int>(collect->add_option("--episodes", options->episodes, "Number of episodes"))
       ->capture_default_str()->check(CLI::Range(1, 100000000));
-  collect->add_option("--horizon", options->horizon, "Steps per episode at most")
+  strictly<int>(collect->add_option("--horizon", options->horizon, "Steps per episode at most"))
       ->capture_default_str()->check(CLI::Range(1, 100000000));
-  collect->add_option("--seed", options->seed, "Seed of reset noise and actions")->capture_default_str();
-  collect->add_option("--threads", options->threads, "Worker threads")
+  strictly<std::uint64_t>(collect->add_option("--seed", options->seed, "Seed of reset noise and actions"))
+      ->capture_default_str();
+  strictly<int>(collect->add_option("--threads", options->threads, "Worker threads"))
       ->capture_default_str()->check(CLI::Range(1, 100000000));
   collect->add_option("--out", options->out, "Output CSV file (written atomically)")->required();
   collect->callback([options, &action] { action = [options] { return run_collect(*options); }; });

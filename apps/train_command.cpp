@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "apps/commands.hpp"
+#include "apps/strict_value.hpp"
 #include "host/core/atomic_file.hpp"
 #include "host/core/backend.hpp"
 #include "host/core/error.hpp"
@@ -208,8 +209,8 @@ int run_train(TrainOptions& options) {
 template <class T>
 CLI::Option* hyper(CLI::App* app, const std::string& name, T& value, const std::string& help) {
   // The last occurrence wins, so a flag can override one given earlier (e.g. in a script).
-  return app->add_option("--" + name, value, help)->capture_default_str()->multi_option_policy(
-      CLI::MultiOptionPolicy::TakeLast);
+  return strictly<T>(app->add_option("--" + name, value, help)->capture_default_str()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast));
 }
 
 void define_train_options(CLI::App* train, TrainOptions& o) {
@@ -302,10 +303,11 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   CLI::App* eval = app.add_subcommand("eval", "Real-environment returns of a trained policy");
   eval->add_option("--run-dir", eval_options->run_dir, "A run directory (its latest checkpoint)");
   eval->add_option("--checkpoint", eval_options->checkpoint, "A checkpoint directory or a policy .safetensors");
-  eval->add_option("--episodes", eval_options->evaluation.episodes, "Episodes")->capture_default_str();
+  strictly<int>(eval->add_option("--episodes", eval_options->evaluation.episodes, "Episodes")->capture_default_str());
   eval->add_flag("--adapt", eval_options->evaluation.adapt, "Evaluate after one adaptation step per model");
-  eval->add_option("--seed", eval_options->evaluation.seed, "Seed of the episodes")->capture_default_str();
-  eval->add_option("--threads", eval_options->evaluation.threads, "Worker threads")->capture_default_str();
+  strictly<std::uint64_t>(
+      eval->add_option("--seed", eval_options->evaluation.seed, "Seed of the episodes")->capture_default_str());
+  strictly<int>(eval->add_option("--threads", eval_options->evaluation.threads, "Worker threads")->capture_default_str());
   eval->add_option("--device", eval_options->evaluation.device, "Backend for --adapt")
       ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   eval->add_flag("--json", eval_options->json, "One JSON object on stdout");

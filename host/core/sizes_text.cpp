@@ -15,6 +15,8 @@ std::string join_sizes(const std::vector<int>& sizes) {
 
 std::vector<int> parse_sizes(const std::string& text, const std::string& name) {
   std::vector<int> sizes;
+  // getline drops a trailing empty item ("64," would read as 64): refuse it before splitting.
+  MBMPO_CHECK_INPUT(!text.empty() && text.back() != ',', name, ": expected sizes like 512,512, got '", text, "'");
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
     std::size_t used = 0;

@@ -28,6 +28,7 @@ std::uint64_t parse_seed(const std::string& text, const std::string& list) {
 
 std::vector<std::uint64_t> parse_seed_list(const std::string& text) {
   std::vector<std::uint64_t> seeds;
+  MBMPO_CHECK_INPUT(text.empty() || text.back() != ',', "--seeds: expected seeds like 0-4 or 0,3,7, got '", text, "'");
   std::stringstream in(text);
   for (std::string part; std::getline(in, part, ',');) {
     const std::size_t dash = part.find('-', 1);
@@ -39,7 +40,8 @@ std::vector<std::uint64_t> parse_seed_list(const std::string& text) {
     const std::uint64_t last = parse_seed(part.substr(dash + 1), text);
     MBMPO_CHECK_INPUT(first <= last, "--seeds: the range ", part, " runs backwards");
     MBMPO_CHECK_INPUT(last - first < 1024, "--seeds: the range ", part, " holds more than 1024 seeds");
-    for (std::uint64_t s = first; s <= last; ++s) seeds.push_back(s);
+    // Counted, not compared: a range ending at 2^64 - 1 would never end with `s <= last`.
+    for (std::uint64_t i = 0; i <= last - first; ++i) seeds.push_back(first + i);
   }
   MBMPO_CHECK_INPUT(!seeds.empty(), "--seeds: no seeds given");
   std::set<std::uint64_t> seen;

@@ -317,6 +317,57 @@ TEST_P(TrainBackends, BadInputIsNamedWithExitCode2AndWritesNothing) {
   fs::remove_all(dir);
 }
 
+// A flag's value means what it says or is refused, naming the flag, with exit 2 and nothing
+// written: no empty value read as 0 or false, no wrapped or saturated number, no integer taken as a
+// boolean, no list element dropped.
+TEST(Train, FlagValuesMeanWhatTheySayOrAreRefused) {
+  const fs::path dir = scratch("strict_values");
+  const std::string run = (dir / "run").string();
+  const std::string tiny = kTinySettings + " --device cpu --iterations 0";
+  struct Case {
+    std::string arguments, flag, message;
+  };
+  const std::vector<Case> cases = {
+      {"train " + tiny + " --iterations ''", "--iterations", "empty"},
+      {"train " + tiny + " --tf32 ''", "--tf32", "empty"},
+      {"train " + tiny + " --max-kl ''", "--max-kl", "empty"},
+      {"train " + tiny + " --seed -1", "--seed", "not a non-negative integer"},
+      {"train " + tiny + " --seed 99999999999999999999", "--seed", "out of range"},
+      {"train " + tiny + " --models 99999999999", "--models", "out of range"},
+      {"train " + tiny + " --iterations 3.5", "--iterations", "not an integer"},
+      {"train " + tiny + " --iterations 0x10", "--iterations", "not an integer"},
+      {"train " + tiny + " --first-order 2", "--first-order", "not true or false"},
+      {"train " + tiny + " --cuda-graph maybe", "--cuda-graph", "not true or false"},
+      {"train " + tiny + " --inner-lr abc", "--inner-lr", "not a number"},
+      {"train " + tiny + " --inner-lr 1e-3x", "--inner-lr", "not a number"},
+      {"train " + tiny + " --max-kl inf", "--max-kl", "not a finite number"},
+      {"train " + tiny + " --model-lr nan", "--model-lr", "not a finite number"},
+      {"train " + tiny + " --model-hidden 64,", "model-hidden", "expected sizes"},
+      {"train " + tiny + " --policy-hidden ,32", "policy-hidden", "expected sizes"},
+      {"train " + tiny + " --seeds 1,", "--seeds", "expected seeds"},
+      {"eval --checkpoint " + run + " --episodes ''", "--episodes", "empty"},
+      {"eval --checkpoint " + run + " --seed -5", "--seed", "not a non-negative integer"},
+      {"collect --env hopper --out " + (dir / "c.csv").string() + " --seed -1", "--seed", "not a non-negative integer"},
+  };
+  for (const Case& c : cases) {
+    const CommandResult result = run_mbmpo(c.arguments + " --run-dir " + run);
+    EXPECT_EQ(result.exit_code, 2) << c.arguments << "\n" << result.output;
+    EXPECT_NE(result.output.find(c.flag), std::string::npos) << c.arguments << "\n" << result.output;
+    EXPECT_NE(result.output.find(c.message), std::string::npos) << c.arguments << "\n" << result.output;
+    EXPECT_FALSE(fs::exists(run)) << c.arguments;
+    EXPECT_FALSE(fs::exists(dir / "c.csv")) << c.arguments;
+  }
+  // Good values of the same kinds still pass, and a range that ends at the largest seed ends.
+  const CommandResult good = run_mbmpo("train " + tiny + " --first-order yes --inner-lr 2e-3 --seed 18446744073709551615 "
+                                       "--quiet --run-dir " + run);
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  const CommandResult top = run_mbmpo("train " + tiny + " --seeds 18446744073709551614-18446744073709551615 --quiet "
+                                      "--run-dir " + (dir / "top").string());
+  EXPECT_EQ(top.exit_code, 0) << top.output;
+  EXPECT_TRUE(fs::exists(dir / "top" / "seed-18446744073709551615"));
+  fs::remove_all(dir);
+}
+
 TEST_P(TrainBackends, SmokePresetRunsHalfCheetah) {
   const fs::path dir = this->dir("smoke");
   const auto start = std::chrono::steady_clock::now();
