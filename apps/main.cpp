@@ -14,6 +14,20 @@ int main(int argc, char** argv) {
   mbmpo::app::add_bench_command(app, action);
   mbmpo::app::add_train_commands(app, action, argc, argv);
 
+  // CLI11 would say only that an argument was not expected.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string commands;
+    bool known = false;
+    for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) {
+      known = known || command->check_name(argv[1]);
+      commands += (commands.empty() ? "" : ", ") + command->get_name();
+    }
+    if (!known) {
+      std::cerr << "mbmpo: error: unknown command '" << argv[1] << "' (the commands: " << commands
+                << "; see mbmpo --help)\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -14,12 +14,14 @@
 #include <variant>
 
 #include "apps/commands.hpp"
+#include "apps/config_file.hpp"
 #include "apps/strict_value.hpp"
 #include "host/core/atomic_file.hpp"
 #include "host/core/backend.hpp"
 #include "host/core/error.hpp"
 #include "host/envs/task.hpp"
 #include "host/train/evaluation.hpp"
+#include "host/train/run_directory.hpp"
 #include "host/train/seed_group.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
@@ -120,7 +122,7 @@ int run_seed_group(TrainOptions& options, Backend backend) {
   if (!options.quiet && !options.json) {
     std::cerr << "mbmpo train: " << config.env << " on " << to_string(backend) << ", " << seeds.size()
               << " seeds in one process, run directory " << options.run_dir
-              << (options.resume ? " (resumed at iteration " + std::to_string(group.iterations_done()) + ")" : "")
+              << (group.iterations_done() > 0 ? " (resumed at iteration " + std::to_string(group.iterations_done()) + ")" : "")
               << "\n";
   }
   const auto start = std::chrono::steady_clock::now();
@@ -158,6 +160,7 @@ int run_train(TrainOptions& options) {
   TrainConfig& config = options.config;
   if (options.resume) {
     MBMPO_CHECK_INPUT(!options.run_dir.empty(), "--resume needs --run-dir (the run to continue)");
+    check_run_dir_path(options.run_dir);
     MBMPO_CHECK_INPUT(fs::is_directory(options.run_dir), "cannot resume: run directory ", options.run_dir,
                       " does not exist");
   }
@@ -185,7 +188,7 @@ int run_train(TrainOptions& options) {
   write_file_atomically((fs::path(options.run_dir) / "config.toml").string(), config_to_toml(config));
   if (!options.quiet && !options.json) {
     std::cerr << "mbmpo train: " << config.env << " on " << to_string(backend) << ", run directory "
-              << options.run_dir << (options.resume ? " (resumed at iteration " + std::to_string(trainer.iterations_done()) + ")" : "")
+              << options.run_dir << (trainer.iterations_done() > 0 ? " (resumed at iteration " + std::to_string(trainer.iterations_done()) + ")" : "")
               << "\n";
   }
   const auto start = std::chrono::steady_clock::now();
@@ -244,6 +247,24 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
   }
 }
 
+// The keys config.toml may hold: every field's flag, and --seeds (a group's config.toml has it).
+ConfigKeys config_keys() {
+  ConfigKeys keys = {{"seeds", ConfigKind::string}};
+  for (const TrainField& field : train_fields()) {
+    keys[flag_name(field)] = std::visit(
+        [](auto member) {
+          using Value = std::decay_t<decltype(TrainConfig().*member)>;
+          if constexpr (std::is_same_v<Value, std::vector<int>>) return ConfigKind::sizes;
+          else if constexpr (std::is_same_v<Value, std::string>) return ConfigKind::string;
+          else if constexpr (std::is_same_v<Value, bool>) return ConfigKind::boolean;
+          else if constexpr (std::is_floating_point_v<Value>) return ConfigKind::floating;
+          else return ConfigKind::integer;
+        },
+        field.member);
+  }
+  return keys;
+}
+
 struct EvalOptions {
   std::string run_dir, checkpoint;
   EvaluationOptions evaluation;
@@ -295,6 +316,8 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   app.set_config("--config", default_config,
                  "mbmpo train: read settings from this TOML file ([train] section, keys as the flags' names)");
   app.allow_config_extras(false);  // an unknown key in the file is an error
+  const std::string config_file = scan_flag(argc, argv, "--config");
+  app.config_formatter(toml_config_reader(config_file.empty() ? default_config : config_file, config_keys()));
   train->fallthrough();            // so that `mbmpo train --config FILE` reaches the main app's option
   define_train_options(train, *options);
   train->callback([options, &action] { action = [options] { return run_train(*options); }; });

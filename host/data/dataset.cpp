@@ -6,6 +6,7 @@
 
 #include "host/core/atomic_file.hpp"
 #include "host/core/error.hpp"
+#include "host/core/memory_budget.hpp"
 #include "kernels/core/philox.cuh"
 
 namespace mbmpo {
@@ -15,6 +16,10 @@ Dataset::Dataset(int obs_dim, int act_dim, std::size_t capacity)
   MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "dataset: observation and action sizes must be positive, got ",
                     obs_dim, " and ", act_dim);
   MBMPO_CHECK_INPUT(capacity > 0, "dataset: capacity must be positive");
+  const double row_bytes = sizeof(float) * (2.0 * obs_dim + act_dim + 1) + sizeof(std::uint8_t) +
+                           sizeof(std::uint64_t) + sizeof(step_[0]);
+  check_memory(Backend::cpu, double(capacity) * row_bytes,
+               "a dataset of capacity " + std::to_string(capacity) + " transitions");
   obs_.resize(capacity * obs_dim);
   act_.resize(capacity * act_dim);
   next_obs_.resize(capacity * obs_dim);

@@ -5,6 +5,8 @@
 #include <limits>
 
 #include "host/core/cuda_graph.hpp"
+#include "host/core/memory_budget.hpp"
+#include "host/core/sizes_text.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/models/ensemble_linear.hpp"
 #include "host/models/ensemble_mlp_ops.hpp"
@@ -26,6 +28,10 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
 
   const Backend backend = context.backend();
   const std::int64_t count = layout_.parameter_count();
+  // The weights, their gradient and Adam's two moments, before any activation.
+  check_memory(backend, 4.0 * sizeof(float) * double(count),
+               "a dynamics ensemble of " + std::to_string(config_.models) + " models with hidden sizes " +
+                   join_sizes(config_.hidden));
   std::vector<float> init(static_cast<std::size_t>(count), 0.f);
   for (const EnsembleMlpLayer& layer : layout_.layers()) {
     const float limit = std::sqrt(6.f / float(layer.in + layer.out));  // Xavier-uniform

@@ -59,10 +59,45 @@ nlohmann::json numeric_path(Context& context) {
 
 }  // namespace
 
-void check_fresh_run_dir(const std::string& run_dir) {
+bool holds_checkpoint(const std::string& run_dir) {
+  const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
+  if (fs::exists(checkpoints / "latest")) return true;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(checkpoints, error)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind("iter-", 0) == 0 && name.find(".partial") == std::string::npos) return true;
+  }
+  return false;
+}
+
+bool holds_run(const std::string& run_dir) {
+  if (holds_checkpoint(run_dir)) return true;
+  // The first iteration's row is written just before its checkpoint; a later row means the
+  // directory had checkpoints (deleted since): refuse rather than overwrite that history.
+  const fs::path jsonl = fs::path(run_dir) / "progress.jsonl";
+  if (!fs::exists(jsonl)) return false;
+  std::istringstream lines(read_file(jsonl.string()));
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
+    if (!row.is_object() || !row.contains("iteration") || row["iteration"] != 0) return true;
+  }
+  return false;
+}
+
+void check_run_dir_path(const std::string& run_dir) {
   MBMPO_CHECK_INPUT(!run_dir.empty(), "no run directory");
-  MBMPO_CHECK_INPUT(!fs::exists(fs::path(run_dir) / "progress.jsonl") && !fs::exists(fs::path(run_dir) / "checkpoints"),
-                    "run directory ", run_dir, " already holds a run: pass --resume to continue it, or choose another "
+  // Each folder on the way must be a folder (or not exist yet).
+  for (fs::path p = fs::path(run_dir); !p.empty(); p = p.parent_path()) {
+    MBMPO_CHECK_INPUT(!fs::exists(p) || fs::is_directory(p), "run directory ", run_dir, ": ", p.string(),
+                      " is a file, not a directory");
+    if (p == p.parent_path()) break;
+  }
+}
+
+void check_fresh_run_dir(const std::string& run_dir) {
+  check_run_dir_path(run_dir);
+  MBMPO_CHECK_INPUT(!holds_run(run_dir), "run directory ", run_dir,
+                    " already holds a run: pass --resume to continue it, or choose another "
                     "--run-dir (nothing is overwritten)");
 }
 

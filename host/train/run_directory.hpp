@@ -19,7 +19,15 @@
 
 namespace mbmpo {
 
-// InputError unless run_dir can take a fresh run: it must not hold a run's progress or checkpoints
+// A complete checkpoint (checkpoints/latest, or an iter-N directory that is not .partial).
+bool holds_checkpoint(const std::string& run_dir);
+// A checkpoint, or progress rows beyond the first iteration's: what a run killed before its first
+// checkpoint does not hold (its config.toml, an empty checkpoints/ and the first iteration's row
+// are not worth keeping: such a directory takes a fresh run, and --resume starts it over).
+bool holds_run(const std::string& run_dir);
+// InputError unless run_dir and each folder above it is a directory or does not exist yet.
+void check_run_dir_path(const std::string& run_dir);
+// InputError unless run_dir can take a fresh run: check_run_dir_path, and it must not hold a run
 // (nothing is overwritten).
 void check_fresh_run_dir(const std::string& run_dir);
 

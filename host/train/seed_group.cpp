@@ -1,5 +1,8 @@
 #include "host/train/seed_group.hpp"
 
+#include "host/train/memory_estimate.hpp"
+#include "host/train/run_directory.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -59,6 +62,9 @@ SeedGroup::SeedGroup(Backend backend, const TrainConfig& config, const std::vect
   MBMPO_CHECK_INPUT(!seeds.empty(), "--seeds: no seeds given");
   MBMPO_CHECK_INPUT(int(seeds.size()) <= kMaxSeedsTogether, "--seeds: at most ", kMaxSeedsTogether,
                     " seeds in one process, got ", seeds.size());
+  validate(config);
+  check_training_memory(config, int(seeds.size()), backend);
+  check_run_dir_path(run_dir);
   // A group killed between its seeds' first checkpoints has seeds with nothing to resume: they
   // start over (their rows of the first iteration are redone), as long as one seed has a
   // checkpoint; with none, resuming fails as a single run's does.

@@ -4,6 +4,7 @@
 
 #include "host/core/error.hpp"
 #include "host/envs/task.hpp"
+#include "host/models/ensemble_mlp_cpu.hpp"
 #include "host/train/train_fields.hpp"
 
 namespace mbmpo {
@@ -37,6 +38,13 @@ void validate(const TrainConfig& c) {
   MBMPO_CHECK_INPUT(!c.model_hidden.empty(), "model-hidden needs at least one layer");
   MBMPO_CHECK_INPUT(c.random_steps > 0 || c.iterations == 0,
                     "random-steps must be > 0: the first model fit needs data");
+  // The limits that the parts check when they are built, checked here too, so that a run is
+  // refused before its directory is made.
+  MBMPO_CHECK_INPUT(c.dataset_capacity >= 2 || c.iterations == 0,
+                    "dataset-capacity must be >= 2: the model fit needs at least 2 transitions");
+  MBMPO_CHECK_INPUT(c.model_hidden.size() < kMaxParameterSegments / 3, "model-hidden: at most ",
+                    kMaxParameterSegments / 3 - 1, " hidden layers, got ", c.model_hidden.size());
+  policy_layout(c);  // the policy's sizes (at most 3 hidden layers of at most 256)
   validate(meta_update_options(c));
 }
 

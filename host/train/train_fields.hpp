@@ -19,15 +19,22 @@ using TrainMember = std::variant<std::string TrainConfig::*, int TrainConfig::*,
 // A field's value, of its member's type.
 using TrainValue = std::variant<std::string, int, std::uint64_t, double, bool, std::vector<int>>;
 
-// The values a field accepts (for a list of sizes: each size).
-enum class FieldRange { any, non_negative, positive, open_fraction, closed_fraction };
+// The values a field accepts (for a list of sizes: each size): [low, high], either end open. Every
+// numeric field has one that a real run can use, so that 1e30 or 2^31 - 1 is refused by name
+// instead of training into NaN or running out of memory.
+struct FieldRange {
+  double low = -1e300, high = 1e300;
+  bool low_open = false, high_open = false;
+  bool contains(double value) const;
+  std::string text() const;  // "in [1, 64]", "in (0, 1]"
+};
 
 struct TrainField {
   const char* key;  // snake_case: config.json and checkpoint key; the flag and TOML key use '-'
   TrainMember member;
   TrainValue default_value;  // what a default-constructed TrainConfig holds
   const char* help;
-  FieldRange range = FieldRange::any;
+  FieldRange range = {};
   std::vector<std::string> choices = {};  // for a string field: the values it accepts
   bool checkpoint_shape = false;          // a checkpoint's contents depend on it: --resume must agree
 };
@@ -43,7 +50,8 @@ nlohmann::json config_to_json(const TrainConfig& config);
 // InputError naming the key.
 TrainConfig config_from_json(const nlohmann::json& json);
 
-// config.toml as `mbmpo train --config` reads it: a [train] section, one `flag-name=value` a line.
+// config.toml as `mbmpo train --config` reads it: a [train] section, one `flag-name=value` a line
+// (apps/config_file.hpp reads it).
 std::string config_to_toml(const TrainConfig& config);
 
 // The range and choice of every field, naming the flag of the first bad one (InputError).

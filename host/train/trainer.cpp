@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -11,6 +12,7 @@
 #include "host/core/broadcast_rows.hpp"
 #include "host/core/cpu_threads.hpp"
 #include "host/core/error.hpp"
+#include "host/core/kill_point.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/stream_copy.hpp"
 #include "host/envs/sampler.hpp"
@@ -20,6 +22,7 @@
 #include "host/policy/imagined_rollout.hpp"
 #include "host/policy/inner_step.hpp"
 #include "host/policy/meta_update.hpp"
+#include "host/train/memory_estimate.hpp"
 #include "host/train/real_episodes.hpp"
 #include "host/train/run_directory.hpp"
 #include "host/train/train_fields.hpp"
@@ -128,11 +131,25 @@ ReturnStats Trainer::State::collect() {
 
 Trainer::Trainer(Context& context, const TrainConfig& config, const std::string& run_dir, bool resume) {
   validate(config);
-  MBMPO_CHECK_INPUT(!run_dir.empty(), "no run directory");
+  check_training_memory(config, 1, context.backend());
+  check_run_dir_path(run_dir);
+  if (resume) {
+    MBMPO_CHECK_INPUT(fs::is_directory(run_dir), "cannot resume: run directory ", run_dir, " does not exist");
+    if (!holds_run(run_dir)) {
+      // Killed before its first checkpoint: nothing to keep, so the run starts over.
+      std::fprintf(stderr, "mbmpo: %s holds no checkpoint yet (the run stopped before its first one): starting it "
+                   "over\n", run_dir.c_str());
+      resume = false;
+    }
+  }
   if (!resume) check_fresh_run_dir(run_dir);
   state_ = std::make_unique<State>(context, config, run_dir);
   if (resume) state_->load_checkpoint();
-  fs::create_directories(state_->checkpoints());
+  try {
+    fs::create_directories(state_->checkpoints());
+  } catch (const fs::filesystem_error& e) {
+    throw InputError("cannot create the run directory " + run_dir + ": " + e.code().message());
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -422,7 +439,9 @@ nlohmann::ordered_json finish_iteration(Trainer::State& s, int iteration, const 
   const auto checkpoint_start = Clock::now();
   s.rows.push_back(row);
   s.write_progress();
+  kill_point("row-written");
   s.save_checkpoint();
+  kill_point("checkpoint-saved");
   row["seconds_checkpoint"] = seconds_since(checkpoint_start);
   row["seconds_iteration"] = seconds_since(iteration_start);
   s.rows.back() = row;
@@ -455,6 +474,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
 
   const int target = until < 0 ? c.iterations : std::min(c.iterations, until);
   while (first.iterations_done < target) {
+    kill_point("iteration");
     const int iteration = first.iterations_done;
     const auto iteration_start = Clock::now();
     std::vector<SeedIteration> record(B);
@@ -466,6 +486,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
     });
     // 2. The ensemble fit.
     batch.fit_models(clock, record);
+    kill_point("fitted");
     // 3. The meta-steps.
     batch.load_policies();
     for (int step = 0; step < c.meta_steps; ++step) {
@@ -474,6 +495,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
         context.synchronize();
         on_meta_step(iteration, step);
       }
+      kill_point("meta-step");
     }
     batch.store_policies();
     std::vector<ReturnStats> pre_returns;
@@ -487,6 +509,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
     if (on_rows) on_rows(rows);
   }
 
+  kill_point("before-final-policy");
   for (State* s : seeds) s->save_final_policy();
 }
 

@@ -1,5 +1,7 @@
 #include "python/src/arrays.hpp"
 
+#include "host/core/memory.hpp"
+
 #include <cmath>
 
 namespace mbmpo::python {
@@ -61,6 +63,22 @@ OutputArray writable_array(nb::handle object, const char* name) {
   }
   throw InputError(std::string(name) + ": expected an array (NumPy, or a DLPack tensor on CUDA), got " +
                    nb::cast<std::string>(nb::str(nb::handle(object.type()))));
+}
+
+void check_finite(const TensorView<float>& view, const char* name) {
+  const float* values = view.data;
+  std::vector<float> host;
+  if (view.backend != Backend::cpu) {
+    host.resize(std::size_t(view.numel()));
+    memory::copy(Backend::cpu, host.data(), view.backend, view.data, host.size() * sizeof(float));
+    values = host.data();
+  }
+  for (std::int64_t i = 0; i < view.numel(); ++i) {
+    if (!std::isfinite(values[i])) {
+      throw InputError(std::string(name) + ": contains NaN or infinite values (the first at flat index " +
+                       std::to_string(i) + ")");
+    }
+  }
 }
 
 std::vector<float> finite_host_copy(const InputArray& array, const Shape& shape, const char* name) {

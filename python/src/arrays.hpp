@@ -58,6 +58,11 @@ TensorView<float> array_view(const Array& array, Backend backend, const Shape& s
 // An array the library writes into: ValueError naming `name` when it is read-only or not an array.
 OutputArray writable_array(nb::handle object, const char* name);
 
+// ValueError naming `name` when the view holds a NaN or an infinity. A CUDA view is copied to the
+// host to be read: meant for parameters and start states, which are small next to the work done
+// with them.
+void check_finite(const TensorView<float>& view, const char* name);
+
 // A host copy of a float32 array of `shape` (-1: any); NaN and infinities are refused.
 std::vector<float> finite_host_copy(const InputArray& array, const Shape& shape, const char* name);
 

@@ -119,6 +119,12 @@ nb::object predict(Ensemble& e, const InputArray& obs, const InputArray& act, nb
     throw InputError("model_of_row: expected " + std::to_string(n) + " entries, got " + std::to_string(models.size()));
   }
   if (n == 0) return out;
+  // On CUDA the arrays are not read on the host (predict takes them in place, without a copy):
+  // there a NaN row gives a NaN row, and no other row is touched.
+  if (backend == Backend::cpu) {
+    check_finite(o, "obs");
+    check_finite(a, "act");
+  }
   nb::gil_scoped_release release;
   std::lock_guard<std::mutex> lock(e.device()->mutex);
   const ModelAssignment assignment = ensemble.assign(models);
@@ -159,7 +165,10 @@ void bind_models(nb::module_& m) {
            "seed"_a = 0, "device"_a = "auto")
       .def("fit", &fit, "dataset"_a, "learning_rate"_a = 1e-3, "batch_size"_a = 500, "max_epochs"_a = 500,
            "validation_fraction"_a = 0.2, "early_stopping"_a = true, "seed"_a = 0)
-      .def("predict", &predict, "obs"_a, "act"_a, "out"_a = nb::none(), "model_of_row"_a = nb::none())
+      .def("predict", &predict, "obs"_a, "act"_a, "out"_a = nb::none(), "model_of_row"_a = nb::none(),
+           "next_obs[r] = model[model_of_row[r]](obs[r], act[r]) (default model r mod K), in place on the ensemble's "
+           "device. On the CPU, NaN or infinite obs or act are refused (ValueError); on CUDA the arrays are not "
+           "read on the host: a NaN row gives a NaN row, and the other rows are unaffected.")
       .def(
           "save",
           [](Ensemble& e, const std::string& path, bool optimizer) {

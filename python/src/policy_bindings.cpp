@@ -74,6 +74,8 @@ std::shared_ptr<PyTrajectories> imagined_rollout_py(Ensemble& ensemble, const st
   MBMPO_CHECK_INPUT(tasks > 0, "params: expected one row per task, got none");
   const TensorView<float> start = array_view(start_obs, backend, {tasks, -1, spec.obs_dim}, "start_obs");
   MBMPO_CHECK_INPUT(start.dim(1) > 0, "start_obs: expected at least one rollout per task, got none");
+  check_finite(p, "params");
+  check_finite(start, "start_obs");
   const RolloutDims d{int(tasks), int(start.dim(1)), horizon, spec.obs_dim, spec.act_dim};
   auto out = std::make_shared<PyTrajectories>(PyTrajectories{ensemble.device(), Trajectories(backend, d)});
   RolloutOptions options;
@@ -214,7 +216,8 @@ void bind_policy(nb::module_& m) {
 
   m.def("imagined_rollout", &imagined_rollout_py, "ensemble"_a, "task"_a, "policy"_a, "params"_a, "start_obs"_a,
         "horizon"_a, "seed"_a = 0, "draw"_a = 0,
-        "Rollouts of each task's policy params[t] from start_obs[t] through the ensemble (task t on model t mod K).");
+        "Rollouts of each task's policy params[t] from start_obs[t] through the ensemble (task t on model t mod K). "
+        "NaN or infinite params or start_obs are refused (ValueError).");
   m.def("compute_advantages", &compute_advantages_py, "trajectories"_a, "discount"_a = 0.99, "gae_lambda"_a = 1.0,
         "normalize"_a = true);
   m.def("inner_step", &inner_step_py, "policy"_a, "theta"_a, "trajectories"_a, "advantages"_a, "inner_lr"_a);

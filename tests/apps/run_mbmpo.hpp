@@ -22,8 +22,11 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-inline CommandResult run_mbmpo(const std::string& arguments) {
-  const std::string command = "\"" + mbmpo_binary() + "\" " + arguments + " 2>&1";
+// environment: "NAME=VALUE ..." set for this command only. A process killed by a signal has
+// exit_code -1.
+inline CommandResult run_mbmpo(const std::string& arguments, const std::string& environment = "") {
+  const std::string command =
+      (environment.empty() ? "" : "env " + environment + " ") + "\"" + mbmpo_binary() + "\" " + arguments + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return {-1, "popen failed"};
   std::string output;

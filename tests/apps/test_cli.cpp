@@ -71,8 +71,10 @@ TEST(Cli, BadInputExitsTwoWithAMessage) {
   EXPECT_EQ(unknown_flag.exit_code, 2) << unknown_flag.output;
   EXPECT_NE(unknown_flag.output.find("--bogus"), std::string::npos) << unknown_flag.output;
 
-  const CommandResult unknown_command = run_mbmpo("frobnicate");
+  const CommandResult unknown_command = run_mbmpo("trian --env hopper");
   EXPECT_EQ(unknown_command.exit_code, 2) << unknown_command.output;
+  EXPECT_NE(unknown_command.output.find("unknown command 'trian'"), std::string::npos) << unknown_command.output;
+  EXPECT_NE(unknown_command.output.find("train"), std::string::npos) << unknown_command.output;
 
   const CommandResult no_command = run_mbmpo("");
   EXPECT_EQ(no_command.exit_code, 2) << no_command.output;

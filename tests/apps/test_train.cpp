@@ -11,6 +11,7 @@
 #include "host/train/trainer.hpp"
 #include "host/policy/policy_layout.hpp"
 #include "host/core/cpu_isa.hpp"
+#include "run_files.hpp"
 #include "run_mbmpo.hpp"
 #include <signal.h>
 #include <sys/wait.h>
@@ -35,44 +36,12 @@ namespace {
 using mbmpo::Backend;
 using mbmpo::test::CommandResult;
 using mbmpo::test::run_mbmpo;
+using mbmpo::test::read;
+using mbmpo::test::rows;
+using mbmpo::test::scratch;
+using mbmpo::test::without_timings;
 
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// A fresh, unique scratch directory per test and process.
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("mbmpo_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// A CI-sized InvertedPendulum run: seconds per iteration on 2 cores.
-const std::string kTinySettings =
-    "--env inverted_pendulum --random-steps 500 --horizon 100 --eval-episodes 3 --models 3 "
-    "--model-hidden 32,32 --model-max-epochs 20 --meta-batch 6 --rollouts-per-task 10 --imagined-horizon 30 "
-    "--meta-steps 4 --inner-lr 0.05 --quiet";
-
-std::vector<nlohmann::json> rows(const fs::path& run_dir) {
-  std::vector<nlohmann::json> out;
-  std::istringstream lines(read(run_dir / "progress.jsonl"));
-  for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
-// The rows without their timings (which differ from run to run).
-std::vector<nlohmann::json> without_timings(std::vector<nlohmann::json> rows) {
-  for (auto& row : rows) {
-    for (auto it = row.begin(); it != row.end();) {
-      it = it.key().rfind("seconds_", 0) == 0 ? row.erase(it) : std::next(it);
-    }
-  }
-  return rows;
-}
+using mbmpo::test::kTinySettings;
 
 double eval_return(const std::string& target) {
   const CommandResult run = run_mbmpo("eval " + target + " --episodes 10 --json");
@@ -257,12 +226,88 @@ TEST(Train, EveryConfigFieldIsAFlagAndRoundTripsThroughJson) {
   EXPECT_THROW(mbmpo::config_from_json({{"models", "five"}}), mbmpo::InputError);
 }
 
+// config.toml is TOML by toml++'s verdict, and each key means what its flag means: a syntax error,
+// a duplicate key (also as its snake_case twin), an array for a single value, a wrong type, an
+// unknown key or section are refused naming the key (or the line), exit 2, nothing written; a list
+// of sizes is a TOML array and is kept whole.
+TEST(Train, ConfigFileIsReadByTomlRulesAndEachKeyIsChecked) {
+  const fs::path dir = scratch("config_toml");
+  const std::string run = (dir / "run").string();
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"models = = 3", "bad.toml:2:"},
+           {"models = 3\nmodels = 4", "models"},
+           {"model-hidden = [8]\nmodel_hidden = [8]", "model_hidden: the key is given twice"},
+           {"models = [3, 4]", "models is an array, but it must be an integer"},
+           {"models = \"3\"", "models is a string, but it must be an integer"},
+           {"iterations = 1.5", "iterations is a float, but it must be an integer"},
+           {"tf32 = 1", "tf32 is an integer, but it must be true or false"},
+           {"model-hidden = [64, \"x\"]", "model-hidden holds a string"},
+           {"inner-lr = \"big\"", "inner-lr is a string"},
+           {"inner-lr = 1e30", "inner-lr must be in [0, 10]"},
+           {"iterations = -1", "iterations"},
+           {"modles = 3", "modles: unknown key"},
+           {"[other]\nmodels = 3", "'other' is a section outside [train]"},
+           {"models =", "bad.toml:2:"}}) {
+    {
+      std::ofstream bad(dir / "bad.toml");
+      bad << "[train]\n" << text << "\n";
+    }
+    const CommandResult result =
+        run_mbmpo("train --env hopper --config " + (dir / "bad.toml").string() + " --run-dir " + run);
+    EXPECT_EQ(result.exit_code, 2) << text << "\n" << result.output;
+    EXPECT_NE(result.output.find(message), std::string::npos) << text << "\n" << result.output;
+    EXPECT_FALSE(fs::exists(run)) << text;
+  }
+  {
+    std::ofstream good(dir / "good.toml");
+    good << "[train]\nenv = \"hopper\"\nmodel_hidden = [64, 32]\ninner-lr = 1\niterations = 0\n";
+  }
+  const CommandResult good = run_mbmpo("train --config " + (dir / "good.toml").string() + " --quiet --run-dir " + run);
+  ASSERT_EQ(good.exit_code, 0) << good.output;
+  const std::string written = read(fs::path(run) / "config.toml");
+  EXPECT_NE(written.find("model-hidden=[64, 32]"), std::string::npos) << written;
+  EXPECT_NE(written.find("inner-lr=1\n"), std::string::npos) << written;
+  fs::remove_all(dir);
+}
+
+// What no run can use is refused before the run directory is made, naming the flag: a value past
+// its field's range, a limit that a part would only meet deep inside the run, and a size whose
+// memory the machine does not have (with both figures).
+TEST(Train, ImpossibleSizesAreRefusedBeforeAnythingIsWritten) {
+  const fs::path dir = scratch("impossible");
+  const std::string run = (dir / "run").string();
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--models 65", "models must be in [1, 64], got 65"},
+           {"--models 2147483647", "models must be in [1, 64]"},
+           {"--dataset-capacity 1", "dataset-capacity must be >= 2"},
+           {"--model-lr 1e30", "model-lr must be in (0, 1]"},
+           {"--model-hidden 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1", "at most 15 hidden layers"},
+           {"--policy-hidden 512", "hidden sizes must be in [1, 256]"},
+           {"--meta-batch 100000 --rollouts-per-task 1000000", "needs at least"},
+           {"--model-hidden 1000000,1000000", "needs at least"}}) {
+    const CommandResult result = run_mbmpo("train --env hopper --device cpu " + flags + " --run-dir " + run);
+    EXPECT_EQ(result.exit_code, 2) << flags << "\n" << result.output;
+    EXPECT_NE(result.output.find(message), std::string::npos) << flags << "\n" << result.output;
+    EXPECT_FALSE(fs::exists(run)) << flags;
+  }
+  // A run directory that is a file, or under one.
+  { std::ofstream file(dir / "file"); }
+  for (const std::string& path : {(dir / "file").string(), (dir / "file" / "run").string()}) {
+    for (const std::string resume : {"", " --resume"}) {
+      const CommandResult result = run_mbmpo("train --env hopper --device cpu --run-dir " + path + resume);
+      EXPECT_EQ(result.exit_code, 2) << path << resume << "\n" << result.output;
+      EXPECT_NE(result.output.find("is a file, not a directory"), std::string::npos) << result.output;
+    }
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Train, CpuPresetSetsItsSizesAndFlagsStillWin) {
   const fs::path dir = scratch("cpu_preset");
   ASSERT_EQ(run_mbmpo("train --env hopper --preset cpu --device cpu --iterations 0 --quiet --run-dir " +
                       (dir / "a").string()).exit_code, 0);
   const std::string config = read(dir / "a" / "config.toml");
-  for (const char* line : {"model-hidden=\"256,256\"", "model-max-epochs=100", "meta-steps=15"}) {
+  for (const char* line : {"model-hidden=[256, 256]", "model-max-epochs=100", "meta-steps=15"}) {
     EXPECT_NE(config.find(line), std::string::npos) << line << " missing from\n" << config;
   }
   ASSERT_EQ(run_mbmpo("train --env hopper --preset cpu --meta-steps 4 --device cpu --iterations 0 --quiet --run-dir " +
@@ -284,7 +329,7 @@ TEST_P(TrainBackends, BadInputIsNamedWithExitCode2AndWritesNothing) {
     EXPECT_EQ(result.output.find("terminate called"), std::string::npos) << result.output;
   };
   expect_bad("train --env nope --run-dir " + run, "unknown task 'nope'");
-  expect_bad("train " + kTiny + " --horizon 0 --run-dir " + run, "horizon must be > 0");
+  expect_bad("train " + kTiny + " --horizon 0 --run-dir " + run, "horizon must be in [1, 1000000], got 0");
   expect_bad("train " + kTiny + " --model-validation 1.5 --run-dir " + run, "model-validation");
   expect_bad("train " + kTiny + " --discount 2 --run-dir " + run, "discount");
   expect_bad("train " + kTiny + " --rollouts-per-task -3 --run-dir " + run, "rollouts-per-task");
