@@ -9,6 +9,7 @@
 #include "apps/strict_value.hpp"
 #include "host/core/atomic_file.hpp"
 #include "host/core/error.hpp"
+#include "host/core/memory_budget.hpp"
 #include "host/envs/sampler.hpp"
 
 namespace mbmpo::app {
@@ -55,6 +56,12 @@ int run_collect(const CollectOptions& options) {
   const std::filesystem::path out_dir = std::filesystem::path(options.out).parent_path();
   MBMPO_CHECK_INPUT(out_dir.empty() || std::filesystem::is_directory(out_dir),
                     "--out: directory ", out_dir.string(), " does not exist");
+  MBMPO_CHECK_INPUT(!std::filesystem::is_directory(options.out), "--out: ", options.out, " is a directory");
+  // The episodes and their CSV text (about 16 characters a number) are held until the file is
+  // written at once.
+  const double steps_at_most = double(options.episodes) * options.horizon;
+  check_memory(Backend::cpu, steps_at_most * (2.0 * task.obs_dim + task.act_dim + 3) * (sizeof(float) + 16),
+               "--episodes " + std::to_string(options.episodes) + " of --horizon " + std::to_string(options.horizon));
   auto model = MujocoModel::load(task);
   Sampler sampler(model);
   SamplerOptions sampler_options;
