@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "apps/commands.hpp"
+#include "apps/path_flags.hpp"
 #include "bench/env_bench.hpp"
 #include "bench/model_bench.hpp"
 #include "bench/policy_bench.hpp"
@@ -56,6 +57,7 @@ void print_table(const std::vector<nlohmann::json>& rows) {
 }
 
 int run_bench(const BenchOptions& options) {
+  if (!options.json.empty()) check_output_file("--json", options.json);
   std::vector<nlohmann::json> rows;
   auto append = [&](std::vector<nlohmann::json> more) { rows.insert(rows.end(), more.begin(), more.end()); };
   if (wants(options, "env")) append(bench::run_env_suite(options.scale == "large" ? "paper" : options.scale));
@@ -99,7 +101,7 @@ void add_bench_command(CLI::App& app, Action& action) {
       ->capture_default_str()->check(CLI::IsMember({"small", "paper", "large"}));
   bench->add_option("--device", options->device, "Backend for the kernel suites")
       ->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  bench->add_option("--json", options->json, "Also write the rows to this JSON file");
+  bench->add_option("--json", options->json, "Also write the rows to this JSON file")->check(non_empty_path());
   bench->callback([options, &action] { action = [options] { return run_bench(*options); }; });
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "apps/commands.hpp"
+#include "apps/path_flags.hpp"
 #include "apps/strict_value.hpp"
 #include "host/core/atomic_file.hpp"
 #include "host/core/error.hpp"
@@ -53,10 +54,7 @@ void write_csv_rows(std::ostringstream& csv, const Episode& e) {
 
 int run_collect(const CollectOptions& options) {
   const TaskSpec& task = task_spec(options.env);
-  const std::filesystem::path out_dir = std::filesystem::path(options.out).parent_path();
-  MBMPO_CHECK_INPUT(out_dir.empty() || std::filesystem::is_directory(out_dir),
-                    "--out: directory ", out_dir.string(), " does not exist");
-  MBMPO_CHECK_INPUT(!std::filesystem::is_directory(options.out), "--out: ", options.out, " is a directory");
+  check_output_file("--out", options.out);
   // The episodes and their CSV text (about 16 characters a number) are held until the file is
   // written at once.
   const double steps_at_most = double(options.episodes) * options.horizon;
@@ -121,7 +119,7 @@ void add_env_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   strictly<int>(collect->add_option("--threads", options->threads, "Worker threads"))
       ->capture_default_str()->check(CLI::Range(1, 100000000));
-  collect->add_option("--out", options->out, "Output CSV file (written atomically)")->required();
+  collect->add_option("--out", options->out, "Output CSV file (written atomically)")->required()->check(non_empty_path());
   collect->callback([options, &action] { action = [options] { return run_collect(*options); }; });
 }
 

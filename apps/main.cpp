@@ -39,6 +39,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // CLI11's own exit codes are not 2; every bad flag is bad input here.
     if (e.get_exit_code() == 0) return app.exit(e);
+    // Without a command, CLI11 says only that one is required, also when an unknown option came first.
+    const std::vector<std::string> unparsed = app.remaining();
+    if (app.get_subcommands().empty() && !unparsed.empty()) {
+      std::cerr << "mbmpo: error: unknown argument '" << unparsed.front() << "' before the command (see mbmpo --help)\n";
+      return 2;
+    }
     std::cerr << "mbmpo: error: " << e.what() << " (see mbmpo --help)\n";
     return 2;
   }

@@ -34,11 +34,12 @@ std::string strict_value_error(const std::string& text) {
     }
     return "";
   } else if constexpr (std::is_floating_point_v<T>) {
-    char* stop = nullptr;
-    const double value = std::strtod(text.c_str(), &stop);
-    if (stop != text.c_str() + text.size() || std::isspace(static_cast<unsigned char>(text.front()))) {
-      return "'" + text + "' is not a number";
-    }
+    // Decimal or scientific notation, as in TOML; strtod would also take C's hex floats (0x1p-1).
+    double value = 0;
+    const char* end = text.data() + text.size();
+    const auto [stop, error] = std::from_chars(text.data(), end, value, std::chars_format::general);
+    if (error == std::errc::result_out_of_range) return "'" + text + "' is out of range";
+    if (error != std::errc() || stop != end) return "'" + text + "' is not a number";
     if (!std::isfinite(value)) return "'" + text + "' is not a finite number";
     return "";
   } else {

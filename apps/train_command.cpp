@@ -15,6 +15,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/config_file.hpp"
+#include "apps/path_flags.hpp"
 #include "apps/strict_value.hpp"
 #include "host/core/atomic_file.hpp"
 #include "host/core/backend.hpp"
@@ -163,6 +164,13 @@ int run_train(TrainOptions& options) {
     check_run_dir_path(options.run_dir);
     MBMPO_CHECK_INPUT(fs::is_directory(options.run_dir), "cannot resume: run directory ", options.run_dir,
                       " does not exist");
+    const fs::path config_file = fs::path(options.run_dir) / "config.toml";
+    MBMPO_CHECK_INPUT(!fs::exists(config_file) || fs::is_regular_file(config_file), "cannot resume: ",
+                      config_file.string(), " is not a file");
+    // A resumed run replaces checkpoints/latest by renaming a file onto it, which cannot replace a folder.
+    const fs::path latest = fs::path(options.run_dir) / "checkpoints" / "latest";
+    MBMPO_CHECK_INPUT(!fs::exists(latest) || fs::is_regular_file(latest), "cannot resume: ", latest.string(),
+                      " is not a file (mbmpo writes there the name of the newest checkpoint); move it away");
   }
   for (const TrainField& field : train_fields()) {
     if (auto member = std::get_if<std::vector<int> TrainConfig::*>(&field.member)) {
@@ -218,7 +226,8 @@ CLI::Option* hyper(CLI::App* app, const std::string& name, T& value, const std::
 
 void define_train_options(CLI::App* train, TrainOptions& o) {
   TrainConfig& c = o.config;
-  train->add_option("--run-dir", o.run_dir, "Run directory (default runs/ENV-sSEED-DATE)")->configurable(false);
+  train->add_option("--run-dir", o.run_dir, "Run directory (default runs/ENV-sSEED-DATE)")
+      ->configurable(false)->check(non_empty_path());
   train->add_flag("--resume", o.resume, "Continue the run in --run-dir from its last checkpoint")->configurable(false);
   train->add_option("--preset", o.preset,
                     "smoke: a small run (3 iterations) for a first try; cpu: sizes that learn on a machine "
@@ -314,7 +323,8 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   }
   // CLI11 reads config files on the main app: keys of the [train] section go to this command.
   app.set_config("--config", default_config,
-                 "mbmpo train: read settings from this TOML file ([train] section, keys as the flags' names)");
+                 "mbmpo train: read settings from this TOML file ([train] section, keys as the flags' names)")
+      ->check(non_empty_path());
   app.allow_config_extras(false);  // an unknown key in the file is an error
   const std::string config_file = scan_flag(argc, argv, "--config");
   app.config_formatter(toml_config_reader(config_file.empty() ? default_config : config_file, config_keys()));

@@ -11,6 +11,7 @@ packages=(
   libeigen3-dev                # CPU backend matrix products
   nlohmann-json3-dev           # JSON logs, configs, benchmark records
   libtomlplusplus-dev          # config.toml
+  libxxhash-dev                # checkpoint checksums
 )
 # The Python package's: wanted, not required (without them the package is not built or tested,
 # and the build says so).

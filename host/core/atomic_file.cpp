@@ -16,7 +16,7 @@ namespace mbmpo {
 void write_file_atomically(const std::string& path, const std::string& contents) {
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot create " + temporary + ": " + std::strerror(errno));
+  if (fd < 0) throw FileError("cannot create " + temporary + ": " + std::strerror(errno));
   std::size_t written = 0;
   while (written < contents.size()) {
     const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
@@ -25,19 +25,19 @@ void write_file_atomically(const std::string& path, const std::string& contents)
       const std::string reason = std::strerror(errno);
       ::close(fd);
       ::unlink(temporary.c_str());
-      throw Error("cannot write " + temporary + ": " + reason);
+      throw FileError("cannot write " + temporary + ": " + reason);
     }
     written += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const std::string reason = std::strerror(errno);
     ::unlink(temporary.c_str());
-    throw Error("cannot flush " + temporary + ": " + reason);
+    throw FileError("cannot flush " + temporary + ": " + reason);
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     ::unlink(temporary.c_str());
-    throw Error("cannot rename " + temporary + " to " + path + ": " + reason);
+    throw FileError("cannot rename " + temporary + " to " + path + ": " + reason);
   }
 }
 

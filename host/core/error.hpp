@@ -20,6 +20,13 @@ class InputError : public Error {
   using Error::Error;
 };
 
+// A file that cannot be written where it was asked for (a missing directory, no permission, a
+// full disk). The CLI exits 1; Python raises OSError.
+class FileError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <class... Parts>
 std::string concat(const Parts&... parts) {

@@ -1,9 +1,13 @@
 #include "host/core/safetensors.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 
 #include "host/core/atomic_file.hpp"
+#include "host/core/file_checksum.hpp"
 
 namespace mbmpo {
 namespace {
@@ -19,6 +23,24 @@ std::size_t dtype_size(const std::string& dtype) {
 
 // The largest header we accept; real headers here are a few kilobytes.
 constexpr std::uint64_t kMaxHeaderBytes = 100u << 20;
+
+// The metadata key under which serialize() records the checksum of the tensor bytes; parse()
+// verifies it when present (files written elsewhere, by PyTorch say, have none).
+constexpr const char* kChecksumKey = "mbmpo.xxh3_128";
+
+// The element count of a shape, or -1 when it exceeds `limit` (a header cannot claim more
+// elements than its file has bytes; this also keeps the product from overflowing).
+std::int64_t bounded_numel(const Shape& shape, std::uint64_t limit) {
+  std::uint64_t count = 1;
+  for (auto extent : shape) {
+    if (extent == 0) return 0;
+  }
+  for (auto extent : shape) {
+    if (std::uint64_t(extent) > limit || count > limit / std::uint64_t(extent)) return -1;
+    count *= std::uint64_t(extent);
+  }
+  return std::int64_t(count);
+}
 
 }  // namespace
 
@@ -75,8 +97,12 @@ std::string Safetensors::metadata(const std::string& key) const {
 }
 
 std::string Safetensors::serialize() const {
+  std::string data;
+  for (const auto& [name, e] : tensors_) data += e.bytes;
+  std::map<std::string, std::string> metadata = metadata_;
+  metadata[kChecksumKey] = bytes_checksum(data);
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata_.empty()) header["__metadata__"] = metadata_;
+  header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
   for (const auto& [name, e] : tensors_) {
     header[name] = {{"dtype", e.dtype},
@@ -90,7 +116,7 @@ std::string Safetensors::serialize() const {
   const std::uint64_t length = text.size();
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((length >> (8 * i)) & 0xff);
   out += text;
-  for (const auto& [name, e] : tensors_) out += e.bytes;
+  out += data;
   return out;
 }
 
@@ -104,15 +130,34 @@ Safetensors Safetensors::parse(const std::string& bytes, const std::string& sour
   MBMPO_CHECK_INPUT(length <= kMaxHeaderBytes && 8 + length <= bytes.size(), source,
                     ": corrupt or truncated safetensors file (header of ", length,
                     " bytes, file of ", bytes.size(), ")");
+  // The format's rules: the header is a JSON object (it begins with '{'), each name appears once,
+  // and the tensors' byte ranges tile the data that follows, with no overlap and no hole.
+  MBMPO_CHECK_INPUT(length > 0 && bytes[8] == '{', source, ": corrupt safetensors header (it does not begin with '{')");
+  // nlohmann::json stops reading at a NUL byte, so that garbage after one would pass unseen.
+  MBMPO_CHECK_INPUT(std::find(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(length), '\0') ==
+                        bytes.begin() + 8 + std::ptrdiff_t(length),
+                    source, ": corrupt safetensors header (it holds a NUL byte)");
   nlohmann::json header;
+  std::string repeated;
+  const nlohmann::json::parser_callback_t note_repeats = [&repeated, seen = std::set<std::string>()](
+                                                              int depth, nlohmann::json::parse_event_t event,
+                                                              nlohmann::json& parsed) mutable {
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !seen.insert(parsed.get<std::string>()).second &&
+        repeated.empty()) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(length));
+    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(length), note_repeats);
   } catch (const nlohmann::json::exception& e) {
     throw InputError(detail::concat(source, ": corrupt safetensors header: ", e.what()));
   }
   MBMPO_CHECK_INPUT(header.is_object(), source, ": safetensors header is not a JSON object");
+  MBMPO_CHECK_INPUT(repeated.empty(), source, ": safetensors header names '", repeated, "' twice");
   const std::size_t data_begin = 8 + length;
   const std::size_t data_size = bytes.size() - data_begin;
+  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> ranges;  // begin, end, name
   try {
     for (const auto& [name, value] : header.items()) {
       if (name == "__metadata__") {
@@ -130,16 +175,35 @@ Safetensors Safetensors::parse(const std::string& bytes, const std::string& sour
       for (auto extent : e.shape) {
         MBMPO_CHECK_INPUT(extent >= 0, source, ": tensor '", name, "' has a negative extent");
       }
-      MBMPO_CHECK_INPUT(std::uint64_t(shape_numel(e.shape)) * dtype_size(e.dtype) ==
-                            offsets[1] - offsets[0],
+      const std::int64_t numel = bounded_numel(e.shape, data_size);
+      MBMPO_CHECK_INPUT(numel >= 0 && std::uint64_t(numel) * dtype_size(e.dtype) == offsets[1] - offsets[0],
                         source, ": tensor '", name, "' has ", offsets[1] - offsets[0],
                         " bytes, its shape ", shape_to_string(e.shape), " needs ",
-                        shape_numel(e.shape) * std::int64_t(dtype_size(e.dtype)));
+                        numel < 0 ? std::string("more than the file holds")
+                                  : std::to_string(numel * std::int64_t(dtype_size(e.dtype))));
       e.bytes = bytes.substr(data_begin + offsets[0], offsets[1] - offsets[0]);
+      ranges.emplace_back(offsets[0], offsets[1], name);
       file.tensors_[name] = std::move(e);
     }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(detail::concat(source, ": malformed safetensors header: ", e.what()));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::uint64_t covered = 0;
+  for (const auto& [begin, end, name] : ranges) {
+    MBMPO_CHECK_INPUT(begin >= covered, source, ": tensor '", name, "' overlaps the bytes of another tensor");
+    MBMPO_CHECK_INPUT(begin == covered, source, ": ", begin - covered, " bytes before tensor '", name,
+                      "' belong to no tensor (a hole in the data)");
+    covered = end;
+  }
+  MBMPO_CHECK_INPUT(covered == data_size, source, ": ", data_size - covered,
+                    " bytes after the last tensor belong to no tensor");
+  const auto checksum = file.metadata_.find(kChecksumKey);
+  if (checksum != file.metadata_.end()) {
+    MBMPO_CHECK_INPUT(checksum->second == bytes_checksum(std::string_view(bytes).substr(data_begin)), source,
+                      ": the tensor bytes do not match the checksum the file was written with (the file is "
+                      "corrupt)");
+    file.metadata_.erase(checksum);
   }
   return file;
 }

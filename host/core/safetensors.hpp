@@ -2,6 +2,11 @@
 // load directly in PyTorch with `safetensors.torch.load_file`. Layout: an 8-byte little-endian
 // header length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}},
 // then the raw little-endian tensor bytes.
+//
+// serialize() records the XXH3-128 checksum of the tensor bytes under the metadata key
+// "mbmpo.xxh3_128"; parse() verifies it when present (a file from another writer has none) and
+// holds the format's rules: the header is a JSON object naming each tensor once, and the tensors'
+// byte ranges tile the data with no overlap, no hole and nothing after the last.
 #pragma once
 
 #include <cstdint>

@@ -13,7 +13,7 @@ namespace mbmpo {
 
 Dataset::Dataset(int obs_dim, int act_dim, std::size_t capacity)
     : obs_dim_(obs_dim), act_dim_(act_dim), capacity_(capacity) {
-  MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "dataset: observation and action sizes must be positive, got ",
+  MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "dataset: observation and action sizes (obs_dim, act_dim) must be positive, got ",
                     obs_dim, " and ", act_dim);
   MBMPO_CHECK_INPUT(capacity > 0, "dataset: capacity must be positive");
   const double row_bytes = sizeof(float) * (2.0 * obs_dim + act_dim + 1) + sizeof(std::uint8_t) +
@@ -243,9 +243,21 @@ Dataset Dataset::load(const std::string& path) {
     dataset.done_[s] = reader.get<std::uint8_t>();
     dataset.episode_[s] = reader.get<std::uint64_t>();
     dataset.step_[s] = reader.get<std::int32_t>();
+    // The checksum catches damage, not a file written with bad values: check them as add() does.
+    const auto all_finite = [](const float* x, int n) { return std::all_of(x, x + n, [](float v) { return std::isfinite(v); }); };
+    if (!all_finite(&dataset.obs_[s * obs_dim], obs_dim) || !all_finite(&dataset.act_[s * act_dim], act_dim) ||
+        !all_finite(&dataset.next_obs_[s * obs_dim], obs_dim) || !std::isfinite(dataset.reward_[s]))
+      throw InputError("dataset file " + path + ": transition " + std::to_string(s) + " holds a NaN or infinite value");
+    if (dataset.done_[s] > 1 || dataset.step_[s] < 0)
+      throw InputError("dataset file " + path + ": transition " + std::to_string(s) + " has done = " +
+                       std::to_string(dataset.done_[s]) + " and step = " + std::to_string(dataset.step_[s]) +
+                       " (expected 0 or 1, and >= 0)");
     ++dataset.size_;
     dataset.update_all_moments(s, true);
   }
+  if (total_added < size)
+    throw InputError("dataset file " + path + " says " + std::to_string(total_added) + " transitions were added but holds " +
+                     std::to_string(size));
   dataset.total_added_ = total_added;
   return dataset;
 }

@@ -20,7 +20,8 @@ DynamicsEnsemble::DynamicsEnsemble(Context& context, int obs_dim, int act_dim,
       act_dim_(act_dim),
       config_(std::move(config)),
       layout_(config_.models, obs_dim + act_dim, config_.hidden, obs_dim, config_.activation) {
-  MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "dynamics ensemble: observation and action sizes must be positive");
+  MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "dynamics ensemble: observation and action sizes (obs_dim, act_dim) must be positive, got ",
+                    obs_dim, " and ", act_dim);
   MBMPO_CHECK_INPUT(int(layout_.segments().size()) <= kMaxParameterSegments,
                     "dynamics ensemble: at most ", kMaxParameterSegments / 3, " layers");
   MBMPO_CHECK_INPUT(config_.normalization_eps >= 0, "dynamics ensemble: normalisation eps must be >= 0");
@@ -136,7 +137,7 @@ ModelAssignment DynamicsEnsemble::assign(const std::vector<int>& model_of_row) c
               "predict: too many rows");
   for (std::size_t r = 0; r < model_of_row.size(); ++r) {
     const int k = model_of_row[r];
-    MBMPO_CHECK_INPUT(k >= 0 && k < K, "predict: row ", r, " asks for model ", k, " of ", K);
+    MBMPO_CHECK_INPUT(k >= 0 && k < K, "predict: model_of_row[", r, "] is ", k, ", not one of the ", K, " models");
     groups[k].push_back(static_cast<std::int32_t>(r));
   }
   int rows = 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iomanip>
 #include <sstream>
+#include <tuple>
 
 #include "host/core/safetensors.hpp"
 #include "host/core/sizes_text.hpp"
@@ -102,6 +103,14 @@ void DynamicsEnsemble::load(const std::string& path) {
   }
   for (float value : params) MBMPO_CHECK_INPUT(std::isfinite(value), path, ": non-finite weight");
   for (float value : norm) MBMPO_CHECK_INPUT(std::isfinite(value), path, ": non-finite normalisation statistic");
+  for (const auto& [offset, count, name] :
+       {std::tuple<int, int, const char*>{in, in, "normalization.input_std"}, {2 * in + obs_dim_, obs_dim_, "normalization.delta_std"}}) {
+    for (int i = 0; i < count; ++i) {
+      // A constant feature has std 0 (normalisation divides by std + eps); a negative one is damage.
+      MBMPO_CHECK_INPUT(norm[std::size_t(offset + i)] >= 0.0f, path, ": ", name, "[", i, "] = ",
+                        norm[std::size_t(offset + i)], " (a standard deviation must be >= 0)");
+    }
+  }
   const bool with_optimizer = file.has("adam.m");
   std::vector<float> adam_m, adam_v;
   std::vector<std::int64_t> adam_steps;
@@ -112,6 +121,12 @@ void DynamicsEnsemble::load(const std::string& path) {
     adam_steps = file.i64("adam.steps", {K});
     fits_done = file.i64("fits_done", {1})[0];
     MBMPO_CHECK_INPUT(fits_done >= 0, path, ": negative fit count");
+    for (float value : adam_m) MBMPO_CHECK_INPUT(std::isfinite(value), path, ": non-finite Adam moment in adam.m");
+    for (float value : adam_v) {
+      MBMPO_CHECK_INPUT(std::isfinite(value) && value >= 0.0f, path, ": Adam second moment ", value,
+                        " in adam.v (it must be finite and >= 0)");
+    }
+    for (std::int64_t steps : adam_steps) MBMPO_CHECK_INPUT(steps >= 0, path, ": negative Adam step count in adam.steps");
   }
   // Everything read and checked: only now replace the state.
   if (with_optimizer) {

@@ -27,7 +27,7 @@ class PolicyLayout {
   PolicyLayout() = default;
   PolicyLayout(int obs_dim, int act_dim, const std::vector<int>& hidden)
       : obs_dim_(obs_dim), act_dim_(act_dim), hidden_(hidden) {
-    MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "policy: observation and action sizes must be positive");
+    MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "policy: observation and action sizes (obs_dim, act_dim) must be positive, got ", obs_dim, " and ", act_dim);
     MBMPO_CHECK_INPUT(int(hidden.size()) + 1 <= kMaxPolicyLayers, "policy: at most ",
                       kMaxPolicyLayers - 1, " hidden layers, got ", hidden.size());
     MBMPO_CHECK_INPUT(obs_dim <= kMaxPolicyWidth && act_dim <= kMaxPolicyWidth,

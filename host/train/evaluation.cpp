@@ -20,6 +20,7 @@ namespace mbmpo {
 Evaluation evaluate_saved_policy(const std::string& path, const EvaluationOptions& o) {
   MBMPO_CHECK_INPUT(o.episodes > 0 && o.episodes <= 1000000, "episodes must be in [1, 1000000], got ", o.episodes);
   MBMPO_CHECK_INPUT(o.threads > 0 && o.threads <= 1024, "threads must be in [1, 1024], got ", o.threads);
+  parse_backend_choice(o.device);  // refused also when --adapt, which uses it, is not given
   SavedPolicy saved = load_saved_policy(path);
   TrainConfig config = saved.config;
   config.threads = o.threads;

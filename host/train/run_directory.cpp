@@ -11,8 +11,10 @@
 #include "host/core/backend.hpp"
 #include "host/core/cpu_isa.hpp"
 #include "host/core/error.hpp"
+#include "host/core/kill_point.hpp"
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
+#include "host/train/checkpoint_files.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer_state.hpp"
 
@@ -28,12 +30,6 @@ std::vector<std::string> shape_keys() {
     if (field.checkpoint_shape) keys.push_back(field.key);
   }
   return keys;
-}
-
-std::string checkpoint_name(int iterations_done) {
-  std::ostringstream name;
-  name << "iter-" << std::setw(6) << std::setfill('0') << iterations_done;
-  return name.str();
 }
 
 std::string csv_value(const nlohmann::ordered_json& v) {
@@ -55,6 +51,38 @@ nlohmann::json numeric_path(Context& context) {
   nlohmann::json path = {{"backend", to_string(context.backend())}};
   if (context.backend() == Backend::cpu) path["cpu_arch"] = cpu_arch_built();
   return path;
+}
+
+void check_finite(const std::vector<float>& values, const fs::path& file, const char* tensor) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    MBMPO_CHECK_INPUT(std::isfinite(values[i]), file.string(), ": ", tensor, "[", i, "] is ", values[i],
+                      " (a NaN or infinite parameter)");
+  }
+}
+
+// The configuration a checkpoint was written with, checked as a configuration given by hand is.
+TrainConfig checkpoint_config(const nlohmann::json& state, const fs::path& dir) {
+  try {
+    TrainConfig config = config_from_json(state.at("config"));
+    validate(config);
+    return config;
+  } catch (const InputError& e) {
+    throw InputError((dir / "state.json").string() + ": its configuration is refused: " + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError((dir / "state.json").string() + ": its configuration is malformed (" + e.what() + ")");
+  }
+}
+
+// theta of a checkpoint's or a final policy file, of the size the configuration's policy has.
+std::vector<float> policy_theta(const Safetensors& file, const fs::path& path, const TrainConfig& config) {
+  // The task the file says it was trained on is the one its configuration names.
+  if (file.all_metadata().count("env") != 0) {
+    MBMPO_CHECK_INPUT(file.metadata("env") == config.env, path.string(), ": its env metadata '", file.metadata("env"),
+                      "' is not its configuration's task '", config.env, "'");
+  }
+  std::vector<float> theta = file.f32("theta", {policy_layout(config).parameter_count()});
+  check_finite(theta, path, "theta");
+  return theta;
 }
 
 }  // namespace
@@ -112,20 +140,24 @@ void Trainer::State::save_checkpoint() {
   policy.put_f32("adapted", adapted.shape(), adapted.to_host(&context));
   policy.set_metadata("env", config.env);
   policy.save((partial / "policy.safetensors").string());
+  kill_point("checkpoint-policy");
   models.save((partial / "models.safetensors").string(), true);
+  kill_point("checkpoint-models");
   dataset.save((partial / "dataset.bin").string());
+  kill_point("checkpoint-dataset");
   const nlohmann::json state = {{"format", "mbmpo-checkpoint"},
-                                {"version", 1},
                                 {"iterations_done", iterations_done},
                                 {"real_steps", real_steps},
                                 {"episodes_started", episodes_started},
                                 {"numeric_path", numeric_path(context)},
                                 {"config", config_to_json(config)}};
-  write_file_atomically((partial / "state.json").string(), state.dump(2) + "\n");
+  // state.json last: it holds the checksums of the files written before it.
+  write_file_atomically((partial / "state.json").string(), sealed_state(partial, state));
   // The directory becomes visible under its final name only when complete; "latest" moves last.
   const fs::path final_dir = checkpoints() / name;
   fs::remove_all(final_dir);
   fs::rename(partial, final_dir);
+  kill_point("checkpoint-renamed");
   write_file_atomically((checkpoints() / "latest").string(), name + "\n");
   for (const auto& entry : fs::directory_iterator(checkpoints())) {  // keep the newest two
     const std::string other = entry.path().filename().string();
@@ -137,36 +169,36 @@ void Trainer::State::save_checkpoint() {
 }
 
 void Trainer::State::load_checkpoint() {
-  const fs::path latest = checkpoints() / "latest";
-  MBMPO_CHECK_INPUT(fs::exists(latest), "cannot resume: ", run_dir.string(),
-                    " has no checkpoint (checkpoints/latest is missing)");
-  std::string name = read_file(latest.string());
-  name.erase(std::remove_if(name.begin(), name.end(), ::isspace), name.end());
-  const fs::path dir = checkpoints() / name;
-  MBMPO_CHECK_INPUT(!name.empty() && fs::is_directory(dir), "cannot resume: checkpoint '", name,
-                    "' named by ", latest.string(), " does not exist");
   nlohmann::json state;
-  try {
-    state = nlohmann::json::parse(read_file((dir / "state.json").string()));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError("cannot resume: " + (dir / "state.json").string() + " is not valid JSON (" + e.what() + ")");
-  }
-  MBMPO_CHECK_INPUT(state.value("format", "") == "mbmpo-checkpoint" && state.value("version", 0) == 1,
-                    "cannot resume: ", (dir / "state.json").string(), " is not an mbmpo checkpoint (version 1)");
-  const nlohmann::json saved = state.at("config"), current = config_to_json(config);
-  for (const std::string& key : shape_keys()) {
-    MBMPO_CHECK_INPUT(saved.contains(key) && saved.at(key) == current.at(key), "cannot resume: the checkpoint has ",
-                      key, " = ", saved.contains(key) ? saved.at(key).dump() : "(missing)",
-                      " but the configuration says ", current.at(key).dump());
-  }
-  const Safetensors policy = Safetensors::load((dir / "policy.safetensors").string());
-  std::vector<float> theta_host = policy.f32("theta", {layout.parameter_count()});
-  std::vector<float> adapted_host = policy.f32("adapted", adapted.shape());
-  models.load((dir / "models.safetensors").string());
-  Dataset loaded = Dataset::load((dir / "dataset.bin").string());
-  MBMPO_CHECK_INPUT(loaded.obs_dim() == task.obs_dim && loaded.act_dim() == task.act_dim &&
-                        loaded.capacity() == std::size_t(config.dataset_capacity),
-                    "cannot resume: ", (dir / "dataset.bin").string(), " does not match the task or capacity");
+  std::vector<float> theta_host, adapted_host;
+  Dataset loaded(task.obs_dim, task.act_dim, 2);
+  const fs::path dir = read_first_sound_checkpoint(checkpoints(), "cannot resume", [&](const fs::path& candidate) {
+    state = verified_state(candidate);
+    checkpoint_config(state, candidate);
+    const nlohmann::json saved = state.at("config"), current = config_to_json(config);
+    for (const std::string& key : shape_keys()) {
+      if (!saved.contains(key) || saved.at(key) != current.at(key)) {
+        throw CheckpointMismatch("cannot resume: the checkpoint " + candidate.string() + " has " + key + " = " +
+                                 (saved.contains(key) ? saved.at(key).dump() : "(missing)") +
+                                 " but the configuration says " + current.at(key).dump());
+      }
+    }
+    const fs::path policy_path = candidate / "policy.safetensors";
+    const Safetensors policy = Safetensors::load(policy_path.string());
+    theta_host = policy.f32("theta", {layout.parameter_count()});
+    adapted_host = policy.f32("adapted", adapted.shape());
+    check_finite(theta_host, policy_path, "theta");
+    check_finite(adapted_host, policy_path, "adapted");
+    loaded = Dataset::load((candidate / "dataset.bin").string());
+    MBMPO_CHECK_INPUT(loaded.obs_dim() == task.obs_dim && loaded.act_dim() == task.act_dim &&
+                          loaded.capacity() == std::size_t(config.dataset_capacity),
+                      (candidate / "dataset.bin").string(), " does not match the task or capacity");
+    MBMPO_CHECK_INPUT(loaded.total_added() <= std::uint64_t(state.at("real_steps").get<std::int64_t>()),
+                      (candidate / "state.json").string(), ": real_steps is ", state.at("real_steps").dump(),
+                      " but the dataset holds ", loaded.total_added(), " transitions");
+    // Last: the ensemble is replaced only when its file reads and checks, and nothing after can fail.
+    models.load((candidate / "models.safetensors").string());
+  });
   // Nothing changes before every file has been read and checked.
   dataset = std::move(loaded);
   theta.copy_from_host(theta_host, &context);
@@ -232,28 +264,25 @@ void Trainer::State::save_final_policy() {
 }
 
 SavedPolicy load_saved_policy(const std::string& path) {
-  fs::path p(path);
+  const fs::path p(path);
   MBMPO_CHECK_INPUT(fs::exists(p), "no such run directory, checkpoint or policy file: ", path);
-  if (fs::is_directory(p) && fs::exists(p / "checkpoints" / "latest")) {
-    std::string name = read_file((p / "checkpoints" / "latest").string());
-    name.erase(std::remove_if(name.begin(), name.end(), ::isspace), name.end());
-    p = p / "checkpoints" / name;
-    MBMPO_CHECK_INPUT(fs::is_directory(p), "checkpoint ", p.string(), " named by checkpoints/latest does not exist");
-  }
   SavedPolicy saved;
-  if (fs::is_directory(p)) {
-    MBMPO_CHECK_INPUT(fs::exists(p / "state.json"), path, " is neither a run directory nor a checkpoint (no state.json)");
-    nlohmann::json state;
-    try {
-      state = nlohmann::json::parse(read_file((p / "state.json").string()));
-      saved.config = config_from_json(state.at("config"));
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError((p / "state.json").string() + " is not a valid checkpoint state (" + e.what() + ")");
-    }
-    const Safetensors policy = Safetensors::load((p / "policy.safetensors").string());
-    saved.theta = policy.f32("theta", {policy_layout(saved.config).parameter_count()});
+  const auto read_checkpoint = [&](const fs::path& dir) {
+    const nlohmann::json state = verified_state(dir);
+    saved.config = checkpoint_config(state, dir);
+    const fs::path policy_path = dir / "policy.safetensors";
+    saved.theta = policy_theta(Safetensors::load(policy_path.string()), policy_path, saved.config);
     saved.has_models = true;
-    saved.models_path = (p / "models.safetensors").string();
+    saved.models_path = (dir / "models.safetensors").string();
+  };
+  if (fs::is_directory(p) && fs::is_directory(p / "checkpoints")) {  // a run directory
+    read_first_sound_checkpoint(p / "checkpoints", "cannot evaluate " + path, read_checkpoint);
+    return saved;
+  }
+  if (fs::is_directory(p)) {  // a checkpoint directory, taken as it is
+    MBMPO_CHECK_INPUT(fs::exists(p / "state.json"), path,
+                      " is neither a run directory with checkpoints nor a checkpoint (no state.json)");
+    read_checkpoint(p);
     return saved;
   }
   const Safetensors policy = Safetensors::load(p.string());
@@ -262,8 +291,12 @@ SavedPolicy load_saved_policy(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": the policy file's config metadata is not valid JSON (" + e.what() + ")");
   }
-  validate(saved.config);
-  saved.theta = policy.f32("theta", {policy_layout(saved.config).parameter_count()});
+  try {
+    validate(saved.config);
+  } catch (const InputError& e) {
+    throw InputError(path + ": its configuration is refused: " + e.what());
+  }
+  saved.theta = policy_theta(policy, p, saved.config);
   return saved;
 }
 

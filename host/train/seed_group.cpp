@@ -68,9 +68,7 @@ SeedGroup::SeedGroup(Backend backend, const TrainConfig& config, const std::vect
   // A group killed between its seeds' first checkpoints has seeds with nothing to resume: they
   // start over (their rows of the first iteration are redone), as long as one seed has a
   // checkpoint; with none, resuming fails as a single run's does.
-  auto has_checkpoint = [&](std::uint64_t seed) {
-    return std::filesystem::exists(std::filesystem::path(seed_run_dir(run_dir, seed)) / "checkpoints" / "latest");
-  };
+  auto has_checkpoint = [&](std::uint64_t seed) { return holds_checkpoint(seed_run_dir(run_dir, seed)); };
   const bool any_checkpoint = std::any_of(seeds.begin(), seeds.end(), has_checkpoint);
   for (std::uint64_t seed : seeds) {
     TrainConfig seed_config = config;

@@ -18,6 +18,8 @@ def train(run_dir, *, preset="", resume=False, on_iteration=None, quiet=False, *
     Ctrl-C stops at the next meta-step with KeyboardInterrupt; the checkpoints stay intact.
     Returns the progress rows of this call.
     """
+    if on_iteration is not None and not callable(on_iteration):
+        raise TypeError(f"on_iteration must be callable (it is called with each progress row), got {on_iteration!r}")
     rows = []
 
     def forward(row_json):

@@ -135,9 +135,16 @@ nb::object predict(Ensemble& e, const InputArray& obs, const InputArray& act, nb
 
 }  // namespace
 
+// Checked before the members are made, whose own checks would name the layout's sizes instead.
+static std::shared_ptr<Device> checked_device(int obs_dim, int act_dim, const std::string& device) {
+  MBMPO_CHECK_INPUT(obs_dim > 0 && act_dim > 0, "DynamicsEnsemble: obs_dim and act_dim must be positive, got ", obs_dim,
+                    " and ", act_dim);
+  return std::make_shared<Device>(resolve_backend(parse_backend_choice(device)));
+}
+
 Ensemble::Ensemble(int obs_dim, int act_dim, int models, std::vector<int> hidden, const std::string& activation,
                    std::uint64_t seed, const std::string& device)
-    : device_(std::make_shared<Device>(resolve_backend(parse_backend_choice(device)))),
+    : device_(checked_device(obs_dim, act_dim, device)),
       ensemble_(device_->context, obs_dim, act_dim, ensemble_config(models, std::move(hidden), activation), seed) {}
 
 void bind_models(nb::module_& m) {

@@ -188,6 +188,8 @@ NB_MODULE(_core, m) {
       std::rethrow_exception(p);
     } catch (const InputError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const FileError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
     }
   });
 

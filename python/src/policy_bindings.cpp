@@ -18,6 +18,7 @@
 #include "host/policy/inner_step.hpp"
 #include "host/policy/meta_update.hpp"
 #include "host/core/memory.hpp"
+#include "host/core/memory_budget.hpp"
 #include "python/src/arrays.hpp"
 #include "python/src/bindings.hpp"
 
@@ -76,6 +77,9 @@ std::shared_ptr<PyTrajectories> imagined_rollout_py(Ensemble& ensemble, const st
   MBMPO_CHECK_INPUT(start.dim(1) > 0, "start_obs: expected at least one rollout per task, got none");
   check_finite(p, "params");
   check_finite(start, "start_obs");
+  // The trajectories hold each step's observation, next observation, action, mean and a few scalars.
+  check_memory(backend, double(tasks) * double(start.dim(1)) * horizon * (2.0 * spec.obs_dim + 2.0 * spec.act_dim + 8) * 4,
+               "imagined_rollout of horizon " + std::to_string(horizon));
   const RolloutDims d{int(tasks), int(start.dim(1)), horizon, spec.obs_dim, spec.act_dim};
   auto out = std::make_shared<PyTrajectories>(PyTrajectories{ensemble.device(), Trajectories(backend, d)});
   RolloutOptions options;
@@ -115,6 +119,7 @@ NumpyArray inner_step_py(const PolicyLayout& layout, const InputArray& theta, co
   const Backend backend = device.context.backend();
   const std::int64_t tasks = t->samples.dims.tasks, P = layout.parameter_count();
   const TensorView<float> th = array_view(theta, backend, {P}, "theta");
+  check_finite(th, "theta");
   Tensor<float> adapted(backend, {tasks, P});
   {
     nb::gil_scoped_release release;
@@ -142,6 +147,8 @@ nb::dict meta_update_py(const PolicyLayout& layout, nb::object theta, const Inpu
   const std::int64_t P = layout.parameter_count();
   const TensorView<float> th = array_view(writable_array(theta, "theta"), backend, {P}, "theta");
   const TensorView<float> ad = array_view(adapted, backend, {pre->samples.dims.tasks, P}, "adapted");
+  check_finite(th, "theta");
+  check_finite(ad, "adapted");
   MBMPO_CHECK_INPUT(th.data + P <= ad.data || ad.data + ad.numel() <= th.data,
                     "theta: it overlaps adapted (give theta its own array)");
   MetaUpdateOptions options;

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "host/core/file_checksum.hpp"
+
 namespace mbmpo::test {
 
 namespace fs = std::filesystem;
@@ -29,6 +31,15 @@ inline std::string read(const fs::path& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+// Writes a checkpoint's state.json edited on purpose, its state_checksum recomputed by the rule of
+// host/train/checkpoint_files.cpp (of the compact text without it): what passes the checksum and
+// meets the checks behind it.
+inline void write_resealed_state(const fs::path& path, nlohmann::json state) {
+  state.erase("state_checksum");
+  state["state_checksum"] = mbmpo::bytes_checksum(state.dump());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << state.dump(2) << "\n";
 }
 
 // A fresh, unique scratch directory per test and process.

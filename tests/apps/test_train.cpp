@@ -158,7 +158,7 @@ TEST(Train, ResumingOnAnotherNumericPathWarns) {
   const fs::path latest = fs::path(run) / "checkpoints" / "iter-000002" / "state.json";
   saved = nlohmann::json::parse(read(latest));
   saved["numeric_path"]["cpu_arch"] = "x86-64-v2";
-  std::ofstream(latest) << saved.dump(2) << "\n";
+  mbmpo::test::write_resealed_state(latest, saved);
   const CommandResult other = run_mbmpo("train --resume --iterations 3 --quiet --run-dir " + run);
   ASSERT_EQ(other.exit_code, 0) << other.output;
   EXPECT_NE(other.output.find("warning"), std::string::npos) << other.output;
