@@ -4,12 +4,14 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <limits>
 #include <mutex>
 #include <optional>
 
 #include "host/core/error.hpp"
 #include "host/data/dataset.hpp"
 #include "host/data/episode.hpp"
+#include "python/src/arguments.hpp"
 #include "python/src/arrays.hpp"
 #include "python/src/bindings.hpp"
 
@@ -41,8 +43,11 @@ struct PyDataset {
 };
 
 // Adds one episode's transitions (copied: the dataset keeps its own ring buffer).
-void dataset_add(PyDataset& d, const InputArray& obs, const InputArray& act, const InputArray& next_obs,
-                 const InputArray& reward, const InputArray& done) {
+void dataset_add(PyDataset& d, const Arg<InputArray>& obs_arg, const Arg<InputArray>& act_arg,
+                 const Arg<InputArray>& next_obs_arg, const Arg<InputArray>& reward_arg,
+                 const Arg<InputArray>& done_arg) {
+  const InputArray obs = array(obs_arg, "obs"), act = array(act_arg, "act"), next_obs = array(next_obs_arg, "next_obs"),
+                   reward = array(reward_arg, "reward"), done = array(done_arg, "done");
   const Dataset& data = d.data;
   Episode episode;
   episode.obs_dim = data.obs_dim();
@@ -65,15 +70,19 @@ void dataset_add(PyDataset& d, const InputArray& obs, const InputArray& act, con
   d.data.add(episode);
 }
 
-nb::dict fit(Ensemble& e, PyDataset& data, double learning_rate, int batch_size, int max_epochs,
-             double validation_fraction, bool early_stopping, std::uint64_t seed) {
+constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+
+nb::dict fit(Ensemble& e, const Arg<PyDataset>& dataset, const Arg<double>& learning_rate, const Arg<std::int64_t>& batch_size,
+             const Arg<std::int64_t>& max_epochs, const Arg<double>& validation_fraction, const Arg<bool>& early_stopping,
+             const Arg<std::uint64_t>& seed_arg) {
+  PyDataset& data = instance(dataset, "dataset", "mbmpo.Dataset");
   ModelFitOptions o;
-  o.learning_rate = learning_rate;
-  o.batch_size = batch_size;
-  o.max_epochs = max_epochs;
-  o.validation_fraction = validation_fraction;
-  o.early_stopping = early_stopping;
-  o.seed = seed;
+  o.learning_rate = real(learning_rate, "learning_rate");
+  o.batch_size = int(integer(batch_size, "batch_size", 1, kIntMax));
+  o.max_epochs = int(integer(max_epochs, "max_epochs", 1, kIntMax));
+  o.validation_fraction = real(validation_fraction, "validation_fraction");
+  o.early_stopping = flag(early_stopping, "early_stopping");
+  o.seed = seed(seed_arg, "seed");
   ModelFitReport r;
   {
     nb::gil_scoped_release release;
@@ -93,13 +102,13 @@ nb::dict fit(Ensemble& e, PyDataset& data, double learning_rate, int batch_size,
 // next_obs = model[r](obs[r], act[r]), row r on model_of_row[r] (default r mod K). The arrays are
 // read and written where they are, on the ensemble's device; `out` (given or, on the CPU,
 // allocated) is returned.
-nb::object predict(Ensemble& e, const InputArray& obs, const InputArray& act, nb::object out,
-                   std::optional<std::vector<int>> model_of_row) {
+nb::object predict(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray>& act, nb::object out,
+                   const Arg<std::vector<int>>& model_of_row) {
   DynamicsEnsemble& ensemble = e.get();
   const Backend backend = e.device()->context.backend();
-  const TensorView<float> o = array_view(obs, backend, {-1, ensemble.obs_dim()}, "obs");
+  const TensorView<float> o = array_view(array(obs, "obs"), backend, {-1, ensemble.obs_dim()}, "obs");
   const std::int64_t n = o.dim(0);
-  const TensorView<float> a = array_view(act, backend, {n, ensemble.act_dim()}, "act");
+  const TensorView<float> a = array_view(array(act, "act"), backend, {n, ensemble.act_dim()}, "act");
   TensorView<float> next;
   if (!out.is_none()) {
     next = array_view(writable_array(out, "out"), backend, {n, ensemble.obs_dim()}, "out");
@@ -110,8 +119,8 @@ nb::object predict(Ensemble& e, const InputArray& obs, const InputArray& act, nb
     out = nb::cast(array);
   }
   std::vector<int> models;
-  if (model_of_row) {
-    models = *model_of_row;
+  if (!model_of_row.object.is_none()) {
+    models = integers(model_of_row, "model_of_row", std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
   } else {
     for (std::int64_t r = 0; r < n; ++r) models.push_back(int(r % ensemble.models()));
   }
@@ -151,11 +160,20 @@ void bind_models(nb::module_& m) {
   nb::class_<PyDataset>(m, "Dataset")
       .def(
           "__init__",
-          [](PyDataset* d, int obs_dim, int act_dim, std::size_t capacity) {
-            new (d) PyDataset{Dataset(obs_dim, act_dim, capacity), {}};
+          [](PyDataset* d, const Arg<std::int64_t>& obs_dim, const Arg<std::int64_t>& act_dim,
+             const Arg<std::int64_t>& capacity) {
+            new (d) PyDataset{Dataset(int(integer(obs_dim, "obs_dim", 1, kIntMax)),
+                                      int(integer(act_dim, "act_dim", 1, kIntMax)),
+                                      std::size_t(integer(capacity, "capacity", 2, std::int64_t(1) << 62))),
+                              {}};
           },
-          "obs_dim"_a, "act_dim"_a, "capacity"_a = 100000)
-      .def("add", &dataset_add, "obs"_a, "act"_a, "next_obs"_a, "reward"_a, "done"_a,
+          nb::sig("def __init__(self, obs_dim: int, act_dim: int, capacity: int = 100000) -> None"),
+          "obs_dim"_a.none(), "act_dim"_a.none(), "capacity"_a.none() = 100000,
+          "Transitions of obs_dim-wide observations and act_dim-wide actions; the newest `capacity` are kept.")
+      .def("add", &dataset_add,
+           nb::sig("def add(self, obs: numpy.typing.ArrayLike, act: numpy.typing.ArrayLike, next_obs: "
+                   "numpy.typing.ArrayLike, reward: numpy.typing.ArrayLike, done: numpy.typing.ArrayLike) -> None"),
+           "obs"_a.none(), "act"_a.none(), "next_obs"_a.none(), "reward"_a.none(), "done"_a.none(),
            "Adds one episode's transitions: obs, act, next_obs [T, dim] float32, reward [T] float32, done [T] bool.")
       .def_prop_ro("obs_dim", [](const PyDataset& d) { return d.data.obs_dim(); })
       .def_prop_ro("act_dim", [](const PyDataset& d) { return d.data.act_dim(); })
@@ -167,12 +185,37 @@ void bind_models(nb::module_& m) {
           nb::rv_policy::take_ownership);
 
   nb::class_<Ensemble>(m, "DynamicsEnsemble")
-      .def(nb::init<int, int, int, std::vector<int>, const std::string&, std::uint64_t, const std::string&>(),
-           "obs_dim"_a, "act_dim"_a, "models"_a = 5, "hidden"_a = std::vector<int>{512, 512}, "activation"_a = "relu",
-           "seed"_a = 0, "device"_a = "auto")
-      .def("fit", &fit, "dataset"_a, "learning_rate"_a = 1e-3, "batch_size"_a = 500, "max_epochs"_a = 500,
-           "validation_fraction"_a = 0.2, "early_stopping"_a = true, "seed"_a = 0)
-      .def("predict", &predict, "obs"_a, "act"_a, "out"_a = nb::none(), "model_of_row"_a = nb::none(),
+      .def(
+          "__init__",
+          [](Ensemble* e, const Arg<std::int64_t>& obs_dim, const Arg<std::int64_t>& act_dim,
+             const Arg<std::int64_t>& models, const Arg<std::vector<int>>& hidden, const Arg<std::string>& activation,
+             const Arg<std::uint64_t>& seed_arg, const Arg<std::string>& device) {
+            new (e) Ensemble(int(integer(obs_dim, "obs_dim", 1, kIntMax)), int(integer(act_dim, "act_dim", 1, kIntMax)),
+                             int(integer(models, "models", 1, kIntMax)), integers(hidden, "hidden", 1, int(kIntMax)),
+                             text(activation, "activation"), seed(seed_arg, "seed"), text(device, "device"));
+          },
+          nb::sig("def __init__(self, obs_dim: int, act_dim: int, models: int = 5, "
+                  "hidden: collections.abc.Sequence[int] = [512, 512], activation: str = 'relu', seed: int = 0, "
+                  "device: str = 'auto') -> None"),
+          "obs_dim"_a.none(), "act_dim"_a.none(), "models"_a.none() = 5,
+          "hidden"_a.none() = std::vector<int>{512, 512}, "activation"_a.none() = "relu", "seed"_a.none() = 0,
+          "device"_a.none() = "auto",
+          "K models, each an MLP of the hidden sizes predicting the change of the observation; device: 'cpu', "
+          "'cuda' or 'auto'.")
+      .def("fit", &fit,
+           nb::sig("def fit(self, dataset: Dataset, learning_rate: float = 0.001, batch_size: int = 500, "
+                   "max_epochs: int = 500, validation_fraction: float = 0.2, early_stopping: bool = True, "
+                   "seed: int = 0) -> dict"),
+           "dataset"_a.none(), "learning_rate"_a.none() = 1e-3, "batch_size"_a.none() = 500,
+           "max_epochs"_a.none() = 500, "validation_fraction"_a.none() = 0.2, "early_stopping"_a.none() = true,
+           "seed"_a.none() = 0,
+           "Fits every model on the dataset (Adam, minibatches, per-model early stopping on a held-out fraction); "
+           "returns the report: epochs, train_loss, validation_loss, validation_history, seconds.")
+      .def("predict", &predict,
+           nb::sig("def predict(self, obs: numpy.typing.ArrayLike, act: numpy.typing.ArrayLike, out: "
+                   "numpy.typing.ArrayLike | None = None, model_of_row: collections.abc.Sequence[int] | None = None) "
+                   "-> numpy.typing.ArrayLike"),
+           "obs"_a.none(), "act"_a.none(), "out"_a = nb::none(), "model_of_row"_a.none() = nb::none(),
            "next_obs[r] = model[model_of_row[r]](obs[r], act[r]) (default model r mod K), in place on the ensemble's "
            "device. On the CPU, NaN or infinite obs or act are refused (ValueError); on CUDA the arrays are not "
            "read on the host: a NaN row gives a NaN row, and the other rows are unaffected.")

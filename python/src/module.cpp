@@ -12,6 +12,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <filesystem>
+#include <limits>
 #include <type_traits>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "host/train/train_fields.hpp"
 #include "host/train/run_directory.hpp"
 #include "host/train/trainer.hpp"
+#include "python/src/arguments.hpp"
 #include "python/src/bindings.hpp"
 
 namespace nb = nanobind;
@@ -119,14 +121,18 @@ void train(const std::string& run_dir, const std::string& preset, const nb::dict
 }
 
 // A saved policy (a run directory, a checkpoint or a policy file) on the real environment.
-nb::dict evaluate(const std::string& path, int episodes, bool adapt, std::uint64_t seed, int threads,
-                  const std::string& device) {
+nb::dict evaluate(const std::string& path, const Arg<std::int64_t>& episodes_arg, const Arg<bool>& adapt_arg,
+                  const Arg<std::uint64_t>& seed_arg, const Arg<std::int64_t>& threads, const Arg<std::string>& device) {
+  // Their ranges are those of `mbmpo eval`, checked by evaluate_saved_policy.
+  constexpr std::int64_t low = std::numeric_limits<int>::min(), high = std::numeric_limits<int>::max();
+  const int episodes = int(integer(episodes_arg, "episodes", low, high));
+  const bool adapt = flag(adapt_arg, "adapt");
   EvaluationOptions options;
   options.episodes = episodes;
   options.adapt = adapt;
-  options.seed = seed;
-  options.threads = threads;
-  options.device = device;
+  options.seed = seed(seed_arg, "seed");
+  options.threads = int(integer(threads, "threads", low, high));
+  options.device = text(device, "device");
   Evaluation evaluation;
   {
     nb::gil_scoped_release release;
@@ -205,8 +211,11 @@ NB_MODULE(_core, m) {
   m.def("config_fields", &config_fields, "Every training setting: key, flag, help and default.");
   m.def("train", &train, "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "on_iteration"_a.none(),
         "Trains into run_dir as `mbmpo train` does; on_iteration gets each progress row as JSON.");
-  m.def("eval", &evaluate, "path"_a, "episodes"_a = 10, "adapt"_a = false, "seed"_a = 1000, "threads"_a = 2,
-        "device"_a = "auto",
+  m.def("eval", &evaluate,
+        nb::sig("def eval(path: str | os.PathLike, episodes: int = 10, adapt: bool = False, seed: int = 1000, "
+                "threads: int = 2, device: str = 'auto') -> dict"),
+        "path"_a, "episodes"_a.none() = 10, "adapt"_a.none() = false, "seed"_a.none() = 1000, "threads"_a.none() = 2,
+        "device"_a.none() = "auto",
         "Real-environment returns of a saved policy (as `mbmpo eval --json`); adapt: after one inner step per model.");
   bind_env(m);
   bind_models(m);
