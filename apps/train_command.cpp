@@ -110,16 +110,7 @@ int run_seed_group(TrainOptions& options, Backend backend) {
   const TrainConfig& config = options.config;
   const std::vector<std::uint64_t> seeds = parse_seed_list(options.seeds);
   SeedGroup group(backend, config, seeds, options.run_dir, options.resume);
-  // The group's settings (its seeds included) for --resume and --config; each seed-S directory
-  // holds its own config.toml as a single run does.
-  write_file_atomically((fs::path(options.run_dir) / "config.toml").string(),
-                        config_to_toml(config) + "seeds=\"" + options.seeds + "\"\n");
-  for (std::uint64_t seed : seeds) {
-    TrainConfig seed_config = config;
-    seed_config.seed = seed;
-    write_file_atomically((fs::path(seed_run_dir(options.run_dir, seed)) / "config.toml").string(),
-                          config_to_toml(seed_config));
-  }
+  write_seed_group_configs(options.run_dir, config, seeds, options.seeds);
   if (!options.quiet && !options.json) {
     std::cerr << "mbmpo train: " << config.env << " on " << to_string(backend) << ", " << seeds.size()
               << " seeds in one process, run directory " << options.run_dir

@@ -8,7 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "host/core/atomic_file.hpp"
 #include "host/core/error.hpp"
+#include "host/train/train_fields.hpp"
 #include "host/core/seed_limit.hpp"
 
 namespace mbmpo {
@@ -54,6 +56,18 @@ std::vector<std::uint64_t> parse_seed_list(const std::string& text) {
 
 std::string seed_run_dir(const std::string& run_dir, std::uint64_t seed) {
   return (std::filesystem::path(run_dir) / ("seed-" + std::to_string(seed))).string();
+}
+
+void write_seed_group_configs(const std::string& run_dir, const TrainConfig& config,
+                              const std::vector<std::uint64_t>& seeds, const std::string& seeds_text) {
+  write_file_atomically((std::filesystem::path(run_dir) / "config.toml").string(),
+                        config_to_toml(config) + "seeds=\"" + seeds_text + "\"\n");
+  for (std::uint64_t seed : seeds) {
+    TrainConfig seed_config = config;
+    seed_config.seed = seed;
+    write_file_atomically((std::filesystem::path(seed_run_dir(run_dir, seed)) / "config.toml").string(),
+                          config_to_toml(seed_config));
+  }
 }
 
 SeedGroup::SeedGroup(Backend backend, const TrainConfig& config, const std::vector<std::uint64_t>& seeds,

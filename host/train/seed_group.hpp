@@ -25,6 +25,12 @@ std::vector<std::uint64_t> parse_seed_list(const std::string& text);
 // RUN_DIR/seed-S.
 std::string seed_run_dir(const std::string& run_dir, std::uint64_t seed);
 
+// The group's config.toml files: RUN_DIR/config.toml holds the settings and `seeds="TEXT"` (what
+// --resume and --config read), each RUN_DIR/seed-S/config.toml the settings with seed = S, as a
+// single run's does. Written after the SeedGroup is made (it checks everything first).
+void write_seed_group_configs(const std::string& run_dir, const TrainConfig& config,
+                              const std::vector<std::uint64_t>& seeds, const std::string& seeds_text);
+
 class SeedGroup {
  public:
   // config.seed is replaced by each seed; resume continues every seed's run directory.

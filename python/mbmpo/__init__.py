@@ -12,9 +12,13 @@ runs there. What is here:
 - ``GaussianPolicy``, ``imagined_rollout``, ``compute_advantages``, ``inner_step``,
   ``meta_update``: one meta-step, call by call (parameters used in place on the ensemble's
   device; ``meta_update`` writes theta in place);
-- ``train(run_dir, ...)``: the trainer of ``mbmpo train``, with the same run directory and resume;
+- ``train(run_dir, ...)``: the trainer of ``mbmpo train``, with the same run directory and resume
+  (``seeds=`` several seeds in one process, as ``--seeds``);
   ``eval(path, episodes=10, adapt=False)``: a saved policy's real returns, as ``mbmpo eval``;
-- ``python -m mbmpo.plot RUN_DIR ... -o curves.png``: learning curves.
+- ``python -m mbmpo.plot RUN_DIR ... -o curves.png``: learning curves; ``python -m mbmpo.learning
+  RUN_DIR ...``: the learning table next to the published results;
+- ``python -m mbmpo.sweep SWEEP.toml``, ``mbmpo.sweep.run``: tasks x seeds x settings as Ray Tune
+  trials (needs ``ray[tune]``).
 """
 from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Trajectories, compute_advantages,
                     config_fields, eval, imagined_rollout, info, inner_step, meta_update, tasks)

@@ -1,5 +1,7 @@
 """Training from Python: the trainer of ``mbmpo train``, its run directory and its resume."""
 import json
+import numbers
+import os
 
 from . import _core
 
@@ -8,12 +10,35 @@ def _number(value):
     return float("nan") if value is None else value  # JSON null: NaN in the row
 
 
-def train(run_dir, *, preset="", resume=False, on_iteration=None, quiet=False, **settings):
+def _seeds_text(seeds):
+    """--seeds' text of a seeds argument: "0-2", "0,3,7", or a sequence of ints."""
+    if seeds is None:
+        return ""
+    if isinstance(seeds, str):
+        if not seeds:
+            raise ValueError("seeds: no seeds given (e.g. '0-2' or [0, 3, 7])")
+        return seeds
+    try:
+        values = list(seeds)
+    except TypeError:
+        raise TypeError(f"seeds must be a seed list like '0-2' or a sequence of ints, got {seeds!r}") from None
+    if not values:
+        raise ValueError("seeds: no seeds given (e.g. '0-2' or [0, 3, 7])")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"seeds must hold integers, got {value!r}")
+    return ",".join(str(int(v)) for v in values)
+
+
+def train(run_dir, *, preset="", resume=False, on_iteration=None, quiet=False, seeds=None, **settings):
     """Trains into ``run_dir`` exactly as ``mbmpo train --run-dir RUN_DIR`` does.
 
     ``settings`` are the training settings by key (``mbmpo.config_fields()``; e.g. ``env="hopper"``,
     ``iterations=5``, ``model_hidden=[256, 256]``), applied after ``preset`` ("smoke" or "cpu").
     ``resume=True`` continues the run in ``run_dir`` from its last checkpoint.
+    ``seeds`` ("0-4", "0,3,7" or a list of ints) trains several seeds in one process, batched, as
+    ``mbmpo train --seeds`` does: ``run_dir/seed-S`` each, the same files as separate runs; each
+    row then has a ``"seed"``.
     ``on_iteration(row)`` is called with each progress row (a dict, as in progress.jsonl).
     Ctrl-C stops at the next meta-step with KeyboardInterrupt; the checkpoints stay intact.
     Returns the progress rows of this call.
@@ -26,11 +51,12 @@ def train(run_dir, *, preset="", resume=False, on_iteration=None, quiet=False, *
         row = json.loads(row_json)
         rows.append(row)
         if not quiet and on_iteration is None:
-            print(f"iter {row['iteration'] + 1}  steps {row['real_steps']}  return pre "
+            seed = f"seed {row['seed']}  " if "seed" in row else ""
+            print(f"{seed}iter {row['iteration'] + 1}  steps {row['real_steps']}  return pre "
                   f"{_number(row['return_pre_mean']):.1f}  imagined {_number(row['imagined_return_pre']):.1f} -> "
                   f"{_number(row['imagined_return_post']):.1f}", flush=True)
         if on_iteration is not None:
             on_iteration(row)
 
-    _core.train(str(run_dir), preset, dict(settings), bool(resume), forward)
+    _core.train(os.fspath(run_dir), preset, dict(settings), bool(resume), _seeds_text(seeds), forward)
     return rows

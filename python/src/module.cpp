@@ -27,6 +27,7 @@
 #include "host/train/evaluation.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/run_directory.hpp"
+#include "host/train/seed_group.hpp"
 #include "host/train/trainer.hpp"
 #include "python/src/arguments.hpp"
 #include "python/src/bindings.hpp"
@@ -71,7 +72,9 @@ TrainConfig config_from(const std::string& preset, const nb::dict& settings, boo
   if (resume) {
     MBMPO_CHECK_INPUT(std::filesystem::is_directory(run_dir), "cannot resume: run directory ", run_dir,
                       " does not exist");
-    config = load_saved_policy(run_dir).config;
+    // A run killed before its first checkpoint saved nothing: it starts over with the settings
+    // given (the trainer says so).
+    if (holds_run(run_dir)) config = load_saved_policy(run_dir).config;
   }
   for (auto [key, value] : settings) {
     const std::string name = nb::cast<std::string>(nb::str(key));
@@ -94,8 +97,46 @@ TrainConfig config_from(const std::string& preset, const nb::dict& settings, boo
 // Python's KeyboardInterrupt, carried through the trainer's C++ frames to the Python caller.
 struct Interrupted {};
 
+// Several seeds in one process (`mbmpo train --seeds`): RUN_DIR/seed-S each; every row carries its
+// "seed". Resuming reads the settings of the first seed that has a checkpoint.
+void train_seed_group(const std::string& run_dir, const std::string& preset, const nb::dict& settings, bool resume,
+                      const std::string& seeds_text, const std::function<void(const std::string&)>& on_iteration) {
+  const std::vector<std::uint64_t> seeds = parse_seed_list(seeds_text);
+  std::string settings_dir = run_dir;
+  if (resume) {
+    for (std::uint64_t seed : seeds) {
+      if (holds_run(seed_run_dir(run_dir, seed))) {
+        settings_dir = seed_run_dir(run_dir, seed);
+        break;
+      }
+    }
+  }
+  const TrainConfig config = config_from(preset, settings, resume && settings_dir != run_dir, settings_dir);
+  SeedGroup group(resolve_backend(parse_backend_choice(config.device)), config, seeds, run_dir, resume);
+  write_seed_group_configs(run_dir, config, seeds, seeds_text);
+  bool interrupted = false;
+  try {
+    nb::gil_scoped_release release;
+    group.run([&](const std::vector<nlohmann::ordered_json>& rows) {
+      nb::gil_scoped_acquire acquire;
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (!rows[i].is_object() || !on_iteration) continue;
+        nlohmann::ordered_json row = {{"seed", seeds[i]}};
+        row.update(rows[i]);
+        on_iteration(row.dump());
+      }
+      // Ctrl-C is seen between iterations; every seed's last complete checkpoint stays.
+      if (PyErr_CheckSignals() != 0) throw Interrupted{};
+    });
+  } catch (const Interrupted&) {
+    interrupted = true;  // the Python error (KeyboardInterrupt) is still set
+  }
+  if (interrupted) throw nb::python_error();
+}
+
 void train(const std::string& run_dir, const std::string& preset, const nb::dict& settings, bool resume,
-           const std::function<void(const std::string& row_json)>& on_iteration) {
+           const std::string& seeds, const std::function<void(const std::string& row_json)>& on_iteration) {
+  if (!seeds.empty()) return train_seed_group(run_dir, preset, settings, resume, seeds, on_iteration);
   const TrainConfig config = config_from(preset, settings, resume, run_dir);
   Context context(resolve_backend(parse_backend_choice(config.device)));
   Trainer trainer(context, config, run_dir, resume);
@@ -118,6 +159,12 @@ void train(const std::string& run_dir, const std::string& preset, const nb::dict
     interrupted = true;  // the Python error (KeyboardInterrupt) is still set
   }
   if (interrupted) throw nb::python_error();
+}
+
+// The configuration `train` would use for these settings, as config.json has it, or the
+// ValueError that train would raise; nothing is written.
+std::string check_settings(const std::string& preset, const nb::dict& settings) {
+  return config_to_json(config_from(preset, settings, false, "")).dump();
 }
 
 // A saved policy (a run directory, a checkpoint or a policy file) on the real environment.
@@ -209,8 +256,12 @@ NB_MODULE(_core, m) {
       },
       "The task names.");
   m.def("config_fields", &config_fields, "Every training setting: key, flag, help and default.");
-  m.def("train", &train, "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "on_iteration"_a.none(),
-        "Trains into run_dir as `mbmpo train` does; on_iteration gets each progress row as JSON.");
+  m.def("train", &train, "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "seeds"_a, "on_iteration"_a.none(),
+        "Trains into run_dir as `mbmpo train` does (seeds: as --seeds, or empty); on_iteration gets each progress "
+        "row as JSON.");
+  m.def("parse_seeds", &parse_seed_list, "text"_a, "The seeds of a --seeds list (\"0-4\", \"0,3,7\"); ValueError if bad.");
+  m.def("check_settings", &check_settings, "preset"_a, "settings"_a,
+        "The configuration train would use, as JSON; ValueError naming a bad setting.");
   m.def("eval", &evaluate,
         nb::sig("def eval(path: str | os.PathLike, episodes: int = 10, adapt: bool = False, seed: int = 1000, "
                 "threads: int = 2, device: str = 'auto') -> dict"),

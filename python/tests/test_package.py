@@ -433,6 +433,26 @@ def test_plot_writes_a_png_from_a_real_run(tmp_path):
     assert plot.parse_ref("RLlib 100k=517") == ("RLlib", 100000.0, 517.0)
 
 
+def test_train_several_seeds_in_one_process_equals_separate_runs(tmp_path):
+    group, killed = tmp_path / "group", tmp_path / "killed"
+    rows = mbmpo.train(group, iterations=2, device="cpu", quiet=True, seeds="3,5", **TINY)
+    assert sorted((r["seed"], r["iteration"]) for r in rows) == [(3, 0), (3, 1), (5, 0), (5, 1)]
+    for seed in (3, 5):
+        alone = tmp_path / f"alone-{seed}"
+        mbmpo.train(alone, iterations=2, device="cpu", quiet=True, seed=seed, **TINY)
+        assert rows_without_timings(group / f"seed-{seed}") == rows_without_timings(alone)
+        assert tensors_of(group / f"seed-{seed}" / "policy.safetensors") == tensors_of(alone / "policy.safetensors")
+    # Resumed as a group from one iteration (a list of seeds this time): the same files.
+    mbmpo.train(killed, iterations=1, device="cpu", quiet=True, seeds=[3, 5], **TINY)
+    mbmpo.train(killed, iterations=2, device="cpu", quiet=True, seeds=[3, 5], resume=True)
+    for seed in (3, 5):
+        assert rows_without_timings(killed / f"seed-{seed}") == rows_without_timings(group / f"seed-{seed}")
+    for bad, error in [("", ValueError), ([], ValueError), ("1-0", ValueError), ([1, "2"], TypeError), (7, TypeError)]:
+        with pytest.raises(error, match="seeds"):
+            mbmpo.train(tmp_path / "bad", iterations=1, device="cpu", quiet=True, seeds=bad, **TINY)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_train_on_cuda(tmp_path):
     require_cuda()
     rows = mbmpo.train(tmp_path / "run", iterations=1, device="cuda", quiet=True, **TINY)

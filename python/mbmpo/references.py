@@ -14,7 +14,7 @@ POINTS = {
     ("hopper", 100_000): [("RLlib MBMPO", 633), ("authors' code (read by RLlib's README)", 650)],
 }
 
-# Whole curves: RLlib's published runs (ray-project/rl-experiments, mbmpo/mbmpo-results.tar.gz,
+# Whole curves (anchors/ beside this file): RLlib's published runs (ray-project/rl-experiments, mbmpo/mbmpo-results.tar.gz,
 # halfcheetah/progress.csv and hopper/progress.csv): real steps, mean return, wall-clock seconds
 # (20 workers and 1 GPU).
 CURVES = {
