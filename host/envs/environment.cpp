@@ -103,6 +103,44 @@ void Environment::set_state(const double* qpos, const double* qvel, float* obser
   observe(observation);
 }
 
+namespace {
+// The parts of mjData that integration_state holds, in order, with their lengths.
+template <class Data, class Visit>
+void integration_parts(const mjModel* m, Data* d, Visit visit) {
+  visit(&d->time, 1);
+  visit(d->qpos, m->nq);
+  visit(d->qvel, m->nv);
+  visit(d->act, m->na);
+  visit(d->ctrl, m->nu);
+  visit(d->qacc_warmstart, m->nv);
+}
+}  // namespace
+
+std::vector<double> Environment::integration_state() const {
+  std::vector<double> state;
+  integration_parts(model_->get(), data_, [&](const double* values, int n) { state.insert(state.end(), values, values + n); });
+  return state;
+}
+
+void Environment::restore_integration_state(const std::vector<double>& state) {
+  const mjModel* m = model_->get();
+  const std::size_t expected = std::size_t(1 + m->nq + 2 * m->nv + m->na + m->nu);
+  MBMPO_CHECK_INPUT(state.size() == expected, "task ", task().name, ": a saved state has ", state.size(),
+                    " values, expected ", expected);
+  for (double value : state) MBMPO_CHECK_INPUT(std::isfinite(value), "task ", task().name, ": a saved state holds ", value);
+  mj_resetData(m, data_);
+  std::size_t at = 0;
+  integration_parts(m, data_, [&](double* values, int n) {
+    std::copy(state.begin() + std::ptrdiff_t(at), state.begin() + std::ptrdiff_t(at + std::size_t(n)), values);
+    at += std::size_t(n);
+  });
+  mj_forward(m, data_);
+  // mj_forward leaves its own acceleration as the next warm start; the saved one is what the
+  // original's next step starts from.
+  const std::size_t warmstart = state.size() - std::size_t(m->nv);
+  std::copy(state.begin() + std::ptrdiff_t(warmstart), state.end(), data_->qacc_warmstart);
+}
+
 void Environment::observe(float* observation) const {
   const mjModel* m = model_->get();
   int o = 0;
@@ -179,10 +217,14 @@ StepResult Environment::step(const float* action, float* observation) {
     contact_cost *= spec.contact_cost_weight;
   }
   if (spec.id == TaskId::inverted_pendulum) {
-    result.reward = result.terminated ? 0.0 : 1.0;
+    result.reward = result.reward_survive = result.terminated ? 0.0 : 1.0;
   } else {
     const double healthy = result.terminated ? 0.0 : spec.healthy_reward;
     result.reward = x_velocity + healthy - ctrl_cost - contact_cost;
+    result.reward_forward = x_velocity;
+    result.reward_ctrl = -ctrl_cost;
+    result.reward_survive = healthy;
+    result.reward_contact = -contact_cost;
   }
   observe(observation);
   return result;

@@ -38,6 +38,9 @@ struct StepResult {
   double reward;
   bool terminated;
   double x_velocity;  // (x' - x) / dt, the real forward velocity
+  // The reward's terms, as Gymnasium v5 reports them in `info` (reward = their sum): forward
+  // (x_velocity), -ctrl cost, the healthy reward (inverted_pendulum: its whole reward), -contact cost.
+  double reward_forward = 0, reward_ctrl = 0, reward_survive = 0, reward_contact = 0;
 };
 
 class Environment {
@@ -61,6 +64,12 @@ class Environment {
   // action is an InputError; an unstable simulation is an Error.
   StepResult step(const float* action, float* observation);
   StepResult step(const std::vector<float>& action, std::vector<float>& observation);
+
+  // Everything the next step depends on (time, qpos, qvel, act, ctrl, the solver's warm start),
+  // as one array; restoring it into an Environment of the same task makes it step bit for bit as
+  // this one would (a copy or a pickle of an env).
+  std::vector<double> integration_state() const;
+  void restore_integration_state(const std::vector<double>& state);
 
   void observe(float* observation) const;
   const double* qpos() const;

@@ -25,6 +25,13 @@ from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Traje
 from .env import Env
 from .training import train
 
+try:  # the Gymnasium ids mbmpo/HalfCheetah-v5 and the others, where gymnasium is installed
+    from .gym import register_envs as _register_envs
+except ImportError:
+    pass
+else:
+    _register_envs()
+
 # eval is mbmpo.eval only: `from mbmpo import *` must not shadow the built-in.
 __all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "Trajectories", "compute_advantages",
            "config_fields", "imagined_rollout", "info", "inner_step", "meta_update", "tasks", "train"]

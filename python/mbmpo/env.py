@@ -17,27 +17,100 @@ def _count(value, name, minimum=0):
     return int(value)
 
 
+# Gymnasium v5's constructor keywords, per task: those this environment supports (they change the
+# task), and those it accepts only at the value it implements (anything else is refused, saying why).
+_ALL = ("half_cheetah", "hopper", "walker2d", "ant", "swimmer", "inverted_pendulum")
+_SUPPORTED = {
+    "ctrl_cost_weight": ("half_cheetah", "hopper", "walker2d", "ant", "swimmer"),
+    "reset_noise_scale": _ALL,
+    "healthy_reward": ("hopper", "walker2d", "ant"),
+    "contact_cost_weight": ("ant",),
+}
+_FIXED = {
+    "forward_reward_weight": {t: 1.0 for t in _ALL if t != "inverted_pendulum"},
+    "terminate_when_unhealthy": {"hopper": True, "walker2d": True, "ant": True},
+    "healthy_z_range": {"hopper": (0.7, float("inf")), "walker2d": (0.8, 2.0), "ant": (0.2, 1.0)},
+    "healthy_angle_range": {"hopper": (-0.2, 0.2), "walker2d": (-1.0, 1.0)},
+    "healthy_state_range": {"hopper": (-100.0, 100.0)},
+    "exclude_current_positions_from_observation": {t: True for t in _ALL if t != "inverted_pendulum"},
+    "include_cfrc_ext_in_observation": {"ant": False},
+    "contact_force_range": {"ant": (-1.0, 1.0)},
+    "main_body": {"ant": 1},
+}
+# The info keys of Gymnasium v5's step, of those this environment computes.
+_INFO = {
+    "half_cheetah": ("x_position", "x_velocity", "reward_forward", "reward_ctrl"),
+    "hopper": ("x_position", "x_velocity", "reward_forward", "reward_ctrl", "reward_survive"),
+    "walker2d": ("x_position", "x_velocity", "reward_forward", "reward_ctrl", "reward_survive"),
+    "ant": ("x_position", "x_velocity", "reward_forward", "reward_ctrl", "reward_contact", "reward_survive"),
+    "swimmer": ("x_position", "x_velocity", "reward_forward", "reward_ctrl"),
+    "inverted_pendulum": ("x_velocity", "reward_survive"),
+}
+
+
+def _same(value, fixed):
+    try:
+        if isinstance(fixed, tuple):
+            return len(value) == len(fixed) and all(float(a) == float(b) for a, b in zip(value, fixed))
+        return value == fixed
+    except (TypeError, ValueError):
+        return False
+
+
+def _task_overrides(task, keywords):
+    """The supported v5 keywords as floats; TypeError naming any keyword the task cannot take."""
+    overrides = {}
+    for key, value in keywords.items():
+        if key in _SUPPORTED and task in _SUPPORTED[key]:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
+            overrides[key] = float(value)
+        elif key in _FIXED and task in _FIXED[key]:
+            if not _same(value, _FIXED[key][task]):
+                raise ValueError(f"{key}={value!r}: mbmpo's {task} implements only {key}={_FIXED[key][task]!r} "
+                                 "(the same in its imagined rollouts, whose reward and termination are compiled in)")
+        elif key in _SUPPORTED or key in _FIXED:
+            raise TypeError(f"{key}: the {task} task has no such setting (Gymnasium v5's {task} has none either)")
+        else:
+            raise TypeError(f"{key}: not a keyword of mbmpo.Env or of Gymnasium v5's {task}; mbmpo supports "
+                            + ", ".join(sorted(k for k, tasks in _SUPPORTED.items() if task in tasks)))
+    return overrides
+
+
 class Env:
-    """``reset()`` gives ``(observation, info)``; ``step(action)`` gives Gymnasium's five-tuple
-    ``(observation, reward, terminated, truncated, info)``. Observations are float32 NumPy arrays.
+    """A real MuJoCo task: ``reset()`` gives ``(observation, info)``; ``step(action)`` gives
+    Gymnasium's five-tuple ``(observation, reward, terminated, truncated, info)``.
 
     ``task`` is a name from ``mbmpo.tasks()`` or its Gymnasium id (``"HalfCheetah-v5"``). Episodes
     are drawn from ``seed`` and an episode counter, so they are the same on every run;
     ``reset(seed=s)`` restarts the counter. After ``max_episode_steps`` steps an episode is
-    truncated, as Gymnasium's time limit does.
+    truncated, as Gymnasium's time limit does. Gymnasium v5's keywords ``ctrl_cost_weight``,
+    ``reset_noise_scale``, ``healthy_reward`` and ``contact_cost_weight`` change the task where v5's
+    has them; v5's other keywords are accepted at the value mbmpo implements and refused otherwise.
+
+    Differences from Gymnasium v5: observations are float32 (v5: float64); Ant's observation leaves
+    out the contact forces (v5's ``include_cfrc_ext_in_observation=False``: 27 values, v5's default
+    has 105); Ant's forward reward is Δqpos[0]/dt where v5 uses the torso's position (up to 0.03 a
+    step apart); the control cost is charged on the action clipped to its range, v5 charges the
+    action as given. ``info`` holds v5's reward terms and ``x_position``/``x_velocity``, not v5's
+    y and distance entries.
     """
 
-    def __init__(self, task, seed=0, max_episode_steps=1000):
+    def __init__(self, task, seed=0, max_episode_steps=1000, **task_keywords):
         if not isinstance(task, str):
             raise TypeError(f"task must be a task name (see mbmpo.tasks()), got {task!r}")
         seed = _count(seed, "seed")
         max_episode_steps = _count(max_episode_steps, "max_episode_steps", minimum=1)
         if max_episode_steps >= 2**31:
             raise ValueError(f"max_episode_steps must be < 2**31, got {max_episode_steps}")
-        self._env = _core.Env(task, seed, max_episode_steps)
+        name = _core.task_name(task)  # also for its Gymnasium id; ValueError for an unknown task
+        self._keywords = dict(task_keywords)
+        self._env = _core.Env(task, seed, max_episode_steps, _task_overrides(name, task_keywords))
+        self._args = (task, seed, max_episode_steps)
 
     @property
     def task(self):
+        """The task's name (``mbmpo.tasks()``)."""
         return self._env.task
 
     @property
@@ -50,19 +123,56 @@ class Env:
 
     @property
     def action_limit(self):
+        """Actions are clipped to [-action_limit, action_limit]."""
         return self._env.action_limit
 
     @property
     def dt(self):
+        """Seconds per step (the physics step times the frame skip)."""
         return self._env.dt
 
+    @property
+    def max_episode_steps(self):
+        return self._env.max_episode_steps
+
     def reset(self, seed=None):
-        return self._env.reset(None if seed is None else _count(seed, "seed")), {}
+        """A new episode: ``(observation [obs_dim] float32, info)``; ``seed`` restarts the episode
+        stream from it."""
+        obs = self._env.reset(None if seed is None else _count(seed, "seed"))
+        return obs, self._reset_info()
+
+    def _reset_info(self):
+        return {} if self.task == "inverted_pendulum" else {"x_position": float(self._env.get_state()[0][0])}
 
     def step(self, action):
+        """One step of ``action`` ([act_dim] numbers, clipped to the action range):
+        ``(observation, reward, terminated, truncated, info)``, info with the reward's terms."""
         try:
             action = np.ascontiguousarray(action, dtype=np.float32).reshape(-1)
         except (TypeError, ValueError) as error:
             raise TypeError(f"action must be an array of {self.act_dim} numbers, got {action!r} ({error})") from None
-        obs, reward, terminated, truncated, x_velocity = self._env.step(action)
-        return obs, reward, terminated, truncated, {"x_velocity": x_velocity}
+        obs, reward, terminated, truncated, terms = self._env.step(action)
+        return obs, reward, terminated, truncated, {k: terms[k] for k in _INFO[self.task]}
+
+    def get_state(self):
+        """``(qpos, qvel)``: float64 copies of the simulation's positions and velocities."""
+        return self._env.get_state()
+
+    def set_state(self, qpos, qvel):
+        """Puts the simulation in ``(qpos, qvel)`` (nq and nv numbers) as Gymnasium's
+        ``MujocoEnv.set_state`` does, mid-episode; returns the observation."""
+        return self._env.set_state(np.ascontiguousarray(qpos, dtype=np.float64).reshape(-1),
+                                   np.ascontiguousarray(qvel, dtype=np.float64).reshape(-1))
+
+    def state_vector(self):
+        """``concatenate([qpos, qvel])``, as Gymnasium's ``MujocoEnv.state_vector()``."""
+        return np.concatenate(self._env.get_state())
+
+    # A copy or a pickle goes on exactly as the original would: the same episode stream, step
+    # count and simulation state (the solver's warm start included).
+    def __getstate__(self):
+        return {"args": self._args, "keywords": self._keywords, "snapshot": self._env.snapshot()}
+
+    def __setstate__(self, state):
+        self.__init__(*state["args"], **state["keywords"])
+        self._env.restore(*state["snapshot"])

@@ -1,17 +1,35 @@
-"""mbmpo's tasks as ``gymnasium.Env`` (needs the gymnasium package)."""
+"""mbmpo's tasks as ``gymnasium.Env`` (needs the gymnasium package), registered as Gymnasium ids.
+
+Importing mbmpo registers ``mbmpo/HalfCheetah-v5``, ``mbmpo/Hopper-v5``, ``mbmpo/Walker2d-v5``,
+``mbmpo/Ant-v5``, ``mbmpo/Swimmer-v5`` and ``mbmpo/InvertedPendulum-v5`` (1000 steps an episode,
+as v5's). Without importing it first, name the module in the id, as Gymnasium allows:
+``gymnasium.make("mbmpo:mbmpo/Hopper-v5")`` (Gymnasium 1.x has no plugin entry points).
+"""
 import gymnasium
 import numpy as np
 
+from . import _core
 from .env import Env
+
+NAMESPACE = "mbmpo"
 
 
 class MbmpoEnv(gymnasium.Env):
-    """A ``gymnasium.Env`` over ``mbmpo.Env``: ``MbmpoEnv("HalfCheetah-v5")`` or ``MbmpoEnv("half_cheetah")``."""
+    """A ``gymnasium.Env`` over ``mbmpo.Env``: ``MbmpoEnv("HalfCheetah-v5")`` or ``MbmpoEnv("half_cheetah")``,
+    or ``gymnasium.make("mbmpo/HalfCheetah-v5")``. Keywords of Gymnasium v5's task go to ``mbmpo.Env``
+    (which says which it supports). ``get_state``/``set_state``/``state_vector`` are MujocoEnv's;
+    the env can be pickled and deep-copied (a copy steps exactly as the original would).
+    Rendering is not available yet: ``render_mode`` other than None is refused with the reason."""
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "render_fps": None}
 
-    def __init__(self, task, max_episode_steps=1000):
-        self._env = Env(task, 0, max_episode_steps)
+    def __init__(self, task, max_episode_steps=1000, render_mode=None, **task_keywords):
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r}: mbmpo's environments do not render yet (the library "
+                             "links MuJoCo's physics only, without an offscreen OpenGL context); use render_mode=None")
+        self.render_mode = None
+        self._env = Env(task, 0, max_episode_steps, **task_keywords)
+        self.metadata = {**type(self).metadata, "render_fps": int(round(1.0 / self._env.dt))}
         limit = np.float32(self._env.action_limit)
         self.action_space = gymnasium.spaces.Box(-limit, limit, shape=(self._env.act_dim,), dtype=np.float32)
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(self._env.obs_dim,), dtype=np.float32)
@@ -27,3 +45,24 @@ class MbmpoEnv(gymnasium.Env):
 
     def step(self, action):
         return self._env.step(action)
+
+    def get_state(self):
+        """``(qpos, qvel)`` as float64 arrays."""
+        return self._env.get_state()
+
+    def set_state(self, qpos, qvel):
+        """The simulation put in ``(qpos, qvel)``, as ``MujocoEnv.set_state``."""
+        self._env.set_state(qpos, qvel)
+
+    def state_vector(self):
+        """``concatenate([qpos, qvel])``."""
+        return self._env.state_vector()
+
+
+def register_envs():
+    """Registers the six tasks as ``mbmpo/<v5 id>`` (done when mbmpo is imported; safe to repeat)."""
+    for task in _core.tasks():
+        env_id = f"{NAMESPACE}/{_core.gymnasium_id(task)}"
+        if env_id not in gymnasium.registry:
+            gymnasium.register(env_id, entry_point="mbmpo.gym:MbmpoEnv", kwargs={"task": task},
+                               max_episode_steps=1000)

@@ -255,6 +255,10 @@ NB_MODULE(_core, m) {
         return names;
       },
       "The task names.");
+  m.def("task_name", [](const std::string& name) { return task_spec(name).name; }, "name"_a,
+        "The task's name, also for its Gymnasium id; ValueError naming the known tasks.");
+  m.def("gymnasium_id", [](const std::string& name) { return std::string(task_spec(name).gymnasium_id); }, "name"_a,
+        "The Gymnasium v5 id of the task (\"Hopper-v5\").");
   m.def("config_fields", &config_fields, "Every training setting: key, flag, help and default.");
   m.def("train", &train, "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "seeds"_a, "on_iteration"_a.none(),
         "Trains into run_dir as `mbmpo train` does (seeds: as --seeds, or empty); on_iteration gets each progress "
