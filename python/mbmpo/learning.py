@@ -47,7 +47,7 @@ def settings_groups(run_dirs):
 
 
 def _cell(value):
-    return "" if value is None or math.isnan(value) else f"{value:.0f}"
+    return "" if value is None or math.isnan(value) else str(round(value))  # round: -0.4 is "0", not "-0"
 
 
 def mean_std(values):
@@ -78,7 +78,7 @@ def table(run_dirs, marks=MARKS):
         stats = []
         for m in marks:
             s = mean_std(per_mark[m])
-            stats.append("" if s is None else f"{s[0]:.0f} ± {s[1]:.0f} (n={s[2]})")
+            stats.append("" if s is None else f"{round(s[0])} ± {round(s[1])} (n={s[2]})")
         lines.append(f"| {label} | **mean ± std** | " + " | ".join(stats) + " | |")
         published = references.curve(env)
         if published:

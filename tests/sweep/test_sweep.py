@@ -103,7 +103,7 @@ def test_two_trials_equal_the_cli_runs_and_the_table_equals_progress(cluster, cl
         line = next(line for line in table.splitlines() if f"| {trial.name} |" in line)
         cells = [c.strip() for c in line.split("|")[3:5]]
         expected = [references.value_at(points, m) for m in (2000, 2500)]
-        assert cells == ["" if v is None else f"{v:.0f}" for v in expected], (line, points)
+        assert cells == ["" if v is None else str(round(v)) for v in expected], (line, points)
         assert any(v is not None for v in expected), "the marks are meant to fall inside the runs"
     assert "**mean ± std**" in table
     assert Path(result.plot_path).stat().st_size > 10_000
@@ -115,18 +115,25 @@ def test_two_trials_equal_the_cli_runs_and_the_table_equals_progress(cluster, cl
     assert rows_of(result.trials[0].run_dir) == rows_of(cli_runs(0, 2))
 
 
-def trial_workers():
+def raylet_pids(node):
+    return [p.process.pid for p in node.all_processes[ray._private.ray_constants.PROCESS_TYPE_RAYLET]]
+
+
+def trial_workers(c):
+    """The processes running trials (Tune's function trainables) on this test's cluster, not on
+    any other Ray of the machine."""
+    raylets = {pid for node in c.worker_nodes for pid in raylet_pids(node)}
     return [p for p in psutil.process_iter(["cmdline", "ppid"])
-            if p.info["cmdline"] and "ImplicitFunc" in " ".join(p.info["cmdline"])]
+            if p.info["cmdline"] and "ImplicitFunc" in " ".join(p.info["cmdline"]) and p.info["ppid"] in raylets]
 
 
-def kill_after_first_checkpoint(run_dir, kill, seen):
+def kill_after_first_checkpoint(c, run_dir, kill, seen):
     """In the background: once run_dir has its first checkpoint, kill(worker process) once."""
     def watch():
         deadline = time.time() + 240
         while time.time() < deadline:
             if (Path(run_dir) / "checkpoints" / "latest").exists():
-                workers = trial_workers()
+                workers = trial_workers(c)
                 if workers:
                     seen.append(kill(workers[0]))
                     return
@@ -140,10 +147,11 @@ def test_a_killed_worker_is_retried_and_ends_as_an_uninterrupted_run(cluster, cl
     c, _ = cluster
     root = tmp_path / "sweep"
     seen = []
-    watcher = kill_after_first_checkpoint(root / "seed=0", lambda p: (p.send_signal(signal.SIGKILL), p.pid)[1], seen)
+    watcher = kill_after_first_checkpoint(c, root / "seed=0", lambda p: (p.send_signal(signal.SIGKILL), p.pid)[1], seen)
     result = sweep.run(spec(3, [0]), root, address=c.address, verbose=0)
     watcher.join(timeout=5)
     assert seen, "the worker was not killed (the trial ended before its first checkpoint was seen)"
+    assert not psutil.pid_exists(seen[0]) or psutil.Process(seen[0]).status() == psutil.STATUS_ZOMBIE
     assert not result.failed
     (r,) = list(result.results)
     assert r.metrics["iteration"] == 2  # the last of 3 iterations, reported after the retry
@@ -158,13 +166,12 @@ def test_a_killed_node_is_retried_on_the_other_and_ends_as_an_uninterrupted_run(
     def kill_node(worker):
         raylet = worker.ppid()
         for node in list(c.worker_nodes):
-            pids = [p.process.pid for p in node.all_processes[ray._private.ray_constants.PROCESS_TYPE_RAYLET]]
-            if raylet in pids:
+            if raylet in raylet_pids(node):
                 c.remove_node(node, allow_graceful=False)
                 return raylet
         raise AssertionError(f"no node of the cluster runs raylet {raylet}")
 
-    watcher = kill_after_first_checkpoint(root / "seed=1", kill_node, seen)
+    watcher = kill_after_first_checkpoint(c, root / "seed=1", kill_node, seen)
     result = sweep.run(spec(3, [1]), root, address=c.address, verbose=0)
     watcher.join(timeout=5)
     assert seen, "the node was not killed"
