@@ -62,7 +62,7 @@ def mean_std(values):
 def table(run_dirs, marks=MARKS):
     """The Markdown table of the runs (see the module's text)."""
     marks = list(marks)
-    lines = ["| setting | run | " + " | ".join(f"{m // 1000:g}k" for m in marks) + " | wall-clock |",
+    lines = ["| setting | run | " + " | ".join(f"{m / 1000:g}k" for m in marks) + " | wall-clock |",
              "|---|---|" + "---|" * len(marks) + "---|"]
     for label, env, runs in settings_groups(run_dirs):
         per_mark = {m: [] for m in marks}

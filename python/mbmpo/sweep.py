@@ -38,6 +38,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import numbers
 import os
 import shutil
@@ -134,7 +135,7 @@ def _text(value):
     if isinstance(value, list):
         return "x".join(_text(v) for v in value)
     if isinstance(value, float):
-        return format(value, "g")
+        return repr(value)
     return str(value)
 
 
@@ -172,14 +173,17 @@ def plan(spec, root):
             raise SweepError(f"[sweep] {key}: neither a sweep option ({', '.join(OPTIONS)}) nor a training setting")
     preset = _option(options, "preset", str, lambda v: v in ("", "smoke", "cpu"), "'smoke', 'cpu' or ''")
     per_trial = _option(options, "seeds_per_trial", int, lambda v: 1 <= v <= 64, "an integer in [1, 64]")
-    gpus = _option(options, "gpus_per_trial", float, lambda v: 0 <= v <= 1 or v == int(v) and v <= 64,
+    gpus = _option(options, "gpus_per_trial", float,
+                   lambda v: math.isfinite(v) and (0 <= v <= 1 or v == int(v) and v <= 64),
                    "a GPU fraction in [0, 1] or a whole number of GPUs")
     _option(options, "max_failures", int, lambda v: v >= -1, "an integer >= 0 (-1: retry forever)")
-    _option(options, "name", str, lambda v: "/" not in v, "a name without '/'")
+    _option(options, "name", str, lambda v: "/" not in v and v not in (".", ".."), "a folder name (no '/')")
     _option(options, "table_steps", list,
             lambda v: v and all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in v),
             "a list of positive real-step counts, e.g. [10000, 25000]")
 
+    if "seed" in axes and "seed" in base:
+        raise SweepError("[sweep] seed: is an axis and also set in [train]; give it in one place")
     seeds = _seed_axis(axes.pop("seed")) if "seed" in axes else [base.get("seed", 0)]
     for key, values in axes.items():
         sizes = isinstance(fields[key]["default"], list)
@@ -216,9 +220,12 @@ def plan(spec, root):
             if config["cpu_threads"] == 0:  # a trial holds the CPUs it asked Ray for, not every core
                 settings["cpu_threads"] = config["cpu_threads"] = 1
             cpus = config["cpu_threads"] + config["threads"]
+            # "auto" trains on CUDA where a GPU is usable: such a trial holds a GPU (or its share).
+            cuda = config["device"] == "cuda" or (config["device"] == "auto" and _core.info()["cuda_usable"])
+            trial_gpus = (gpus or 1.0) if cuda else 0.0
             trials.append(Trial(name=name, run_dir=os.path.join(os.path.abspath(root), name), preset=preset,
                                 settings=settings, seeds=group if per_trial > 1 else [], cpus=cpus,
-                                gpus=gpus if config["device"] == "cuda" else 0.0))
+                                gpus=trial_gpus))
     return trials
 
 
@@ -297,11 +304,34 @@ def _run_trial(config):
             report(last)
 
 
+def _has_rows(run_dir):
+    path = os.path.join(run_dir, "progress.csv")
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return sum(1 for line in f if line.strip()) > 1
+
+
 def _write_atomically(path, text):
     folder = os.path.dirname(path)
     with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".tmp-", delete=False) as f:
         f.write(text)
     os.replace(f.name, path)
+
+
+def _spec_and_root(spec, root):
+    """The sweep's sections, checked to be sections, and its root folder (default sweeps/NAME)."""
+    stem = "sweep"
+    if not isinstance(spec, dict):
+        stem = os.path.splitext(os.path.basename(os.fspath(spec)))[0]
+        spec = load(os.fspath(spec))
+    for section, value in spec.items():
+        if not isinstance(value, dict):
+            raise SweepError(f"{section}: must be a section ([{section}]), got {value!r}")
+    name = spec.get("sweep", {}).get("name") or stem
+    if not isinstance(name, str):
+        raise SweepError(f"[sweep] name: must be a folder name, got {name!r}")
+    return spec, os.path.abspath(os.fspath(root) if root is not None else os.path.join("sweeps", name))
 
 
 def run(spec, root=None, *, address=None, verbose=1):
@@ -311,12 +341,8 @@ def run(spec, root=None, *, address=None, verbose=1):
     ``address``: a running Ray cluster to join ("HOST:PORT", or "auto"); None starts Ray here,
     unless Ray is already running in this process. Returns a SweepResult.
     """
-    stem = "sweep"
-    if not isinstance(spec, dict):
-        stem = os.path.splitext(os.path.basename(os.fspath(spec)))[0]
-        spec = load(os.fspath(spec))
-    name = spec.get("sweep", {}).get("name") or stem
-    root = os.path.abspath(os.fspath(root) if root is not None else os.path.join("sweeps", str(name)))
+    spec, root = _spec_and_root(spec, root)
+    name = spec.get("sweep", {}).get("name") or os.path.basename(root)
     trials = plan(spec, root)
     max_failures = spec.get("sweep", {}).get("max_failures", OPTIONS["max_failures"])
     if os.path.exists(root) and not os.path.isdir(root):
@@ -355,9 +381,9 @@ def run(spec, root=None, *, address=None, verbose=1):
 
     from . import learning
 
-    run_dirs = [t.run_dir for t in trials
-                if any(os.path.exists(os.path.join(d, "progress.csv"))
-                       for d in [t.run_dir] + [os.path.join(t.run_dir, f"seed-{s}") for s in t.seeds])]
+    # The runs that have a row (a trial that failed early may have none).
+    run_dirs = [d for t in trials for d in ([os.path.join(t.run_dir, f"seed-{s}") for s in t.seeds] or [t.run_dir])
+                if _has_rows(d)]
     table = learning.table(run_dirs, spec.get("sweep", {}).get("table_steps", OPTIONS["table_steps"])) if run_dirs else ""
     table_path = os.path.join(root, "learning.md")
     _write_atomically(table_path, table)
@@ -389,7 +415,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.dry_run:
-            for trial in plan(args.sweep_file, args.root or "sweeps"):
+            spec, root = _spec_and_root(args.sweep_file, args.root)
+            for trial in plan(spec, root):
                 print(f"{trial.name}: {trial.cpus} CPUs, {trial.gpus:g} GPU -> {trial.run_dir}")
             return 0
         result = run(args.sweep_file, args.root, address=args.address)

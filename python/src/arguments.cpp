@@ -21,7 +21,10 @@ bool is_bool(nb::handle value) {
 nb::object index_of(nb::handle value, const char* name, const std::string& expected) {
   if (value.is_none() || is_bool(value) || !PyIndex_Check(value.ptr())) type_error(name, expected, value);
   PyObject* index = PyNumber_Index(value.ptr());
-  if (!index) throw nb::python_error();
+  if (!index) {  // e.g. a NumPy array, which has __index__ but is not one integer
+    PyErr_Clear();
+    type_error(name, expected, value);
+  }
   return nb::steal(index);
 }
 
@@ -90,6 +93,12 @@ std::vector<int> integers(const Arg<std::vector<int>>& arg, const char* name, in
     type_error(name, "a sequence of integers (e.g. [64, 64])", value);
   }
   std::vector<int> out;
+  PyObject* iterator = PyObject_GetIter(value.ptr());
+  if (!iterator) {  // e.g. a 0-d NumPy array
+    PyErr_Clear();
+    type_error(name, "a sequence of integers (e.g. [64, 64])", value);
+  }
+  Py_DECREF(iterator);
   for (nb::handle element : nb::iter(value)) {
     const std::string element_name = std::string(name) + "[" + std::to_string(out.size()) + "]";
     out.push_back(int(integer(Arg<std::int64_t>{nb::borrow(element)}, element_name.c_str(), low, high)));

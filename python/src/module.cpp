@@ -168,8 +168,14 @@ std::string check_settings(const std::string& preset, const nb::dict& settings) 
 }
 
 // A saved policy (a run directory, a checkpoint or a policy file) on the real environment.
-nb::dict evaluate(const std::string& path, const Arg<std::int64_t>& episodes_arg, const Arg<bool>& adapt_arg,
+nb::dict evaluate(const Arg<std::string>& path_arg, const Arg<std::int64_t>& episodes_arg, const Arg<bool>& adapt_arg,
                   const Arg<std::uint64_t>& seed_arg, const Arg<std::int64_t>& threads, const Arg<std::string>& device) {
+  // A str or an os.PathLike (pathlib.Path).
+  const nb::object fspath = nb::module_::import_("os").attr("fspath");
+  if (!PyUnicode_Check(path_arg.object.ptr()) && !PyObject_HasAttrString(path_arg.object.ptr(), "__fspath__")) {
+    throw nb::type_error(("path must be a str or an os.PathLike, " + given(path_arg.object)).c_str());
+  }
+  const std::string path = text(Arg<std::string>{fspath(path_arg.object)}, "path");
   // Their ranges are those of `mbmpo eval`, checked by evaluate_saved_policy.
   constexpr std::int64_t low = std::numeric_limits<int>::min(), high = std::numeric_limits<int>::max();
   const int episodes = int(integer(episodes_arg, "episodes", low, high));
@@ -269,7 +275,7 @@ NB_MODULE(_core, m) {
   m.def("eval", &evaluate,
         nb::sig("def eval(path: str | os.PathLike, episodes: int = 10, adapt: bool = False, seed: int = 1000, "
                 "threads: int = 2, device: str = 'auto') -> dict"),
-        "path"_a, "episodes"_a.none() = 10, "adapt"_a.none() = false, "seed"_a.none() = 1000, "threads"_a.none() = 2,
+        "path"_a.none(), "episodes"_a.none() = 10, "adapt"_a.none() = false, "seed"_a.none() = 1000, "threads"_a.none() = 2,
         "device"_a.none() = "auto",
         "Real-environment returns of a saved policy (as `mbmpo eval --json`); adapt: after one inner step per model.");
   bind_env(m);

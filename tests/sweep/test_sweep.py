@@ -201,12 +201,17 @@ BAD_SWEEPS = [
     ({"sweep": {"table_steps": []}}, "table_steps"),
     ({"train": {"iterations": 2}, "sweep": {"iterations": [1, 2]}}, "iterations"),
     ({"train": {"model-hidden": [8], "model_hidden": [8]}}, "model_hidden"),
+    ({"sweep": {"gpus_per_trial": float("nan")}}, "gpus_per_trial"),
+    ({"train": {"seed": 3}, "sweep": {"seed": "0-1"}}, "seed"),
+    ({"sweep": {"name": ".."}}, "name"),
+    ({"sweep": 3}, "sweep"),
 ]
 
 
 @pytest.mark.parametrize("bad, needle", BAD_SWEEPS, ids=[n for _, n in BAD_SWEEPS])
 def test_a_bad_sweep_is_refused_before_anything_starts(bad, needle, tmp_path):
     bad = {"train": {**TRAIN, **bad.get("train", {})}, **{k: v for k, v in bad.items() if k != "train"}}
+    bad["sweep"] = bad.get("sweep", {}) if isinstance(bad.get("sweep", {}), dict) else bad["sweep"]
     with pytest.raises(sweep.SweepError, match=needle):
         sweep.run(bad, tmp_path / "sweep")
     assert not (tmp_path / "sweep").exists()
