@@ -229,16 +229,20 @@ def plan(spec, root):
     return trials
 
 
+def _seed_dirs(run_dir, seeds):
+    """The run directories of a trial: its seeds' (RUN_DIR/seed-S) for a group, else its own."""
+    return [os.path.join(run_dir, f"seed-{s}") for s in seeds] or [run_dir]
+
+
 def _holds_checkpoint(trial):
-    dirs = [os.path.join(trial["run_dir"], f"seed-{s}") for s in trial["seeds"]] or [trial["run_dir"]]
-    return any(os.path.isfile(os.path.join(d, "checkpoints", "latest")) for d in dirs)
+    return any(os.path.isfile(os.path.join(d, "checkpoints", "latest"))
+               for d in _seed_dirs(trial["run_dir"], trial["seeds"]))
 
 
 def _last_row(trial):
     """The newest progress row of a trial that has nothing left to train (its mean over seeds)."""
-    dirs = [os.path.join(trial["run_dir"], f"seed-{s}") for s in trial["seeds"]] or [trial["run_dir"]]
     rows = []
-    for d in dirs:
+    for d in _seed_dirs(trial["run_dir"], trial["seeds"]):
         path = os.path.join(d, "progress.jsonl")
         if os.path.exists(path):
             with open(path) as f:
@@ -382,8 +386,7 @@ def run(spec, root=None, *, address=None, verbose=1):
     from . import learning
 
     # The runs that have a row (a trial that failed early may have none).
-    run_dirs = [d for t in trials for d in ([os.path.join(t.run_dir, f"seed-{s}") for s in t.seeds] or [t.run_dir])
-                if _has_rows(d)]
+    run_dirs = [d for t in trials for d in _seed_dirs(t.run_dir, t.seeds) if _has_rows(d)]
     table = learning.table(run_dirs, spec.get("sweep", {}).get("table_steps", OPTIONS["table_steps"])) if run_dirs else ""
     table_path = os.path.join(root, "learning.md")
     _write_atomically(table_path, table)
