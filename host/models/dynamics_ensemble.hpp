@@ -65,6 +65,15 @@ struct ModelAssignment {
   Tensor<std::int32_t> indices;  // [models][rows_per_model] on the ensemble's backend
 };
 
+// What a model file's metadata records of its ensemble (the sizes, models, hidden sizes,
+// activation and normalisation epsilon), checked: mbmpo.DynamicsEnsemble.load makes the ensemble
+// from it, then load() reads the weights. InputError naming the file and the field otherwise.
+struct ModelFileArchitecture {
+  int obs_dim = 0, act_dim = 0;
+  DynamicsEnsembleConfig config;
+};
+ModelFileArchitecture read_model_file_architecture(const std::string& path);
+
 class DynamicsEnsemble {
  public:
   // Xavier-uniform directions, gains 1, biases 0, drawn from Philox(init_seed) on the host so both

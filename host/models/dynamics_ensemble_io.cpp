@@ -22,7 +22,47 @@ const char* activation_name(Activation act) {
   return "?";
 }
 
+// A positive integer of the metadata (below a bound that keeps it an int; the ensemble's own
+// checks bound the sizes it supports).
+constexpr long kMaxModelFileSize = 1L << 30;
+int positive_field(const Safetensors& file, const std::string& path, const char* key) {
+  const std::string text = file.metadata(key);
+  try {
+    std::size_t used = 0;
+    const long value = std::stol(text, &used);
+    if (used == text.size() && value > 0 && value <= kMaxModelFileSize) return int(value);
+  } catch (const std::exception&) {
+  }
+  throw InputError(path + ": its " + key + " metadata '" + text + "' is not a positive integer");
+}
+
 }  // namespace
+
+ModelFileArchitecture read_model_file_architecture(const std::string& path) {
+  const Safetensors file = Safetensors::load(path);
+  MBMPO_CHECK_INPUT(file.metadata("format") == "mbmpo.dynamics_ensemble.v1", path,
+                    ": not a dynamics-ensemble file (format '", file.metadata("format"), "')");
+  ModelFileArchitecture a;
+  a.obs_dim = positive_field(file, path, "obs_dim");
+  a.act_dim = positive_field(file, path, "act_dim");
+  a.config.models = positive_field(file, path, "models");
+  a.config.hidden = parse_sizes(file.metadata("hidden"), path + ": its hidden metadata");
+  const std::string activation = file.metadata("activation");
+  if (activation == "relu") a.config.activation = Activation::relu;
+  else if (activation == "tanh") a.config.activation = Activation::tanh;
+  else if (activation == "swish") a.config.activation = Activation::swish;
+  else throw InputError(path + ": its activation metadata '" + activation + "' is not relu, tanh or swish");
+  const std::string eps = file.metadata("normalization_eps");
+  try {
+    std::size_t used = 0;
+    a.config.normalization_eps = std::stod(eps, &used);
+    MBMPO_CHECK_INPUT(used == eps.size() && std::isfinite(a.config.normalization_eps) && a.config.normalization_eps >= 0,
+                      path, ": its normalization_eps metadata '", eps, "' is not a number >= 0");
+  } catch (const std::logic_error&) {
+    throw InputError(path + ": its normalization_eps metadata '" + eps + "' is not a number >= 0");
+  }
+  return a;
+}
 
 void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) const {
   MBMPO_CHECK(seeds_ == 1, "dynamics ensemble: a stack of ensembles is not saved (save each seed's own)");

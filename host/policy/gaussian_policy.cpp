@@ -76,6 +76,24 @@ void policy_log_probs(Context& context, const PolicyLayout& layout, TensorView<c
 #endif
 }
 
+void policy_actions(Context& context, const PolicyLayout& layout, TensorView<const float> params,
+                    TensorView<const float> obs, bool sample, std::uint64_t seed, float action_limit,
+                    TensorView<float> act) {
+  const Backend backend = context.backend();
+  MBMPO_CHECK(obs.shape.size() == 2, "policy: obs must be [rows, obs_dim], got ", shape_to_string(obs.shape));
+  const std::int64_t rows = obs.dim(0);
+  expect_shape(obs, {rows, layout.obs_dim()}, backend, "policy obs");
+  expect_shape(params, {layout.parameter_count()}, backend, "policy parameters");
+  expect_shape(act, {rows, layout.act_dim()}, backend, "policy actions");
+  const PolicyShape shape = policy_shape(layout);
+  if (backend == Backend::cpu) {
+    return cpu::actions(shape, rows, params.data, obs.data, sample, seed, action_limit, act.data);
+  }
+#ifdef MBMPO_WITH_CUDA
+  cuda::policy_actions(context.cuda(), shape, rows, params.data, obs.data, sample, seed, action_limit, act.data);
+#endif
+}
+
 void policy_kl(Context& context, const PolicyLayout& layout, TensorView<const float> old_params,
                TensorView<const float> new_params, TensorView<const float> obs, TensorView<float> out) {
   // The actions play no part; check the parameters' shapes with the obs standing in for them.

@@ -25,6 +25,12 @@ void policy_log_probs(Context& context, const PolicyLayout& layout, TensorView<c
                       TensorView<const float> obs, TensorView<const float> act,
                       TensorView<float> out);
 
+// act [N][act_dim] = the policy's action at obs [N][obs_dim], one parameter vector params [P]:
+// the mean, or with `sample` mean + std * normal_at(seed, n, j); clipped to +-action_limit.
+void policy_actions(Context& context, const PolicyLayout& layout, TensorView<const float> params,
+                    TensorView<const float> obs, bool sample, std::uint64_t seed, float action_limit,
+                    TensorView<float> act);
+
 // out [T][N] = KL(pi_old(.|obs) || pi_new(.|obs)) per state; old/new params [T][P] or [P].
 void policy_kl(Context& context, const PolicyLayout& layout, TensorView<const float> old_params,
                TensorView<const float> new_params, TensorView<const float> obs, TensorView<float> out);

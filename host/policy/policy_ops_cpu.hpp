@@ -272,6 +272,21 @@ void fisher_vector_product(const PolicyShape& s, int tasks, std::int64_t per_tas
                          });
 }
 
+// act[n][j] = policy_action at obs[n] of one parameter vector theta, with noise normal_at(seed, n,
+// j) when `sample` (else the clipped mean); obs [rows][obs_dim], act [rows][act_dim].
+template <class T>
+void actions(const PolicyShape& s, std::int64_t rows, const T* theta, const T* obs, bool sample,
+             std::uint64_t seed, T limit, T* act) {
+  if (rows == 0) return;
+  const RowMatrix<T> mean = batch::means(s, theta, obs, 0, rows);
+  for (std::int64_t n = 0; n < rows; ++n) {
+    for (int j = 0; j < s.act_dim; ++j) {
+      const T noise = sample ? T(normal_at(seed, std::uint64_t(n), std::uint64_t(j))) : T(0);
+      act[n * s.act_dim + j] = policy_action(s, theta, j, mean(n, j), noise, limit);
+    }
+  }
+}
+
 // out[t][n] = log pi_{theta_t}(act | obs).
 template <class T>
 void log_probs(const PolicyShape& s, int tasks, std::int64_t per_task, const T* params,

@@ -15,6 +15,7 @@
 #include "host/core/nvtx.hpp"
 #include "host/core/safetensors.hpp"
 #include "host/train/checkpoint_files.hpp"
+#include "host/train/policy_file.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer_state.hpp"
 
@@ -71,18 +72,6 @@ TrainConfig checkpoint_config(const nlohmann::json& state, const fs::path& dir) 
   } catch (const nlohmann::json::exception& e) {
     throw InputError((dir / "state.json").string() + ": its configuration is malformed (" + e.what() + ")");
   }
-}
-
-// theta of a checkpoint's or a final policy file, of the size the configuration's policy has.
-std::vector<float> policy_theta(const Safetensors& file, const fs::path& path, const TrainConfig& config) {
-  // The task the file says it was trained on is the one its configuration names.
-  if (file.all_metadata().count("env") != 0) {
-    MBMPO_CHECK_INPUT(file.metadata("env") == config.env, path.string(), ": its env metadata '", file.metadata("env"),
-                      "' is not its configuration's task '", config.env, "'");
-  }
-  std::vector<float> theta = file.f32("theta", {policy_layout(config).parameter_count()});
-  check_finite(theta, path, "theta");
-  return theta;
 }
 
 }  // namespace
@@ -255,12 +244,10 @@ void Trainer::State::write_progress() {
   write_file_atomically((run_dir / "progress.csv").string(), csv);
 }
 
-void Trainer::State::save_final_policy() {
-  Safetensors final_policy;
-  final_policy.put_f32("theta", {layout.parameter_count()}, theta.to_host(&context));
-  final_policy.set_metadata("env", config.env);
-  final_policy.set_metadata("config", config_to_json(config).dump());
-  final_policy.save((run_dir / "policy.safetensors").string());
+void Trainer::State::save_final_files() {
+  save_policy_file((run_dir / "policy.safetensors").string(), config, theta.to_host(&context));
+  // The models the last meta-step used, without their optimiser state: what a user loads.
+  models.save((run_dir / "models.safetensors").string(), false);
 }
 
 SavedPolicy load_saved_policy(const std::string& path) {
@@ -271,8 +258,9 @@ SavedPolicy load_saved_policy(const std::string& path) {
     const nlohmann::json state = verified_state(dir);
     saved.config = checkpoint_config(state, dir);
     const fs::path policy_path = dir / "policy.safetensors";
-    saved.theta = policy_theta(Safetensors::load(policy_path.string()), policy_path, saved.config);
+    saved.theta = policy_file_theta(Safetensors::load(policy_path.string()), policy_path.string(), saved.config);
     saved.has_models = true;
+    saved.checkpoint_dir = dir.string();
     saved.models_path = (dir / "models.safetensors").string();
   };
   if (fs::is_directory(p) && fs::is_directory(p / "checkpoints")) {  // a run directory
@@ -286,17 +274,8 @@ SavedPolicy load_saved_policy(const std::string& path) {
     return saved;
   }
   const Safetensors policy = Safetensors::load(p.string());
-  try {
-    saved.config = config_from_json(nlohmann::json::parse(policy.metadata("config")));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": the policy file's config metadata is not valid JSON (" + e.what() + ")");
-  }
-  try {
-    validate(saved.config);
-  } catch (const InputError& e) {
-    throw InputError(path + ": its configuration is refused: " + e.what());
-  }
-  saved.theta = policy_theta(policy, p, saved.config);
+  saved.config = policy_file_config(policy, path);
+  saved.theta = policy_file_theta(policy, path, saved.config);
   return saved;
 }
 

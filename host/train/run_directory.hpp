@@ -5,7 +5,9 @@
 //   checkpoints/latest     names the newest complete checkpoint directory
 //   checkpoints/iter-N/    state.json, policy.safetensors (theta, adapted), models.safetensors
 //                          (weights, normalisation, Adam state), dataset.bin
-//   policy.safetensors     the final meta-policy (theta; the configuration in its metadata)
+//   policy.safetensors     the final meta-policy (host/train/policy_file.hpp: named tensors, the
+//                          configuration in its metadata)
+//   models.safetensors     the final dynamics models (without their optimiser state)
 //
 // A checkpoint is written under iter-N.partial and renamed when complete; "latest" moves last, so
 // a run killed at any moment resumes from a complete checkpoint. Writing a seed's files is
@@ -36,6 +38,7 @@ struct SavedPolicy {
   TrainConfig config;           // complete for a checkpoint; env and sizes only for policy.safetensors
   std::vector<float> theta;
   bool has_models = false;
+  std::string checkpoint_dir;   // the checkpoint read (empty for a policy file)
   std::string models_path;      // models.safetensors of a checkpoint
 };
 

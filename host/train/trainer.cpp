@@ -510,7 +510,7 @@ void Trainer::run_together(const std::vector<Trainer*>& trainers,
   }
 
   kill_point("before-final-policy");
-  for (State* s : seeds) s->save_final_policy();
+  for (State* s : seeds) s->save_final_files();
 }
 
 }  // namespace mbmpo

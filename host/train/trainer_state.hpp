@@ -53,7 +53,7 @@ struct Trainer::State {
   // and matches the configuration (InputError otherwise).
   void load_checkpoint();
   void write_progress();     // progress.jsonl and progress.csv from rows, atomically
-  void save_final_policy();  // policy.safetensors
+  void save_final_files();   // policy.safetensors and models.safetensors at the top level
 };
 
 }  // namespace mbmpo

@@ -23,6 +23,15 @@ MBMPO_HD_INLINE T effective_log_std(const PolicyShape& s, const T* theta, int j)
   return raw > T(kMinLogStd) ? raw : T(kMinLogStd);
 }
 
+// Action element j of one sample as mbmpo.Policy.predict gives it: mean + exp(effective log-std)
+// * noise (noise 0: the mean), clipped to +-limit as the environment would.
+template <class T>
+MBMPO_HD_INLINE T policy_action(const PolicyShape& s, const T* theta, int j, T mean, T noise, T limit) {
+  using std::exp;
+  const T a = mean + exp(effective_log_std(s, theta, j)) * noise;
+  return a < -limit ? -limit : (a > limit ? limit : a);
+}
+
 // Outputs of every layer for one sample; h[layers - 1] is the mean.
 template <class T>
 struct PolicyActivations {

@@ -19,6 +19,8 @@
 //                              kernels/policy/policy_sums.cu
 //   log-probs / KL             the means as batched products (policy_forward.cu), then a thread
 //                              per sample (log_prob_kernel, kl_kernel)
+//   policy_actions             a = clip(mean + exp(log_std) normal_at(seed, n, j)), the means as
+//                              batched products into a, then action_kernel, a thread per element
 //   surrogate / KL sums        one block per task, in double
 //   task_mean_plus_kernel      one thread per (seed, parameter), the seed's tasks summed in
 //                              task order (the meta-gradient and the CG operator's mean)
@@ -345,6 +347,19 @@ __global__ void log_prob_kernel(PolicyShape s, int tasks, std::int64_t per_task,
   }
 }
 
+// act[i] = policy_action over the means already in act, a thread per element.
+__global__ void action_kernel(PolicyShape s, std::int64_t rows, const float* __restrict__ theta, bool sample,
+                              std::uint64_t seed, float limit, float* __restrict__ act) {
+  const std::int64_t total = rows * s.act_dim;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t n = i / s.act_dim;
+    const int j = int(i % s.act_dim);
+    const float noise = sample ? normal_at(seed, std::uint64_t(n), std::uint64_t(j)) : 0.f;
+    act[i] = policy_action(s, theta, j, act[i], noise, limit);
+  }
+}
+
 // out[i] = KL(pi_old || pi_new) at obs_i from both means, a thread per sample.
 __global__ void kl_kernel(PolicyShape s, int tasks, std::int64_t per_task, const float* __restrict__ old_params,
                           bool old_per_task, const float* __restrict__ old_mean, const float* __restrict__ new_params,
@@ -500,6 +515,15 @@ void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, 
   log_prob_kernel<<<elementwise_blocks(samples), kElementwiseThreads, 0, cuda.stream>>>(
       s, tasks, per_task, params, params_per_task, mean.get(), act, out);
   MBMPO_KERNEL_CHECK("log_prob_kernel");
+}
+
+void policy_actions(CudaResources& cuda, const PolicyShape& s, std::int64_t rows, const float* theta,
+                    const float* obs, bool sample, std::uint64_t seed, float limit, float* act) {
+  if (rows == 0) return;
+  policy_sample_means(cuda, s, 1, 1, rows, theta, false, obs, act);
+  action_kernel<<<elementwise_blocks(rows * s.act_dim), kElementwiseThreads, 0, cuda.stream>>>(s, rows, theta, sample,
+                                                                                              seed, limit, act);
+  MBMPO_KERNEL_CHECK("action_kernel");
 }
 
 void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,

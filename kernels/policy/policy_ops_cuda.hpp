@@ -59,6 +59,10 @@ void log_probs(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, 
                const float* params, bool params_per_task, const float* obs, const float* act,
                float* out);
 
+// act [rows][act_dim] = cpu::actions of theta (device pointers; mbmpo.Policy.predict).
+void policy_actions(CudaResources& cuda, const PolicyShape& s, std::int64_t rows, const float* theta,
+                    const float* obs, bool sample, std::uint64_t seed, float limit, float* act);
+
 void kl_divergences(CudaResources& cuda, const PolicyShape& s, int tasks, int seeds, std::int64_t per_task,
                     const float* old_params, bool old_per_task, const float* new_params,
                     bool new_per_task, const float* obs, float* out);

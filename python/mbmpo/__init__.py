@@ -6,9 +6,14 @@ runs there. What is here:
 - ``info()``, ``tasks()``, ``config_fields()``: the build, the tasks, every training setting;
 - ``Env(task, seed)``: a real MuJoCo task with Gymnasium's ``reset``/``step``, and
   ``mbmpo.gym.MbmpoEnv``, a ``gymnasium.Env``;
-- ``Dataset`` and ``DynamicsEnsemble``: transitions, and the ensemble's ``fit``/``predict``/
-  ``save``/``load``; ``predict`` reads and writes float32 arrays where they are (NumPy on the
-  CPU, e.g. PyTorch CUDA tensors on CUDA), without copies;
+- ``Dataset`` and ``DynamicsEnsemble``: transitions (read back as arrays), and the ensemble's
+  ``fit``/``predict``/``predict_all``/``disagreement``/``save``; ``DynamicsEnsemble.load`` and
+  ``Dataset.load`` read a file or a run directory; ``predict`` reads and writes float32 arrays
+  where they are (NumPy on the CPU, e.g. PyTorch CUDA tensors on CUDA), without copies;
+- ``Policy.load(run_dir or file)``: a trained policy's ``predict``, ``parameters`` by name and
+  ``save`` (policy.safetensors loads into ``torch.nn.Sequential`` by name);
+- ``ModelEnv(ensemble, task, batch)``: any policy or planner steps a batch through the learned
+  models with the task's reward and termination (``task_rewards``), as imagined rollouts do;
 - ``GaussianPolicy``, ``imagined_rollout``, ``compute_advantages``, ``inner_step``,
   ``meta_update``: one meta-step, call by call (parameters used in place on the ensemble's
   device; ``meta_update`` writes theta in place);
@@ -20,9 +25,10 @@ runs there. What is here:
 - ``python -m mbmpo.sweep SWEEP.toml``, ``mbmpo.sweep.run``: tasks x seeds x settings as Ray Tune
   trials (needs ``ray[tune]``).
 """
-from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Trajectories, compute_advantages,
+from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Policy, Trajectories, compute_advantages,
                     config_fields, eval, imagined_rollout, info, inner_step, meta_update, tasks)
 from .env import Env
+from .model_env import ModelEnv, task_rewards
 from .training import train
 
 try:  # the Gymnasium ids mbmpo/HalfCheetah-v5 and the others, where gymnasium is installed
@@ -33,5 +39,5 @@ else:
     _register_envs()
 
 # eval is mbmpo.eval only: `from mbmpo import *` must not shadow the built-in.
-__all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "Trajectories", "compute_advantages",
-           "config_fields", "imagined_rollout", "info", "inner_step", "meta_update", "tasks", "train"]
+__all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "ModelEnv", "Policy", "Trajectories", "compute_advantages",
+           "config_fields", "imagined_rollout", "info", "inner_step", "meta_update", "task_rewards", "tasks", "train"]

@@ -86,6 +86,16 @@ std::string text(const Arg<std::string>& arg, const char* name) {
   return nb::cast<std::string>(arg.object);
 }
 
+std::string file_path(const Arg<std::string>& arg, const char* name) {
+  const nb::handle value = arg.object;
+  if (!PyUnicode_Check(value.ptr()) && !PyObject_HasAttrString(value.ptr(), "__fspath__")) {
+    type_error(name, "a str or an os.PathLike", value);
+  }
+  const nb::object path = nb::module_::import_("os").attr("fspath")(value);
+  if (!PyUnicode_Check(path.ptr())) type_error(name, "a str path (not bytes)", path);
+  return nb::cast<std::string>(path);
+}
+
 std::vector<int> integers(const Arg<std::vector<int>>& arg, const char* name, int low, int high) {
   const nb::handle value = arg.object;
   if (value.is_none() || PyUnicode_Check(value.ptr()) || PyBytes_Check(value.ptr()) ||

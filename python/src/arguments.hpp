@@ -33,6 +33,8 @@ double real(const Arg<double>& arg, const char* name);
 bool flag(const Arg<bool>& arg, const char* name);
 // A str.
 std::string text(const Arg<std::string>& arg, const char* name);
+// A file system path: a str or an os.PathLike (pathlib.Path), as os.fspath gives it.
+std::string file_path(const Arg<std::string>& arg, const char* name);
 // A sequence of integers, each in [low, high] (a list, a tuple, a NumPy array; not a str).
 std::vector<int> integers(const Arg<std::vector<int>>& arg, const char* name, int low, int high);
 

@@ -18,6 +18,8 @@ namespace nb = nanobind;
 void bind_env(nb::module_& m);     // Env
 void bind_models(nb::module_& m);  // Dataset, DynamicsEnsemble
 void bind_policy(nb::module_& m);  // GaussianPolicy, Trajectories, Advantages and the meta-step's calls
+void bind_trained_policy(nb::module_& m);  // Policy
+void bind_model_env(nb::module_& m);       // model_step, task_rewards (mbmpo.ModelEnv's)
 
 // A context (backend, CUDA stream, cuBLAS handle) and the lock that keeps two Python threads from
 // using it, and the objects that live in it, at once. Calls release the GIL first and then take
@@ -33,6 +35,8 @@ class Ensemble {
  public:
   Ensemble(int obs_dim, int act_dim, int models, std::vector<int> hidden, const std::string& activation,
            std::uint64_t seed, const std::string& device);
+  // The architecture a model file records (its weights are read by DynamicsEnsemble::load after).
+  Ensemble(const ModelFileArchitecture& architecture, const std::string& device);
   DynamicsEnsemble& get() { return ensemble_; }
   const DynamicsEnsemble& get() const { return ensemble_; }
   const std::shared_ptr<Device>& device() const { return device_; }

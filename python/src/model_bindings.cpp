@@ -4,13 +4,17 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <filesystem>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 
 #include "host/core/error.hpp"
 #include "host/data/dataset.hpp"
 #include "host/data/episode.hpp"
+#include "host/models/model_spread.hpp"
+#include "host/train/run_directory.hpp"
 #include "python/src/arguments.hpp"
 #include "python/src/arrays.hpp"
 #include "python/src/bindings.hpp"
@@ -142,6 +146,114 @@ nb::object predict(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray
   return out;
 }
 
+// The models' predictions of every row: out [K, N, obs_dim], out[k] = model k at (obs, act), in
+// place on the ensemble's device.
+void predict_each_model(Ensemble& e, const TensorView<float>& o, const TensorView<float>& a, TensorView<float> all) {
+  DynamicsEnsemble& ensemble = e.get();
+  const std::int64_t n = o.dim(0), row = n * ensemble.obs_dim();
+  for (int k = 0; k < ensemble.models(); ++k) {
+    const ModelAssignment assignment = ensemble.assign(std::vector<int>(std::size_t(n), k));
+    ensemble.predict(o, a, assignment, TensorView<float>{all.backend, all.data + k * row, {n, ensemble.obs_dim()}});
+  }
+}
+
+// The inputs of predict_all and disagreement: obs [N, obs_dim] and act [N, act_dim] on the
+// ensemble's device (finite, checked on the CPU).
+std::pair<TensorView<float>, TensorView<float>> model_inputs(Ensemble& e, const Arg<InputArray>& obs,
+                                                             const Arg<InputArray>& act) {
+  const Backend backend = e.device()->context.backend();
+  const TensorView<float> o = array_view(array(obs, "obs"), backend, {-1, e.get().obs_dim()}, "obs");
+  const TensorView<float> a = array_view(array(act, "act"), backend, {o.dim(0), e.get().act_dim()}, "act");
+  if (backend == Backend::cpu) {
+    check_finite(o, "obs");
+    check_finite(a, "act");
+  }
+  return {o, a};
+}
+
+// `out` as a view of `shape`, or on the CPU a fresh NumPy array (then `out` becomes it).
+TensorView<float> output_view(Ensemble& e, nb::object& out, const Shape& shape) {
+  const Backend backend = e.device()->context.backend();
+  if (!out.is_none()) return array_view(writable_array(out, "out"), backend, shape, "out");
+  if (backend != Backend::cpu) throw InputError("out: give the output array on CUDA (e.g. torch.empty(...))");
+  std::int64_t count = 1;
+  for (std::int64_t d : shape) count *= d;
+  NumpyArray array = to_numpy(std::vector<float>(std::size_t(count)), shape);
+  const TensorView<float> view{Backend::cpu, array.data(), shape};
+  out = nb::cast(array);
+  return view;
+}
+
+nb::object predict_all(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray>& act, nb::object out) {
+  const auto [o, a] = model_inputs(e, obs, act);
+  const TensorView<float> all = output_view(e, out, {e.get().models(), o.dim(0), e.get().obs_dim()});
+  if (o.dim(0) == 0) return out;
+  nb::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(e.device()->mutex);
+  predict_each_model(e, o, a, all);
+  e.device()->context.synchronize();
+  return out;
+}
+
+nb::object disagreement(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray>& act, nb::object out) {
+  const auto [o, a] = model_inputs(e, obs, act);
+  const TensorView<float> spread = output_view(e, out, {o.dim(0), e.get().obs_dim()});
+  if (o.dim(0) == 0) return out;
+  nb::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(e.device()->mutex);
+  Context& context = e.device()->context;
+  Tensor<float> all(context.backend(), {e.get().models(), o.dim(0), e.get().obs_dim()});
+  predict_each_model(e, o, a, all);
+  model_spread(context, all, spread);
+  context.synchronize();
+  return out;
+}
+
+// The transitions of a dataset file, of a run directory's latest sound checkpoint, or of a
+// checkpoint directory.
+PyDataset* load_dataset(const Arg<std::string>& path_arg) {
+  const std::string path = file_path(path_arg, "path");
+  nb::gil_scoped_release release;
+  if (!std::filesystem::is_directory(path)) return new PyDataset{Dataset::load(path), {}};
+  const SavedPolicy saved = load_saved_policy(path);
+  return new PyDataset{Dataset::load((std::filesystem::path(saved.checkpoint_dir) / "dataset.bin").string()), {}};
+}
+
+// A copy of one field of every transition, oldest first: [size, width] (width 0: [size]).
+template <class T, class Read>
+nb::ndarray<nb::numpy, T> dataset_field(PyDataset& d, int width, Read read) {
+  std::lock_guard<std::mutex> lock(d.mutex);
+  const std::size_t n = d.data.size(), w = std::size_t(std::max(width, 1));
+  T* values = new T[std::max<std::size_t>(n * w, 1)];
+  nb::capsule owner(values, [](void* p) noexcept { delete[] static_cast<T*>(p); });
+  for (std::size_t i = 0; i < n; ++i) read(i, values + i * w);
+  std::vector<std::size_t> shape{n};
+  if (width > 0) shape.push_back(w);
+  return nb::ndarray<nb::numpy, T>(values, shape.size(), shape.data(), owner);
+}
+
+// A model file, or the models.safetensors of a run directory's latest sound checkpoint (as `mbmpo
+// eval --adapt` reads them) or of a checkpoint directory.
+std::string model_file_of(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) return path;
+  const SavedPolicy saved = load_saved_policy(path);
+  MBMPO_CHECK_INPUT(saved.has_models, path, ": holds no models");
+  return saved.models_path;
+}
+
+Ensemble* load_ensemble(const Arg<std::string>& path_arg, const Arg<std::string>& device_arg) {
+  const std::string path = file_path(path_arg, "path"), device = text(device_arg, "device");
+  parse_backend_choice(device);
+  std::unique_ptr<Ensemble> e;
+  {
+    nb::gil_scoped_release release;
+    const std::string file = model_file_of(path);
+    e = std::make_unique<Ensemble>(read_model_file_architecture(file), device);
+    e->get().load(file);
+  }
+  return e.release();
+}
+
 }  // namespace
 
 // Checked before the members are made, whose own checks would name the layout's sizes instead.
@@ -155,6 +267,10 @@ Ensemble::Ensemble(int obs_dim, int act_dim, int models, std::vector<int> hidden
                    std::uint64_t seed, const std::string& device)
     : device_(checked_device(obs_dim, act_dim, device)),
       ensemble_(device_->context, obs_dim, act_dim, ensemble_config(models, std::move(hidden), activation), seed) {}
+
+Ensemble::Ensemble(const ModelFileArchitecture& architecture, const std::string& device)
+    : device_(checked_device(architecture.obs_dim, architecture.act_dim, device)),
+      ensemble_(device_->context, architecture.obs_dim, architecture.act_dim, architecture.config, 0) {}
 
 void bind_models(nb::module_& m) {
   nb::class_<PyDataset>(m, "Dataset")
@@ -178,11 +294,48 @@ void bind_models(nb::module_& m) {
       .def_prop_ro("obs_dim", [](const PyDataset& d) { return d.data.obs_dim(); })
       .def_prop_ro("act_dim", [](const PyDataset& d) { return d.data.act_dim(); })
       .def_prop_ro("capacity", [](const PyDataset& d) { return d.data.capacity(); })
-      .def("__len__", [](const PyDataset& d) { return d.data.size(); })
-      .def("save", [](const PyDataset& d, const std::string& path) { d.data.save(path); }, "path"_a)
-      .def_static(
-          "load", [](const std::string& path) { return new PyDataset{Dataset::load(path), {}}; }, "path"_a,
-          nb::rv_policy::take_ownership);
+      .def("__len__", [](const PyDataset& d) { return d.data.size(); }, "The number of transitions held.")
+      .def_prop_ro(
+          "obs",
+          [](PyDataset& d) {
+            const int w = d.data.obs_dim();
+            return dataset_field<float>(d, w, [&](std::size_t i, float* o) { std::copy_n(d.data.obs(i), w, o); });
+          },
+          nb::sig("def obs(self) -> numpy.typing.NDArray[numpy.float32]"),
+          "A copy of the observations, oldest first: [len, obs_dim] float32.", nb::rv_policy::automatic)
+      .def_prop_ro(
+          "act",
+          [](PyDataset& d) {
+            const int w = d.data.act_dim();
+            return dataset_field<float>(d, w, [&](std::size_t i, float* o) { std::copy_n(d.data.act(i), w, o); });
+          },
+          nb::sig("def act(self) -> numpy.typing.NDArray[numpy.float32]"),
+          "A copy of the actions, oldest first: [len, act_dim] float32.", nb::rv_policy::automatic)
+      .def_prop_ro(
+          "next_obs",
+          [](PyDataset& d) {
+            const int w = d.data.obs_dim();
+            return dataset_field<float>(d, w, [&](std::size_t i, float* o) { std::copy_n(d.data.next_obs(i), w, o); });
+          },
+          nb::sig("def next_obs(self) -> numpy.typing.NDArray[numpy.float32]"),
+          "A copy of the next observations, oldest first: [len, obs_dim] float32.", nb::rv_policy::automatic)
+      .def_prop_ro(
+          "reward",
+          [](PyDataset& d) { return dataset_field<float>(d, 0, [&](std::size_t i, float* o) { *o = d.data.reward(i); }); },
+          nb::sig("def reward(self) -> numpy.typing.NDArray[numpy.float32]"), "A copy of the rewards: [len] float32.", nb::rv_policy::automatic)
+      .def_prop_ro(
+          "done",
+          [](PyDataset& d) { return dataset_field<bool>(d, 0, [&](std::size_t i, bool* o) { *o = d.data.done(i); }); },
+          nb::sig("def done(self) -> numpy.typing.NDArray[numpy.bool_]"),
+          "A copy of the episode ends (terminated, not truncated): [len] bool.", nb::rv_policy::automatic)
+      .def(
+          "save", [](const PyDataset& d, const Arg<std::string>& path) { d.data.save(file_path(path, "path")); },
+          nb::sig("def save(self, path: str | os.PathLike[str]) -> None"), "path"_a.none(),
+          "Writes the dataset file (a header, the transitions and a checksum; atomic).")
+      .def_static("load", &load_dataset, nb::sig("def load(path: str | os.PathLike[str]) -> Dataset"),
+                  "path"_a.none(), nb::rv_policy::take_ownership,
+                  "The transitions of a dataset file, of a run directory's latest checkpoint, or of a checkpoint "
+                  "directory (the data the run's models were fitted on).");
 
   nb::class_<Ensemble>(m, "DynamicsEnsemble")
       .def(
@@ -219,20 +372,48 @@ void bind_models(nb::module_& m) {
            "next_obs[r] = model[model_of_row[r]](obs[r], act[r]) (default model r mod K), in place on the ensemble's "
            "device. On the CPU, NaN or infinite obs or act are refused (ValueError); on CUDA the arrays are not "
            "read on the host: a NaN row gives a NaN row, and the other rows are unaffected.")
+      .def("predict_all", &predict_all,
+           nb::sig("def predict_all(self, obs: numpy.typing.NDArray[numpy.float32], act: "
+                   "numpy.typing.NDArray[numpy.float32], out: numpy.typing.NDArray[numpy.float32] | None = None) -> "
+                   "numpy.typing.NDArray[numpy.float32]"),
+           "obs"_a.none(), "act"_a.none(), "out"_a = nb::none(),
+           "Every model's prediction of every row: obs [N, obs_dim], act [N, act_dim] float32 give [K, N, obs_dim], "
+           "out[k] = model k's next_obs, in place on the ensemble's device (on CUDA give `out`).")
+      .def("disagreement", &disagreement,
+           nb::sig("def disagreement(self, obs: numpy.typing.NDArray[numpy.float32], act: "
+                   "numpy.typing.NDArray[numpy.float32], out: numpy.typing.NDArray[numpy.float32] | None = None) -> "
+                   "numpy.typing.NDArray[numpy.float32]"),
+           "obs"_a.none(), "act"_a.none(), "out"_a = nb::none(),
+           "How much the models disagree: [N, obs_dim], the standard deviation over the K models of each predicted "
+           "element (population std, predict_all(obs, act).std(axis=0)), on the ensemble's device.")
       .def(
           "save",
-          [](Ensemble& e, const std::string& path, bool optimizer) {
+          [](Ensemble& e, const Arg<std::string>& path_arg, const Arg<bool>& optimizer) {
+            const std::string path = file_path(path_arg, "path");
+            const bool include_optimizer = flag(optimizer, "include_optimizer");
             std::lock_guard<std::mutex> lock(e.device()->mutex);
-            e.get().save(path, optimizer);
+            e.get().save(path, include_optimizer);
           },
-          "path"_a, "include_optimizer"_a = true)
+          nb::sig("def save(self, path: str | os.PathLike[str], include_optimizer: bool = True) -> None"),
+          "path"_a.none(), "include_optimizer"_a.none() = true,
+          "Writes the model file (.safetensors: per layer v, g, b [K, out, in]; the normalisation; with "
+          "include_optimizer the Adam state); the architecture in its metadata. Atomic: a temporary name, then "
+          "renamed.")
+      .def_static("load", &load_ensemble,
+                  nb::sig("def load(path: str | os.PathLike[str], device: str = 'auto') -> DynamicsEnsemble"),
+                  "path"_a.none(), "device"_a.none() = "auto", nb::rv_policy::take_ownership,
+                  "A new ensemble from a model file (its architecture read from the file's metadata), or from the "
+                  "models of a run directory's latest checkpoint, or of a checkpoint directory.")
       .def(
-          "load",
-          [](Ensemble& e, const std::string& path) {
+          "load_weights",
+          [](Ensemble& e, const Arg<std::string>& path_arg) {
+            const std::string path = file_path(path_arg, "path");
             std::lock_guard<std::mutex> lock(e.device()->mutex);
             e.get().load(path);
           },
-          "path"_a)
+          nb::sig("def load_weights(self, path: str | os.PathLike[str]) -> None"), "path"_a.none(),
+          "Reads a model file into this ensemble; the file's architecture must be this one's (ValueError naming "
+          "the difference otherwise). Nothing changes unless the whole file reads and checks.")
       .def("parameters", [](Ensemble& e) {
         std::vector<float> values = [&] {
           std::lock_guard<std::mutex> lock(e.device()->mutex);

@@ -170,12 +170,7 @@ std::string check_settings(const std::string& preset, const nb::dict& settings) 
 // A saved policy (a run directory, a checkpoint or a policy file) on the real environment.
 nb::dict evaluate(const Arg<std::string>& path_arg, const Arg<std::int64_t>& episodes_arg, const Arg<bool>& adapt_arg,
                   const Arg<std::uint64_t>& seed_arg, const Arg<std::int64_t>& threads, const Arg<std::string>& device) {
-  // A str or an os.PathLike (pathlib.Path).
-  const nb::object fspath = nb::module_::import_("os").attr("fspath");
-  if (!PyUnicode_Check(path_arg.object.ptr()) && !PyObject_HasAttrString(path_arg.object.ptr(), "__fspath__")) {
-    throw nb::type_error(("path must be a str or an os.PathLike, " + given(path_arg.object)).c_str());
-  }
-  const std::string path = text(Arg<std::string>{fspath(path_arg.object)}, "path");
+  const std::string path = file_path(path_arg, "path");
   // Their ranges are those of `mbmpo eval`, checked by evaluate_saved_policy.
   constexpr std::int64_t low = std::numeric_limits<int>::min(), high = std::numeric_limits<int>::max();
   const int episodes = int(integer(episodes_arg, "episodes", low, high));
@@ -263,6 +258,17 @@ NB_MODULE(_core, m) {
       "The task names.");
   m.def("task_name", [](const std::string& name) { return task_spec(name).name; }, "name"_a,
         "The task's name, also for its Gymnasium id; ValueError naming the known tasks.");
+  m.def(
+      "task_sizes",
+      [](const std::string& name) {
+        const TaskSpec& t = task_spec(name);
+        nb::dict sizes;
+        sizes["obs_dim"] = t.obs_dim;
+        sizes["act_dim"] = t.act_dim;
+        sizes["action_limit"] = t.action_limit;
+        return sizes;
+      },
+      "name"_a, "The task's observation and action sizes and its action limit.");
   m.def("gymnasium_id", [](const std::string& name) { return std::string(task_spec(name).gymnasium_id); }, "name"_a,
         "The Gymnasium v5 id of the task (\"Hopper-v5\").");
   m.def("config_fields", &config_fields, "Every training setting: key, flag, help and default.");
@@ -281,4 +287,6 @@ NB_MODULE(_core, m) {
   bind_env(m);
   bind_models(m);
   bind_policy(m);
+  bind_trained_policy(m);
+  bind_model_env(m);
 }

@@ -44,12 +44,6 @@ def tensors_of(path):
     return json.dumps(header, sort_keys=True), data[8 + size:]
 
 
-def require_cuda():
-    info = mbmpo.info()
-    if not info["cuda_usable"]:
-        if os.environ.get("MBMPO_REQUIRE_GPU") == "1":
-            pytest.fail("MBMPO_REQUIRE_GPU=1 but no CUDA device is usable: " + info["cuda_reason"])
-        pytest.skip("CUDA case skipped, no usable device: " + info["cuda_reason"])
 
 
 def test_info_tasks_and_fields():
@@ -255,7 +249,7 @@ def test_ensemble_fits_predicts_in_place_and_matches_numpy(tmp_path):
     expected = numpy_predict(read_safetensors(tmp_path / "models.safetensors"), obs, act, model_of_row, 3)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
     again = mbmpo.DynamicsEnsemble(11, 3, models=3, hidden=[32, 24], device="cpu")
-    again.load(str(tmp_path / "models.safetensors"))
+    again.load_weights(str(tmp_path / "models.safetensors"))
     np.testing.assert_array_equal(again.predict(obs, act), out)
 
 
@@ -343,8 +337,7 @@ def test_mismatched_policy_calls_are_value_errors():
         mbmpo.meta_update(policy, theta, adapted, a, adv_a, b, adv_a, inner_lr=0.1)
 
 
-def test_ensemble_predicts_torch_cuda_tensors_in_place():
-    require_cuda()
+def test_ensemble_predicts_torch_cuda_tensors_in_place(cuda):
     torch = pytest.importorskip("torch")
     ensemble = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[16], device="cuda")
     cpu = mbmpo.DynamicsEnsemble(11, 3, models=2, hidden=[16], device="cpu")
@@ -453,7 +446,6 @@ def test_train_several_seeds_in_one_process_equals_separate_runs(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_train_on_cuda(tmp_path):
-    require_cuda()
+def test_train_on_cuda(tmp_path, cuda):
     rows = mbmpo.train(tmp_path / "run", iterations=1, device="cuda", quiet=True, **TINY)
     assert len(rows) == 1 and np.isfinite(rows[0]["imagined_return_pre"])

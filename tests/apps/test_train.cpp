@@ -7,6 +7,7 @@
 #include "backend_test.hpp"
 #include "host/core/memory.hpp"
 #include "host/core/safetensors.hpp"
+#include "host/train/run_directory.hpp"
 #include "host/train/train_fields.hpp"
 #include "host/train/trainer.hpp"
 #include "host/policy/policy_layout.hpp"
@@ -439,7 +440,8 @@ TEST_P(TrainBackends, WidePolicyTrainsWithTheSmokePreset) {
   EXPECT_GT(progress[0].at("step_accepted_fraction").get<double>(), 0.0) << progress[0].dump();
   EXPECT_GT(progress[0].at("meta_kl").get<double>(), 0.0) << progress[0].dump();
   const std::int64_t P = mbmpo::PolicyLayout(17, 6, {256, 256}).parameter_count();
-  const std::vector<float> theta = mbmpo::Safetensors::load((dir / "run" / "policy.safetensors").string()).f32("theta", {P});
+  const std::vector<float> theta = mbmpo::load_saved_policy((dir / "run" / "policy.safetensors").string()).theta;
+  ASSERT_EQ(std::int64_t(theta.size()), P);
   for (float value : theta) ASSERT_TRUE(std::isfinite(value));
   fs::remove_all(dir);
 }
@@ -683,7 +685,9 @@ TEST(Train, OneIterationOnCudaMatchesTheCpuBackend) {
   EXPECT_EQ(cpu["step_accepted_fraction"], cuda["step_accepted_fraction"]);
   const std::int64_t P = mbmpo::PolicyLayout(8, 2, {32, 32}).parameter_count();  // swimmer's policy
   auto theta = [&](const char* run) {
-    return mbmpo::Safetensors::load((dir / run / "policy.safetensors").string()).f32("theta", {P});
+    const std::vector<float> values = mbmpo::load_saved_policy((dir / run / "policy.safetensors").string()).theta;
+    EXPECT_EQ(std::int64_t(values.size()), P);
+    return values;
   };
   const std::vector<float> theta0 = theta("start"), on_cpu = theta("cpu"), on_cuda = theta("cuda");
   ASSERT_EQ(on_cpu.size(), on_cuda.size());

@@ -725,10 +725,14 @@ checkpoint("eval: every iter-N directory deleted", EVAL, "iter-000002", delete_i
 # eval --checkpoint of the final policy file, whose content checks (not only its checksum) are met
 # by edits that keep the tensor bytes.
 EVAL_FINAL = ("eval", "--checkpoint", "{final}", "--episodes", "1", "--device", "cpu")
-for label, edit in (("NaN in theta", st_set_f32("theta", 2, math.nan)), ("bit flip in the header JSON", flip(8, 0x01)),
+# Its tensors are named per layer (host/train/policy_file.hpp): 0.weight [32, 4] ... log_std [1].
+for label, edit in (("NaN in 0.weight", st_set_f32("0.weight", 2, math.nan)),
+                    ("inf in log_std", st_set_f32("log_std", 0, math.inf)),
+                    ("bit flip in the header JSON", flip(8, 0x01)),
                     ("config metadata not JSON", st_edit(metadata(config="{not json"))),
                     ("env metadata 'nope'", st_edit(metadata(env="nope"))),
-                    ("theta wrong shape", st_edit(tensor("theta", shape=[625, 2]))),
+                    ("format metadata 'mbmpo.policy.v9'", st_edit(metadata(format="mbmpo.policy.v9"))),
+                    ("0.weight transposed [4, 32]", st_edit(tensor("0.weight", shape=[4, 32]))),
                     ("truncated to half", truncate_to(0.5)), ("header length beyond the file",
                                                              st_header_length(lambda n, size: size + 8))):
     checkpoint(f"eval final policy.safetensors: {label}", EVAL_FINAL, P, on(P, edit, "final"))
@@ -767,6 +771,15 @@ def rollout_inputs(tasks=2, rollouts=3):
     e, p = ensemble(), policy()
     theta = p.initial_parameters(seed=0)
     return e, p, theta, np.tile(theta, (tasks, 1)), np.zeros((tasks, rollouts, 4), np.float32)
+def set_metadata(path, **values):
+    """Metadata of a .safetensors file changed in place (the tensor bytes, and their checksum, kept)."""
+    import json, struct
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"].update(values)
+    h = json.dumps(header).encode()
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
 def trajectories():
     e, p, theta, params, start = rollout_inputs()
     t = mbmpo.imagined_rollout(e, TASK, p, params, start, horizon=5)
@@ -785,9 +798,14 @@ e2, p, theta, params, start, t, a = trajectories()
 adapted = mbmpo.inner_step(p, theta, t, a, inner_lr=0.01)
 post = mbmpo.imagined_rollout(e2, TASK, p, adapted, start, horizon=5, draw=1)
 mbmpo.meta_update(p, theta, adapted, t, a, post, mbmpo.compute_advantages(post), inner_lr=0.01)
-m.save(os.path.join(tmp, "m.safetensors")); m.load(os.path.join(tmp, "m.safetensors"))
+m.save(os.path.join(tmp, "m.safetensors")); m.load_weights(os.path.join(tmp, "m.safetensors"))
+assert mbmpo.DynamicsEnsemble.load(os.path.join(tmp, "m.safetensors"), device="cpu").models == 2
 d.save(os.path.join(tmp, "d.bin")); assert len(mbmpo.Dataset.load(os.path.join(tmp, "d.bin"))) == 200
 r = mbmpo.eval(run, episodes=1, device="cpu"); assert r["episodes"] == 1
+pol = mbmpo.Policy.load(run, device="cpu"); assert pol.predict(np.zeros((2, 4), np.float32)).shape == (2, 1)
+pol.save(os.path.join(tmp, "p.safetensors")); assert mbmpo.Policy.load(os.path.join(tmp, "p.safetensors")).task == TASK
+assert m.predict_all(obs, act).shape == (2, 7, 4) and m.disagreement(obs, act).shape == (7, 4)
+assert len(mbmpo.Dataset.load(run)) > 0 and mbmpo.DynamicsEnsemble.load(run).models == 3
 '''
 
 
@@ -868,6 +886,7 @@ py("DynamicsEnsemble obs_dim=0", "mbmpo.DynamicsEnsemble(0, 1, hidden=[8], devic
 py("DynamicsEnsemble act_dim=-1", "mbmpo.DynamicsEnsemble(4, -1, hidden=[8], device='cpu')", "act_dim")
 py("DynamicsEnsemble seed=-1", "mbmpo.DynamicsEnsemble(4, 1, hidden=[8], seed=-1, device='cpu')", "seed")
 PREDICT = "m = ensemble(); o, a, _, _, _ = episode(6)"
+POLICY = "pol = mbmpo.Policy.load(run, device='cpu')"
 py("predict NaN obs", "o[2, 0] = nan; m.predict(o, a)", "obs", setup=PREDICT)
 py("predict inf act", "a[1, 0] = inf; m.predict(o, a)", "act", setup=PREDICT)
 py("predict obs wrong width", "m.predict(np.zeros((6, 5), np.float32), a)", "obs", setup=PREDICT)
@@ -891,12 +910,51 @@ py("fit validation_fraction=nan", "m.fit(d, validation_fraction=nan, max_epochs=
 py("fit dataset of other sizes", "m.fit(mbmpo.Dataset(5, 1), max_epochs=1)", "dataset", setup=FIT)
 py("fit an empty dataset", "m.fit(mbmpo.Dataset(4, 1), max_epochs=1)", "dataset", setup=FIT)
 py("fit dataset not a Dataset", "m.fit('data', max_epochs=1)", "dataset", setup=FIT)
-py("DynamicsEnsemble.load missing file", "ensemble().load(os.path.join(tmp, 'nothing.safetensors'))",
+py("DynamicsEnsemble.load_weights missing file", "ensemble().load_weights(os.path.join(tmp, 'nothing.safetensors'))",
    "nothing.safetensors", exc=FILE_ERRORS)
-py("DynamicsEnsemble.load other hidden sizes", "mbmpo.DynamicsEnsemble(4, 1, models=2, hidden=[16], device='cpu')"
-   ".load(p)", "hidden", setup="p = os.path.join(tmp, 'm8.safetensors'); ensemble().save(p)")
-py("DynamicsEnsemble.load a garbage file", "ensemble().load(p)", "junk.safetensors",
+py("DynamicsEnsemble.load_weights other hidden sizes", "mbmpo.DynamicsEnsemble(4, 1, models=2, hidden=[16], device='cpu')"
+   ".load_weights(p)", "hidden", setup="p = os.path.join(tmp, 'm8.safetensors'); ensemble().save(p)")
+py("DynamicsEnsemble.load_weights a garbage file", "ensemble().load_weights(p)", "junk.safetensors",
    setup="p = os.path.join(tmp, 'junk.safetensors'); open(p, 'wb').write(b'\\x10' + bytes(40))")
+py("DynamicsEnsemble.load missing file", "mbmpo.DynamicsEnsemble.load(os.path.join(tmp, 'nothing.safetensors'))",
+   "nothing.safetensors", exc=FILE_ERRORS)
+py("DynamicsEnsemble.load a garbage file", "mbmpo.DynamicsEnsemble.load(p)", "junk.safetensors",
+   setup="p = os.path.join(tmp, 'junk.safetensors'); open(p, 'wb').write(b'\\x10' + bytes(40))")
+py("DynamicsEnsemble.load a policy file", "mbmpo.DynamicsEnsemble.load(os.path.join(run, 'policy.safetensors'))",
+   "not a dynamics-ensemble file")
+py("DynamicsEnsemble.load hidden metadata 'x'", "mbmpo.DynamicsEnsemble.load(p)", "hidden",
+   setup="p = os.path.join(tmp, 'm9.safetensors'); ensemble().save(p); set_metadata(p, hidden='x')")
+py("DynamicsEnsemble.load models metadata '-2'", "mbmpo.DynamicsEnsemble.load(p)", "models",
+   setup="p = os.path.join(tmp, 'm10.safetensors'); ensemble().save(p); set_metadata(p, models='-2')")
+py("DynamicsEnsemble.load activation metadata 'gelu'", "mbmpo.DynamicsEnsemble.load(p)", "activation",
+   setup="p = os.path.join(tmp, 'm11.safetensors'); ensemble().save(p); set_metadata(p, activation='gelu')")
+py("DynamicsEnsemble.load a directory without checkpoints", "mbmpo.DynamicsEnsemble.load(tmp)", "{tmp}",
+   exc=FILE_ERRORS)
+py("DynamicsEnsemble.load device='tpu'", "mbmpo.DynamicsEnsemble.load(p, device='tpu')", "tpu",
+   setup="p = os.path.join(tmp, 'm12.safetensors'); ensemble().save(p)")
+py("predict_all act of other rows", "m.predict_all(o, a[:3])", "act", setup=PREDICT)
+py("predict_all obs float64", "m.predict_all(o.astype(np.float64), a)", "obs", setup=PREDICT)
+py("disagreement NaN in obs", "o[1, 2] = nan; m.disagreement(o, a)", "obs", setup=PREDICT)
+py("disagreement out of the wrong shape", "m.disagreement(o, a, out=np.empty((7, 3), np.float32))", "out",
+   setup=PREDICT)
+
+# Policy (a trained one, from a run directory of one tiny iteration)
+py("Policy.load missing path", "mbmpo.Policy.load(os.path.join(tmp, 'nothing'))", "nothing", exc=FILE_ERRORS)
+py("Policy.load a garbage file", "mbmpo.Policy.load(p)", "junk.safetensors",
+   setup="p = os.path.join(tmp, 'junk.safetensors'); open(p, 'wb').write(b'\\x10' + bytes(40))")
+py("Policy.load a model file", "mbmpo.Policy.load(p)", "config",
+   setup="p = os.path.join(tmp, 'm13.safetensors'); ensemble().save(p)")
+py("Policy.load a directory without checkpoints", "mbmpo.Policy.load(tmp)", "{tmp}", exc=FILE_ERRORS)
+py("Policy.load device='tpu'", "mbmpo.Policy.load(run, device='tpu')", "tpu")
+py("Policy.predict obs of another width", "pol.predict(np.zeros((3, 5), np.float32))", "obs", setup=POLICY)
+py("Policy.predict obs float64", "pol.predict(np.zeros((3, 4)))", "obs", setup=POLICY)
+py("Policy.predict NaN in obs", "pol.predict(np.full((2, 4), nan, np.float32))", "obs", setup=POLICY)
+py("Policy.predict obs [2, 3, 4]", "pol.predict(np.zeros((2, 3, 4), np.float32))", "obs", setup=POLICY)
+py("Policy.predict out read-only", "out = np.zeros((2, 1), np.float32); out.flags.writeable = False; "
+   "pol.predict(np.zeros((2, 4), np.float32), out=out)", "out", setup=POLICY)
+py("Policy.save into a missing folder", "pol.save(os.path.join(tmp, 'no', 'such', 'p.safetensors'))", "p.safetensors",
+   setup=POLICY, exc=FILE_ERRORS)
+py("Dataset.load a directory without checkpoints", "mbmpo.Dataset.load(tmp)", "{tmp}", exc=FILE_ERRORS)
 
 # GaussianPolicy
 py("GaussianPolicy obs_dim=0", "mbmpo.GaussianPolicy(0, 1)", "obs_dim")

@@ -760,6 +760,42 @@ TEST_P(PolicyBackends, KlBetweenParameterVectorsMatchesReference) {
   for (double kl : expected) EXPECT_GT(kl, 0.0);
 }
 
+// mbmpo.Policy.predict's operation: the clipped mean, and a sample with Philox noise, on the
+// backend against the per-sample reference in double; 1,037 rows (no tile's multiple), one log-std
+// below its floor, outputs NaN-poisoned.
+TEST_P(PolicyBackends, ActionsMatchThePerSampleDoubleReference) {
+  const PolicyLayout layout(13, 5, {37, 29});
+  const std::int64_t n = 1037, P = layout.parameter_count();
+  auto params = initial_policy_parameters(layout, test_seed(), 0.6);
+  params[layout.log_std_offset() + 1] = -20.f;  // acts with the floor's std
+  const auto obs = random_vector<float>(n * 13, test_seed() + 1, -2, 2);
+  const float limit = 0.9f;
+  const std::uint64_t noise_seed = test_seed() + 2;
+  const Backend b = backend();
+  const PolicyShape s = policy_shape(layout);
+  const auto p = cast<double>(params), o = cast<double>(obs);
+  for (const bool sample : {false, true}) {
+    Tensor<float> act(b, {n, 5});
+    act.poison();
+    policy_actions(context(), layout, Tensor<float>::from_host(b, {P}, params), Tensor<float>::from_host(b, {n, 13}, obs),
+                   sample, noise_seed, limit, act);
+    std::vector<double> expected(std::size_t(n) * 5);
+    int clipped = 0;
+    for (std::int64_t r = 0; r < n; ++r) {
+      PolicyActivations<double> acts;
+      policy_forward(s, p.data(), o.data() + r * 13, acts);
+      const double* mean = policy_mean(s, acts);
+      for (int j = 0; j < 5; ++j) {
+        const double noise = sample ? double(normal_at(noise_seed, std::uint64_t(r), std::uint64_t(j))) : 0.0;
+        expected[r * 5 + j] = policy_action(s, p.data(), j, mean[j], noise, double(limit));
+        clipped += std::abs(expected[r * 5 + j]) == double(limit);
+      }
+    }
+    expect_close(act.to_host(), expected, 1e-4, sample ? "sampled actions" : "mean actions");
+    EXPECT_GT(clipped, 0) << "no action reached the limit: the clip went untested";
+  }
+}
+
 // A (256, 256) policy on a 45-dimensional observation, 3 tasks of 1,031 samples (no tile's
 // multiple): log-probabilities, KL and the weighted gradient on the backend against the double
 // reference; on CUDA, the batched forward and sums with wide layers.
