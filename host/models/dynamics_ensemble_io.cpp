@@ -46,7 +46,8 @@ ModelFileArchitecture read_model_file_architecture(const std::string& path) {
   a.obs_dim = positive_field(file, path, "obs_dim");
   a.act_dim = positive_field(file, path, "act_dim");
   a.config.models = positive_field(file, path, "models");
-  a.config.hidden = parse_sizes(file.metadata("hidden"), path + ": its hidden metadata");
+  const std::string hidden = file.metadata("hidden");  // "" for an ensemble without hidden layers
+  a.config.hidden = hidden.empty() ? std::vector<int>{} : parse_sizes(hidden, path + ": its hidden metadata");
   const std::string activation = file.metadata("activation");
   if (activation == "relu") a.config.activation = Activation::relu;
   else if (activation == "tanh") a.config.activation = Activation::tanh;

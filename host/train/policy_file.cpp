@@ -93,15 +93,15 @@ std::vector<float> policy_file_theta(const Safetensors& file, const std::string&
     MBMPO_CHECK_INPUT(file.metadata("env") == config.env, source, ": its env metadata '", file.metadata("env"),
                       "' is not its configuration's task '", config.env, "'");
   }
-  const PolicyLayout layout = policy_layout(config);
-  if (file.has("theta")) {  // the first format, and checkpoints
-    std::vector<float> theta = file.f32("theta", {layout.parameter_count()});
-    check_finite(theta, source, "theta");
-    return theta;
-  }
   if (file.all_metadata().count("format") != 0) {
     MBMPO_CHECK_INPUT(file.metadata("format") == kFormat, source, ": policy file format '", file.metadata("format"),
                       "' is not one this build reads (", kFormat, ")");
+  }
+  const PolicyLayout layout = policy_layout(config);
+  if (file.has("theta")) {  // the first format (no format metadata), and checkpoints
+    std::vector<float> theta = file.f32("theta", {layout.parameter_count()});
+    check_finite(theta, source, "theta");
+    return theta;
   }
   std::vector<float> theta(std::size_t(layout.parameter_count()));
   for (const PolicyTensor& t : policy_tensors(layout)) {

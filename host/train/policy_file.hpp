@@ -1,7 +1,7 @@
 // The policy file: policy.safetensors at a run directory's top level, and mbmpo.Policy's save and
-// load. It describes itself: one tensor per weight and bias, under the names and in the order of
-// the state_dict of torch.nn.Sequential(Linear, Tanh, ..., Linear), then the log standard
-// deviations of the actions:
+// load. It describes itself: one tensor per weight and bias, under the names of the state_dict of
+// torch.nn.Sequential(Linear, Tanh, ..., Linear), and the log standard deviations of the actions
+// (the file lists them sorted by name, as safetensors files do):
 //
 //   "0.weight" [h1, obs_dim]  "0.bias" [h1]  "2.weight" [h2, h1]  ...  "2L.weight" [act_dim, hL]
 //   "2L.bias" [act_dim]  "log_std" [act_dim]

@@ -1,6 +1,6 @@
 // A learned-model environment's step around the ensemble's prediction (host/models/model_step.hpp),
 // two launches on the context's stream:
-//   clip_actions_kernel   act_env[i] = min(max(act[i], -limit), limit), grid-stride over the elements
+//   clip_actions_kernel   act_env[i] = clamp(act[i], -limit, limit), grid-stride over the elements
 //   task_rewards_kernel   reward[r] = task_reward(task, obs_r, act_env_r, next_obs_r),
 //                         done[r] = task_done(task, next_obs_r), grid-stride over the rows
 // (the prediction between them is DynamicsEnsemble::predict's). The per-row functions are the
@@ -19,7 +19,8 @@ __global__ void clip_actions_kernel(std::int64_t count, float limit, const float
                                     float* __restrict__ act_env) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count;
        i += std::int64_t(gridDim.x) * blockDim.x) {
-    act_env[i] = fminf(fmaxf(act[i], -limit), limit);
+    const float a = act[i];
+    act_env[i] = a < -limit ? -limit : (a > limit ? limit : a);  // a NaN stays NaN, as std::clamp keeps it
   }
 }
 

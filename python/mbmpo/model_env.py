@@ -77,6 +77,7 @@ class ModelEnv:
         self.draw_models = bool(draw_models)
         self._rng = np.random.default_rng(seed)
         self._obs: Any = None
+        self._act_env: Any = None
 
     def _empty(self, shape: tuple[int, ...], like: Any) -> Any:
         if self.ensemble.device == "cpu":
@@ -92,6 +93,7 @@ class ModelEnv:
         if str(getattr(start_obs, "dtype", "")) not in ("float32", "torch.float32"):
             raise ValueError(f"start_obs: expected dtype float32, got {getattr(start_obs, 'dtype', type(start_obs))}")
         self._obs = start_obs
+        self._act_env = self._empty((self.batch, self.act_dim), start_obs)  # the clipped actions, reused
         return start_obs
 
     def step(self, actions: Any) -> tuple[Any, Any, Any]:
@@ -103,6 +105,6 @@ class ModelEnv:
         done = self._empty((self.batch,), self._obs)
         rows = (self._rng.integers(0, self.ensemble.models, self.batch).tolist() if self.draw_models
                 else self.model_of_row)
-        _core.model_step(self.ensemble, self.task, self._obs, actions, next_obs, reward, done, rows)
+        _core.model_step(self.ensemble, self.task, self._obs, actions, self._act_env, next_obs, reward, done, rows)
         self._obs = next_obs
         return next_obs, reward, done != 0

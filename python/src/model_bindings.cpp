@@ -13,6 +13,7 @@
 #include "host/core/error.hpp"
 #include "host/data/dataset.hpp"
 #include "host/data/episode.hpp"
+#include "host/core/broadcast_rows.hpp"
 #include "host/models/model_spread.hpp"
 #include "host/train/run_directory.hpp"
 #include "python/src/arguments.hpp"
@@ -146,15 +147,18 @@ nb::object predict(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray
   return out;
 }
 
-// The models' predictions of every row: out [K, N, obs_dim], out[k] = model k at (obs, act), in
-// place on the ensemble's device.
+// The models' predictions of every row: all [K, N, obs_dim], all[k] = model k at (obs, act), in
+// place on the ensemble's device: the rows tiled K times, block k on model k, in one prediction.
 void predict_each_model(Ensemble& e, const TensorView<float>& o, const TensorView<float>& a, TensorView<float> all) {
   DynamicsEnsemble& ensemble = e.get();
-  const std::int64_t n = o.dim(0), row = n * ensemble.obs_dim();
-  for (int k = 0; k < ensemble.models(); ++k) {
-    const ModelAssignment assignment = ensemble.assign(std::vector<int>(std::size_t(n), k));
-    ensemble.predict(o, a, assignment, TensorView<float>{all.backend, all.data + k * row, {n, ensemble.obs_dim()}});
-  }
+  Context& context = e.device()->context;
+  const std::int64_t K = ensemble.models(), n = o.dim(0), O = ensemble.obs_dim(), A = ensemble.act_dim();
+  Tensor<float> obs(context.backend(), {K, n * O}), act(context.backend(), {K, n * A});
+  broadcast_rows(context, TensorView<const float>{o.backend, o.data, {n * O}}, obs);
+  broadcast_rows(context, TensorView<const float>{a.backend, a.data, {n * A}}, act);
+  ensemble.predict(TensorView<const float>{obs.backend(), obs.data(), {K * n, O}},
+                   TensorView<const float>{act.backend(), act.data(), {K * n, A}},
+                   ensemble.grouped_assignment(int(n)), TensorView<float>{all.backend, all.data, {K * n, O}});
 }
 
 // The inputs of predict_all and disagreement: obs [N, obs_dim] and act [N, act_dim] on the
@@ -222,11 +226,18 @@ PyDataset* load_dataset(const Arg<std::string>& path_arg) {
 // A copy of one field of every transition, oldest first: [size, width] (width 0: [size]).
 template <class T, class Read>
 nb::ndarray<nb::numpy, T> dataset_field(PyDataset& d, int width, Read read) {
-  std::lock_guard<std::mutex> lock(d.mutex);
-  const std::size_t n = d.data.size(), w = std::size_t(std::max(width, 1));
-  T* values = new T[std::max<std::size_t>(n * w, 1)];
+  const std::size_t w = std::size_t(std::max(width, 1));
+  std::unique_ptr<T[]> copy;
+  std::size_t n = 0;
+  {
+    nb::gil_scoped_release release;  // a fit on another thread holds the dataset's lock
+    std::lock_guard<std::mutex> lock(d.mutex);
+    n = d.data.size();
+    copy.reset(new T[std::max<std::size_t>(n * w, 1)]);
+    for (std::size_t i = 0; i < n; ++i) read(i, copy.get() + i * w);
+  }
+  T* values = copy.release();
   nb::capsule owner(values, [](void* p) noexcept { delete[] static_cast<T*>(p); });
-  for (std::size_t i = 0; i < n; ++i) read(i, values + i * w);
   std::vector<std::size_t> shape{n};
   if (width > 0) shape.push_back(w);
   return nb::ndarray<nb::numpy, T>(values, shape.size(), shape.data(), owner);

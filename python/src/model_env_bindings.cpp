@@ -29,7 +29,8 @@ const TaskSpec& task_of(const Arg<std::string>& task, int obs_dim, int act_dim, 
 }
 
 void model_step_py(const Arg<Ensemble>& ensemble_arg, const Arg<std::string>& task, const Arg<InputArray>& obs_arg,
-                   const Arg<InputArray>& act_arg, nb::handle next_obs_arg, nb::handle reward_arg, nb::handle done_arg,
+                   const Arg<InputArray>& act_arg, nb::handle act_env_arg, nb::handle next_obs_arg, nb::handle reward_arg,
+                   nb::handle done_arg,
                    const Arg<std::vector<int>>& model_of_row_arg) {
   Ensemble& e = instance(ensemble_arg, "ensemble", "mbmpo.DynamicsEnsemble");
   DynamicsEnsemble& models = e.get();
@@ -38,6 +39,8 @@ void model_step_py(const Arg<Ensemble>& ensemble_arg, const Arg<std::string>& ta
   const TensorView<float> obs = array_view(array(obs_arg, "obs"), backend, {-1, spec.obs_dim}, "obs");
   const std::int64_t n = obs.dim(0);
   const TensorView<float> act = array_view(array(act_arg, "actions"), backend, {n, spec.act_dim}, "actions");
+  const TensorView<float> act_env =
+      array_view(writable_array(act_env_arg, "act_env"), backend, {n, spec.act_dim}, "act_env");
   const TensorView<float> next = array_view(writable_array(next_obs_arg, "next_obs"), backend, {n, spec.obs_dim}, "next_obs");
   const TensorView<float> reward = array_view(writable_array(reward_arg, "reward"), backend, {n}, "reward");
   const TensorView<float> done = array_view(writable_array(done_arg, "done"), backend, {n}, "done");
@@ -53,7 +56,6 @@ void model_step_py(const Arg<Ensemble>& ensemble_arg, const Arg<std::string>& ta
   nb::gil_scoped_release release;
   std::lock_guard<std::mutex> lock(e.device()->mutex);
   Context& context = e.device()->context;
-  Tensor<float> act_env(backend, {n, spec.act_dim});
   model_step(context, spec.id, models, models.assign(model_of_row), obs, act, act_env, next, reward, done);
   context.synchronize();
 }
@@ -83,13 +85,14 @@ nb::tuple task_rewards_py(const Arg<std::string>& task, const Arg<InputArray>& o
 void bind_model_env(nb::module_& m) {
   m.def("model_step", &model_step_py,
         nb::sig("def model_step(ensemble: DynamicsEnsemble, task: str, obs: numpy.typing.NDArray[numpy.float32], "
-                "actions: numpy.typing.NDArray[numpy.float32], next_obs: numpy.typing.NDArray[numpy.float32], "
+                "actions: numpy.typing.NDArray[numpy.float32], act_env: numpy.typing.NDArray[numpy.float32], "
+                "next_obs: numpy.typing.NDArray[numpy.float32], "
                 "reward: numpy.typing.NDArray[numpy.float32], done: numpy.typing.NDArray[numpy.float32], "
                 "model_of_row: collections.abc.Sequence[int]) -> None"),
-        "ensemble"_a.none(), "task"_a.none(), "obs"_a.none(), "actions"_a.none(), "next_obs"_a, "reward"_a, "done"_a,
+        "ensemble"_a.none(), "task"_a.none(), "obs"_a.none(), "actions"_a.none(), "act_env"_a.none(), "next_obs"_a.none(), "reward"_a.none(), "done"_a.none(),
         "model_of_row"_a.none(),
-        "One learned-model step of N rows, in place on the ensemble's device (mbmpo.ModelEnv calls it): actions "
-        "clipped to the task's limit, next_obs[r] = model[model_of_row[r]](obs[r], actions[r]), the task's reward, "
+        "One learned-model step of N rows, in place on the ensemble's device (mbmpo.ModelEnv calls it): act_env = "
+        "the actions clipped to the task's limit, next_obs[r] = model[model_of_row[r]](obs[r], act_env[r]), the task's reward, "
         "and done[r] = 1.0 where the task's termination holds (else 0.0), as an imagined rollout's step.");
   m.def("task_rewards", &task_rewards_py,
         nb::sig("def task_rewards(task: str, obs: numpy.typing.NDArray[numpy.float32], act: "

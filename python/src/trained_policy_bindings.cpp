@@ -7,6 +7,7 @@
 
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "host/core/error.hpp"
@@ -39,11 +40,11 @@ TrainedPolicy* load_policy(const Arg<std::string>& path_arg, const Arg<std::stri
     nb::gil_scoped_release release;
     saved = load_saved_policy(path);
   }
-  auto* policy = new TrainedPolicy{std::make_shared<Device>(resolve_backend(choice)), saved.config,
-                                   policy_layout(saved.config), {}};
+  auto policy = std::make_unique<TrainedPolicy>(
+      TrainedPolicy{std::make_shared<Device>(resolve_backend(choice)), saved.config, policy_layout(saved.config), {}});
   policy->theta = Tensor<float>::from_host(policy->device->context.backend(), {policy->layout.parameter_count()},
                                            saved.theta, &policy->device->context);
-  return policy;
+  return policy.release();
 }
 
 std::vector<float> host_theta(TrainedPolicy& p) {

@@ -806,6 +806,7 @@ pol = mbmpo.Policy.load(run, device="cpu"); assert pol.predict(np.zeros((2, 4), 
 pol.save(os.path.join(tmp, "p.safetensors")); assert mbmpo.Policy.load(os.path.join(tmp, "p.safetensors")).task == TASK
 assert m.predict_all(obs, act).shape == (2, 7, 4) and m.disagreement(obs, act).shape == (7, 4)
 assert len(mbmpo.Dataset.load(run)) > 0 and mbmpo.DynamicsEnsemble.load(run).models == 3
+me = mbmpo.ModelEnv(m, TASK, 7); me.reset(obs); assert me.step(act)[0].shape == (7, 4)
 '''
 
 
@@ -954,6 +955,15 @@ py("Policy.predict out read-only", "out = np.zeros((2, 1), np.float32); out.flag
    "pol.predict(np.zeros((2, 4), np.float32), out=out)", "out", setup=POLICY)
 py("Policy.save into a missing folder", "pol.save(os.path.join(tmp, 'no', 'such', 'p.safetensors'))", "p.safetensors",
    setup=POLICY, exc=FILE_ERRORS)
+MENV = "me = mbmpo.ModelEnv(ensemble(), TASK, 3); me.reset(np.zeros((3, 4), np.float32))"
+py("ModelEnv batch=0", "mbmpo.ModelEnv(ensemble(), TASK, 0)", "batch")
+py("ModelEnv task of other sizes", "mbmpo.ModelEnv(ensemble(), 'hopper', 3)", "hopper")
+py("ModelEnv model_of_row beyond the models", "mbmpo.ModelEnv(ensemble(), TASK, 2, model_of_row=[0, 2])",
+   "model_of_row")
+py("ModelEnv.reset float64 states", "mbmpo.ModelEnv(ensemble(), TASK, 3).reset(np.zeros((3, 4)))", "start_obs")
+py("ModelEnv.step NaN actions", "me.step(np.full((3, 1), nan, np.float32))", "actions", setup=MENV)
+py("ModelEnv.step actions of another width", "me.step(np.zeros((3, 2), np.float32))", "actions", setup=MENV)
+py("task_rewards unknown task", "mbmpo.task_rewards('pong', o, a, o)", "pong", setup=PREDICT)
 py("Dataset.load a directory without checkpoints", "mbmpo.Dataset.load(tmp)", "{tmp}", exc=FILE_ERRORS)
 
 # GaussianPolicy
