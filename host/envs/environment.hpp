@@ -74,6 +74,7 @@ class Environment {
   void observe(float* observation) const;
   const double* qpos() const;
   const double* qvel() const;
+  const mjData_* data() const { return data_; }  // what a Renderer draws
 
  private:
   std::shared_ptr<const MujocoModel> model_;

@@ -14,6 +14,14 @@ struct ResetNoise {
   bool qvel_gaussian;
 };
 
+// Gymnasium v5's default camera of the task, as rgb_array frames show it: following body
+// `track_body` (-1: a free camera at the model's centre) from `distance`, `elevation` degrees.
+struct CameraView {
+  int track_body;
+  double distance;
+  double elevation;
+};
+
 struct TaskSpec {
   TaskId id;
   std::string name;
@@ -29,6 +37,7 @@ struct TaskSpec {
   float action_limit;
   const char* xml;           // the MuJoCo model, compiled into the binary
   const char* gymnasium_id;  // the Gymnasium task it reproduces; task_spec() answers to it too
+  CameraView camera;
 };
 
 const std::vector<TaskSpec>& all_tasks();

@@ -48,6 +48,19 @@ _INFO = {
 }
 
 
+RENDER_MODES = ("rgb_array",)
+
+
+def _check_render_mode(render_mode):
+    if render_mode is None or render_mode in RENDER_MODES:
+        return
+    if render_mode == "human":
+        raise ValueError("render_mode='human': mbmpo draws offscreen only (MuJoCo through EGL, without a window); "
+                         "use render_mode='rgb_array' and show the frames, or record them with "
+                         "gymnasium.wrappers.RecordVideo")
+    raise ValueError(f"render_mode={render_mode!r}: mbmpo renders 'rgb_array' frames only (or None)")
+
+
 def _same(value, fixed):
     try:
         if isinstance(fixed, tuple):
@@ -94,19 +107,28 @@ class Env:
     step apart); the control cost is charged on the action clipped to its range, v5 charges the
     action as given. ``info`` holds v5's reward terms and ``x_position``/``x_velocity``, not v5's
     y and distance entries.
+
+    ``render_mode="rgb_array"`` makes ``render()`` return [height, width, 3] uint8 frames (480 x 480
+    by default, as v5's), drawn offscreen without a display.
     """
 
-    def __init__(self, task, seed=0, max_episode_steps=1000, **task_keywords):
+    def __init__(self, task, seed=0, max_episode_steps=1000, render_mode=None, width=480, height=480,
+                 **task_keywords):
         if not isinstance(task, str):
             raise TypeError(f"task must be a task name (see mbmpo.tasks()), got {task!r}")
         seed = _count(seed, "seed")
         max_episode_steps = _count(max_episode_steps, "max_episode_steps", minimum=1)
         if max_episode_steps >= 2**31:
             raise ValueError(f"max_episode_steps must be < 2**31, got {max_episode_steps}")
+        _check_render_mode(render_mode)
+        width, height = _count(width, "width", minimum=1), _count(height, "height", minimum=1)
+        if width > 8192 or height > 8192:
+            raise ValueError(f"width and height must be <= 8192, got {width} and {height}")
         name = _core.task_name(task)  # also for its Gymnasium id; ValueError for an unknown task
         self._keywords = dict(task_keywords)
         self._env = _core.Env(task, seed, max_episode_steps, _task_overrides(name, task_keywords))
-        self._args = (task, seed, max_episode_steps)
+        self.render_mode, self.width, self.height = render_mode, width, height
+        self._args = (task, seed, max_episode_steps, render_mode, width, height)
 
     @property
     def task(self):
@@ -153,6 +175,19 @@ class Env:
             raise TypeError(f"action must be an array of {self.act_dim} numbers, got {action!r} ({error})") from None
         obs, reward, terminated, truncated, terms = self._env.step(action)
         return obs, reward, terminated, truncated, {k: terms[k] for k in _INFO[self.task]}
+
+    def render(self):
+        """With ``render_mode="rgb_array"``: the present state as a [height, width, 3] uint8 RGB
+        array, drawn by MuJoCo offscreen through EGL (no display needed; on a CPU machine Mesa's
+        llvmpipe draws it). The camera follows the task's torso (InvertedPendulum: a fixed view).
+        RuntimeError saying why where rendering cannot work; None without a render mode, as
+        Gymnasium's environments return."""
+        if self.render_mode is None:
+            return None
+        try:
+            return self._env.render(self.width, self.height)
+        except RuntimeError as error:  # the library's reason: no libEGL, no display, no context
+            raise RuntimeError(f"render_mode='rgb_array' cannot render here: {error}") from None
 
     def get_state(self):
         """``(qpos, qvel)``: float64 copies of the simulation's positions and velocities."""

@@ -9,7 +9,7 @@ import gymnasium
 import numpy as np
 
 from . import _core
-from .env import Env
+from .env import RENDER_MODES, Env
 
 NAMESPACE = "mbmpo"
 
@@ -19,16 +19,15 @@ class MbmpoEnv(gymnasium.Env):
     or ``gymnasium.make("mbmpo/HalfCheetah-v5")``. Keywords of Gymnasium v5's task go to ``mbmpo.Env``
     (which says which it supports). ``get_state``/``set_state``/``state_vector`` are MujocoEnv's;
     the env can be pickled and deep-copied (a copy steps exactly as the original would).
-    Rendering is not available yet: ``render_mode`` other than None is refused with the reason."""
+    ``render_mode="rgb_array"`` renders offscreen, without a display (``width``, ``height``: 480 as
+    v5's); "human" is refused, saying why."""
 
-    metadata = {"render_modes": [], "render_fps": None}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": None}
 
-    def __init__(self, task, max_episode_steps=1000, render_mode=None, **task_keywords):
-        if render_mode is not None:
-            raise ValueError(f"render_mode={render_mode!r}: mbmpo's environments do not render yet (the library "
-                             "links MuJoCo's physics only, without an offscreen OpenGL context); use render_mode=None")
-        self.render_mode = None
-        self._env = Env(task, 0, max_episode_steps, **task_keywords)
+    def __init__(self, task, max_episode_steps=1000, render_mode=None, width=480, height=480, **task_keywords):
+        self._env = Env(task, 0, max_episode_steps, render_mode=render_mode, width=width, height=height,
+                        **task_keywords)
+        self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "render_fps": int(round(1.0 / self._env.dt))}
         limit = np.float32(self._env.action_limit)
         self.action_space = gymnasium.spaces.Box(-limit, limit, shape=(self._env.act_dim,), dtype=np.float32)
@@ -45,6 +44,10 @@ class MbmpoEnv(gymnasium.Env):
 
     def step(self, action):
         return self._env.step(action)
+
+    def render(self):
+        """The present state as a [height, width, 3] uint8 array (render_mode "rgb_array"), else None."""
+        return self._env.render()
 
     def get_state(self):
         """``(qpos, qvel)`` as float64 arrays."""

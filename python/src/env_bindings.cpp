@@ -4,11 +4,13 @@
 #include <nanobind/ndarray.h>
 
 #include <cmath>
+#include <memory>
 #include <mutex>
 #include <optional>
 
 #include "host/core/error.hpp"
 #include "host/envs/environment.hpp"
+#include "host/envs/renderer.hpp"
 #include "python/src/arrays.hpp"
 #include "python/src/bindings.hpp"
 
@@ -147,6 +149,25 @@ class Env {
     started_ = started;
   }
 
+  // The present state as [height, width, 3] uint8 RGB (the renderer is made at the first call and
+  // kept while the size stays).
+  nb::ndarray<nb::numpy, std::uint8_t> render(int width, int height) {
+    std::vector<std::uint8_t> picture;
+    {
+      nb::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!renderer_ || renderer_->width() != width || renderer_->height() != height) {
+        renderer_.reset();
+        renderer_ = std::make_unique<Renderer>(env_.model(), width, height);
+      }
+      picture = renderer_->render(env_);
+    }
+    auto* owned = new std::vector<std::uint8_t>(std::move(picture));
+    nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<std::uint8_t>*>(p); });
+    const std::size_t shape[3] = {std::size_t(height), std::size_t(width), 3};
+    return nb::ndarray<nb::numpy, std::uint8_t>(owned->data(), 3, shape, owner);
+  }
+
   const TaskSpec& task() const { return env_.task(); }
   int nq() const { return env_.model().nq(); }
   int nv() const { return env_.model().nv(); }
@@ -160,6 +181,7 @@ class Env {
   int max_episode_steps_;
   int steps_ = 0;
   bool started_ = false;
+  std::unique_ptr<Renderer> renderer_;
   std::mutex mutex_;
 };
 
@@ -174,6 +196,7 @@ void bind_env(nb::module_& m) {
       .def("get_state", &Env::get_state)
       .def("set_state", &Env::set_state, "qpos"_a, "qvel"_a)
       .def("snapshot", &Env::snapshot)
+      .def("render", &Env::render, "width"_a, "height"_a, nb::rv_policy::automatic)
       .def("restore", &Env::restore, "seed"_a, "episode"_a, "steps"_a, "started"_a, "state"_a)
       .def_prop_ro("nq", [](const Env& e) { return e.nq(); })
       .def_prop_ro("nv", [](const Env& e) { return e.nv(); })

@@ -817,6 +817,10 @@ def py(name: str, code: str, needle: Needle, setup: str = "", exc: Tuple[str, ..
 FILE_ERRORS = ("ValueError", "OSError")
 
 # Env
+py("Env render_mode='human'", "mbmpo.Env(TASK, render_mode='human')", "render_mode")
+py("Env render_mode='rgb'", "mbmpo.Env(TASK, render_mode='rgb')", "render_mode")
+py("Env width=0", "mbmpo.Env(TASK, render_mode='rgb_array', width=0)", "width")
+py("Env height=10**6", "mbmpo.Env(TASK, render_mode='rgb_array', height=10**6)", "height")
 py("Env seed='x'", "mbmpo.Env(TASK, seed='x')", "seed")
 py("Env seed=-1", "mbmpo.Env(TASK, seed=-1)", "seed")
 py("Env seed=1.5", "mbmpo.Env(TASK, seed=1.5)", "seed")
