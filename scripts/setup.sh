@@ -28,14 +28,14 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 # The Python package's build and test tools (nanobind, scikit-build-core, numpy, pytest,
-# matplotlib, gymnasium, ray[tune], safetensors, moviepy: python/requirements.txt) in the project's own virtual environment.
+# matplotlib, gymnasium, ray[tune], safetensors, moviepy, mypy: python/requirements.txt) in the project's own virtual environment.
 python_tools() {
   local ok=true
   if [ ! -x "$root/.venv/bin/python" ]; then
     echo "setup: creating .venv (python3 -m venv)"
     python3 -m venv "$root/.venv" || ok=false
   fi
-  if $ok && ! "$root/.venv/bin/python" -c "import nanobind, numpy, pytest, matplotlib, gymnasium, ray.tune, psutil, safetensors, moviepy" 2>/dev/null; then
+  if $ok && ! "$root/.venv/bin/python" -c "import nanobind, numpy, pytest, matplotlib, gymnasium, ray.tune, psutil, safetensors, moviepy, mypy" 2>/dev/null; then
     echo "setup: installing python/requirements.txt into .venv"
     "$root/.venv/bin/python" -m pip install -q -r "$root/python/requirements.txt" || ok=false
   fi

@@ -25,11 +25,27 @@ runs there. What is here:
 - ``python -m mbmpo.sweep SWEEP.toml``, ``mbmpo.sweep.run``: tasks x seeds x settings as Ray Tune
   trials (needs ``ray[tune]``).
 """
-from ._core import (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Policy, Trajectories, compute_advantages,
-                    config_fields, eval, imagined_rollout, info, inner_step, meta_update, tasks)
+from . import _core
+from ._core import Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Policy, Trajectories
 from .env import Env
-from .model_env import ModelEnv, task_rewards
+from .messages import in_keyword_words
+from .model_env import ModelEnv
+from .signatures import with_signature
 from .training import train
+
+# The extension's functions, with signatures that inspect.signature reads (mbmpo.signatures).
+compute_advantages = with_signature(_core.compute_advantages)
+config_fields = with_signature(_core.config_fields)
+imagined_rollout = with_signature(_core.imagined_rollout)
+info = with_signature(_core.info)
+inner_step = with_signature(_core.inner_step)
+meta_update = with_signature(_core.meta_update)
+task_rewards = with_signature(_core.task_rewards)
+tasks = with_signature(_core.tasks)
+eval = in_keyword_words(with_signature(_core.eval))  # noqa: A001 (mbmpo.eval, as `mbmpo eval`)
+evaluate = eval  # the same, under a name `from mbmpo import *` can export without shadowing eval
+
+__version__: str = _core.info()["version"]  # the library's, as `mbmpo info` prints it
 
 try:  # the Gymnasium ids mbmpo/HalfCheetah-v5 and the others, where gymnasium is installed
     from .gym import register_envs as _register_envs
@@ -38,6 +54,7 @@ except ImportError:
 else:
     _register_envs()
 
-# eval is mbmpo.eval only: `from mbmpo import *` must not shadow the built-in.
-__all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "ModelEnv", "Policy", "Trajectories", "compute_advantages",
-           "config_fields", "imagined_rollout", "info", "inner_step", "meta_update", "task_rewards", "tasks", "train"]
+# eval is mbmpo.eval (or evaluate) only: `from mbmpo import *` must not shadow the built-in.
+__all__ = ["Advantages", "Dataset", "DynamicsEnsemble", "Env", "GaussianPolicy", "ModelEnv", "Policy", "Trajectories",
+           "compute_advantages", "config_fields", "evaluate", "imagined_rollout", "info", "inner_step", "meta_update",
+           "task_rewards", "tasks", "train"]

@@ -1,12 +1,18 @@
 """A real MuJoCo task with Gymnasium's API (the dynamics of Gymnasium's v5 tasks)."""
+from __future__ import annotations
+
 import numbers
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 
+Observation = npt.NDArray[np.float32]
 
-def _count(value, name, minimum=0):
+
+def _count(value: Any, name: str, minimum: int = 0) -> int:
     """An integer argument as an int, or a TypeError/ValueError that names it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
@@ -51,7 +57,7 @@ _INFO = {
 RENDER_MODES = ("rgb_array",)
 
 
-def _check_render_mode(render_mode):
+def _check_render_mode(render_mode: str | None) -> None:
     if render_mode is None or render_mode in RENDER_MODES:
         return
     if render_mode == "human":
@@ -61,7 +67,7 @@ def _check_render_mode(render_mode):
     raise ValueError(f"render_mode={render_mode!r}: mbmpo renders 'rgb_array' frames only (or None)")
 
 
-def _same(value, fixed):
+def _same(value: Any, fixed: Any) -> bool:
     try:
         if isinstance(fixed, tuple):
             return len(value) == len(fixed) and all(float(a) == float(b) for a, b in zip(value, fixed))
@@ -70,7 +76,7 @@ def _same(value, fixed):
         return False
 
 
-def _task_overrides(task, keywords):
+def _task_overrides(task: str, keywords: dict[str, Any]) -> dict[str, float]:
     """The supported v5 keywords as floats; TypeError naming any keyword the task cannot take."""
     overrides = {}
     for key, value in keywords.items():
@@ -112,8 +118,8 @@ class Env:
     by default, as v5's), drawn offscreen without a display.
     """
 
-    def __init__(self, task, seed=0, max_episode_steps=1000, render_mode=None, width=480, height=480,
-                 **task_keywords):
+    def __init__(self, task: str, seed: int = 0, max_episode_steps: int = 1000, render_mode: str | None = None,
+                 width: int = 480, height: int = 480, **task_keywords: Any) -> None:
         if not isinstance(task, str):
             raise TypeError(f"task must be a task name (see mbmpo.tasks()), got {task!r}")
         seed = _count(seed, "seed")
@@ -131,42 +137,45 @@ class Env:
         self._args = (task, seed, max_episode_steps, render_mode, width, height)
 
     @property
-    def task(self):
+    def task(self) -> str:
         """The task's name (``mbmpo.tasks()``)."""
-        return self._env.task
+        return str(self._env.task)
 
     @property
-    def obs_dim(self):
-        return self._env.obs_dim
+    def obs_dim(self) -> int:
+        """The observation's size."""
+        return int(self._env.obs_dim)
 
     @property
-    def act_dim(self):
-        return self._env.act_dim
+    def act_dim(self) -> int:
+        """The action's size."""
+        return int(self._env.act_dim)
 
     @property
-    def action_limit(self):
+    def action_limit(self) -> float:
         """Actions are clipped to [-action_limit, action_limit]."""
-        return self._env.action_limit
+        return float(self._env.action_limit)
 
     @property
-    def dt(self):
+    def dt(self) -> float:
         """Seconds per step (the physics step times the frame skip)."""
-        return self._env.dt
+        return float(self._env.dt)
 
     @property
-    def max_episode_steps(self):
-        return self._env.max_episode_steps
+    def max_episode_steps(self) -> int:
+        """Steps after which an episode is truncated."""
+        return int(self._env.max_episode_steps)
 
-    def reset(self, seed=None):
+    def reset(self, seed: int | None = None) -> tuple[Observation, dict[str, float]]:
         """A new episode: ``(observation [obs_dim] float32, info)``; ``seed`` restarts the episode
         stream from it."""
         obs = self._env.reset(None if seed is None else _count(seed, "seed"))
         return obs, self._reset_info()
 
-    def _reset_info(self):
+    def _reset_info(self) -> dict[str, float]:
         return {} if self.task == "inverted_pendulum" else {"x_position": float(self._env.get_state()[0][0])}
 
-    def step(self, action):
+    def step(self, action: npt.ArrayLike) -> tuple[Observation, float, bool, bool, dict[str, float]]:
         """One step of ``action`` ([act_dim] numbers, clipped to the action range):
         ``(observation, reward, terminated, truncated, info)``, info with the reward's terms."""
         try:
@@ -176,7 +185,7 @@ class Env:
         obs, reward, terminated, truncated, terms = self._env.step(action)
         return obs, reward, terminated, truncated, {k: terms[k] for k in _INFO[self.task]}
 
-    def render(self):
+    def render(self) -> npt.NDArray[np.uint8] | None:
         """With ``render_mode="rgb_array"``: the present state as a [height, width, 3] uint8 RGB
         array, drawn by MuJoCo offscreen through EGL (no display needed; on a CPU machine Mesa's
         llvmpipe draws it). The camera follows the task's torso (InvertedPendulum: a fixed view).
@@ -189,25 +198,25 @@ class Env:
         except RuntimeError as error:  # the library's reason: no libEGL, no display, no context
             raise RuntimeError(f"render_mode='rgb_array' cannot render here: {error}") from None
 
-    def get_state(self):
+    def get_state(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(qpos, qvel)``: float64 copies of the simulation's positions and velocities."""
         return self._env.get_state()
 
-    def set_state(self, qpos, qvel):
+    def set_state(self, qpos: npt.ArrayLike, qvel: npt.ArrayLike) -> Observation:
         """Puts the simulation in ``(qpos, qvel)`` (nq and nv numbers) as Gymnasium's
         ``MujocoEnv.set_state`` does, mid-episode; returns the observation."""
         return self._env.set_state(np.ascontiguousarray(qpos, dtype=np.float64).reshape(-1),
                                    np.ascontiguousarray(qvel, dtype=np.float64).reshape(-1))
 
-    def state_vector(self):
+    def state_vector(self) -> npt.NDArray[np.float64]:
         """``concatenate([qpos, qvel])``, as Gymnasium's ``MujocoEnv.state_vector()``."""
         return np.concatenate(self._env.get_state())
 
     # A copy or a pickle goes on exactly as the original would: the same episode stream, step
     # count and simulation state (the solver's warm start included).
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {"args": self._args, "keywords": self._keywords, "snapshot": self._env.snapshot()}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(*state["args"], **state["keywords"])
         self._env.restore(*state["snapshot"])

@@ -5,8 +5,13 @@ Importing mbmpo registers ``mbmpo/HalfCheetah-v5``, ``mbmpo/Hopper-v5``, ``mbmpo
 as v5's). Without importing it first, name the module in the id, as Gymnasium allows:
 ``gymnasium.make("mbmpo:mbmpo/Hopper-v5")`` (Gymnasium 1.x has no plugin entry points).
 """
+from __future__ import annotations
+
+from typing import Any
+
 import gymnasium
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from .env import RENDER_MODES, Env
@@ -14,7 +19,10 @@ from .env import RENDER_MODES, Env
 NAMESPACE = "mbmpo"
 
 
-class MbmpoEnv(gymnasium.Env):
+Array = npt.NDArray[np.float32]
+
+
+class MbmpoEnv(gymnasium.Env[Array, Array]):
     """A ``gymnasium.Env`` over ``mbmpo.Env``: ``MbmpoEnv("HalfCheetah-v5")`` or ``MbmpoEnv("half_cheetah")``,
     or ``gymnasium.make("mbmpo/HalfCheetah-v5")``. Keywords of Gymnasium v5's task go to ``mbmpo.Env``
     (which says which it supports). ``get_state``/``set_state``/``state_vector`` are MujocoEnv's;
@@ -24,7 +32,8 @@ class MbmpoEnv(gymnasium.Env):
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": None}
 
-    def __init__(self, task, max_episode_steps=1000, render_mode=None, width=480, height=480, **task_keywords):
+    def __init__(self, task: str, max_episode_steps: int = 1000, render_mode: str | None = None, width: int = 480,
+                 height: int = 480, **task_keywords: Any) -> None:
         self._env = Env(task, 0, max_episode_steps, render_mode=render_mode, width=width, height=height,
                         **task_keywords)
         self.render_mode = render_mode
@@ -34,7 +43,7 @@ class MbmpoEnv(gymnasium.Env):
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, shape=(self._env.obs_dim,), dtype=np.float32)
         self._seeded = False
 
-    def reset(self, *, seed=None, options=None):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Array, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is None and not self._seeded:
             seed = int(self.np_random.integers(0, 2**63))  # Gymnasium's unseeded first reset
@@ -42,27 +51,27 @@ class MbmpoEnv(gymnasium.Env):
             self._seeded = True
         return self._env.reset(seed)
 
-    def step(self, action):
+    def step(self, action: Array) -> tuple[Array, float, bool, bool, dict[str, Any]]:
         return self._env.step(action)
 
-    def render(self):
+    def render(self) -> npt.NDArray[np.uint8] | None:  # type: ignore[override]
         """The present state as a [height, width, 3] uint8 array (render_mode "rgb_array"), else None."""
         return self._env.render()
 
-    def get_state(self):
+    def get_state(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(qpos, qvel)`` as float64 arrays."""
         return self._env.get_state()
 
-    def set_state(self, qpos, qvel):
+    def set_state(self, qpos: npt.ArrayLike, qvel: npt.ArrayLike) -> None:
         """The simulation put in ``(qpos, qvel)``, as ``MujocoEnv.set_state``."""
         self._env.set_state(qpos, qvel)
 
-    def state_vector(self):
+    def state_vector(self) -> npt.NDArray[np.float64]:
         """``concatenate([qpos, qvel])``."""
         return self._env.state_vector()
 
 
-def register_envs():
+def register_envs() -> None:
     """Registers the six tasks as ``mbmpo/<v5 id>`` (done when mbmpo is imported; safe to repeat)."""
     for task in _core.tasks():
         env_id = f"{NAMESPACE}/{_core.gymnasium_id(task)}"

@@ -12,9 +12,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["ModelEnv", "task_rewards"]
-
-task_rewards = _core.task_rewards
+__all__ = ["ModelEnv"]
 
 
 class ModelEnv:

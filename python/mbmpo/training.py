@@ -1,16 +1,23 @@
 """Training from Python: the trainer of ``mbmpo train``, its run directory and its resume."""
+from __future__ import annotations
+
 import json
 import numbers
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import _core
+from .messages import in_keyword_words
+
+Row = dict[str, Any]
 
 
-def _number(value):
+def _number(value: Any) -> Any:
     return float("nan") if value is None else value  # JSON null: NaN in the row
 
 
-def _seeds_text(seeds):
+def _seeds_text(seeds: str | Sequence[int] | None) -> str:
     """--seeds' text of a seeds argument: "0-2", "0,3,7", or a sequence of ints."""
     if seeds is None:
         return ""
@@ -30,7 +37,10 @@ def _seeds_text(seeds):
     return ",".join(str(int(v)) for v in values)
 
 
-def train(run_dir, *, preset="", resume=False, on_iteration=None, quiet=False, seeds=None, **settings):
+@in_keyword_words
+def train(run_dir: str | os.PathLike[str], *, preset: str = "", resume: bool = False,
+          on_iteration: Callable[[Row], object] | None = None, quiet: bool = False,
+          seeds: str | Sequence[int] | None = None, **settings: Any) -> list[Row]:
     """Trains into ``run_dir`` exactly as ``mbmpo train --run-dir RUN_DIR`` does.
 
     ``settings`` are the training settings by key (``mbmpo.config_fields()``; e.g. ``env="hopper"``,
@@ -45,9 +55,9 @@ def train(run_dir, *, preset="", resume=False, on_iteration=None, quiet=False, s
     """
     if on_iteration is not None and not callable(on_iteration):
         raise TypeError(f"on_iteration must be callable (it is called with each progress row), got {on_iteration!r}")
-    rows = []
+    rows: list[Row] = []
 
-    def forward(row_json):
+    def forward(row_json: str) -> None:
         row = json.loads(row_json)
         rows.append(row)
         if not quiet and on_iteration is None:

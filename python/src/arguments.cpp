@@ -65,10 +65,12 @@ double real(const Arg<double>& arg, const char* name) {
       PyComplex_Check(value.ptr())) {
     type_error(name, "a real number", value);
   }
-  const double number = PyFloat_AsDouble(value.ptr());
-  if (PyErr_Occurred()) {  // no __float__ (or __index__)
+  double number = PyFloat_AsDouble(value.ptr());
+  if (PyErr_Occurred()) {  // no __float__ (or __index__), or an int beyond every double
+    const bool too_large = PyErr_ExceptionMatches(PyExc_OverflowError);
     PyErr_Clear();
-    type_error(name, "a real number", value);
+    if (!too_large) type_error(name, "a real number", value);
+    number = std::numeric_limits<double>::infinity();  // refused below as not finite
   }
   if (!std::isfinite(number)) {
     throw nb::value_error((std::string(name) + " must be finite, got " + nb::cast<std::string>(nb::repr(value))).c_str());

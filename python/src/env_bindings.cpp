@@ -189,13 +189,21 @@ class Env {
 
 void bind_env(nb::module_& m) {
   nb::class_<Env>(m, "Env")
-      .def(nb::init<const std::string&, std::uint64_t, int, const nb::dict&>(), "task"_a, "seed"_a, "max_episode_steps"_a,
-           "overrides"_a)
+      .def(nb::init<const std::string&, std::uint64_t, int, const nb::dict&>(),
+           nb::sig("def __init__(self, task: str, seed: int, max_episode_steps: int, overrides: dict[str, float]) "
+                   "-> None"),
+           "task"_a, "seed"_a, "max_episode_steps"_a, "overrides"_a)
       .def("reset", &Env::reset, "seed"_a = nb::none())
-      .def("step", &Env::step, "action"_a)
-      .def("get_state", &Env::get_state)
+      .def("step", &Env::step,
+           nb::sig("def step(self, action: numpy.typing.NDArray[numpy.float32]) -> tuple[numpy.typing.NDArray["
+                   "numpy.float32], float, bool, bool, dict[str, float]]"),
+           "action"_a)
+      .def("get_state", &Env::get_state,
+           nb::sig("def get_state(self) -> tuple[numpy.typing.NDArray[numpy.float64], "
+                   "numpy.typing.NDArray[numpy.float64]]"))
       .def("set_state", &Env::set_state, "qpos"_a, "qvel"_a)
-      .def("snapshot", &Env::snapshot)
+      .def("snapshot", &Env::snapshot,
+           nb::sig("def snapshot(self) -> tuple[int, int, int, bool, numpy.typing.NDArray[numpy.float64]]"))
       .def("render", &Env::render, "width"_a, "height"_a, nb::rv_policy::automatic)
       .def("restore", &Env::restore, "seed"_a, "episode"_a, "steps"_a, "started"_a, "state"_a)
       .def_prop_ro("nq", [](const Env& e) { return e.nq(); })

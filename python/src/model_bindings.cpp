@@ -284,7 +284,11 @@ Ensemble::Ensemble(const ModelFileArchitecture& architecture, const std::string&
       ensemble_(device_->context, architecture.obs_dim, architecture.act_dim, architecture.config, 0) {}
 
 void bind_models(nb::module_& m) {
-  nb::class_<PyDataset>(m, "Dataset")
+  nb::class_<PyDataset>(m, "Dataset",
+                        "Real transitions (obs, act, next_obs [T, dim] float32, reward [T] float32, done [T] bool) in a "
+                        "ring buffer of `capacity`, the newest kept: what the ensemble is fitted on. Read back as arrays "
+                        "(obs, act, next_obs, reward, done, oldest first); saved and loaded with a checksum; "
+                        "Dataset.load also reads a run directory's latest checkpoint.")
       .def(
           "__init__",
           [](PyDataset* d, const Arg<std::int64_t>& obs_dim, const Arg<std::int64_t>& act_dim,
@@ -298,13 +302,14 @@ void bind_models(nb::module_& m) {
           "obs_dim"_a.none(), "act_dim"_a.none(), "capacity"_a.none() = 100000,
           "Transitions of obs_dim-wide observations and act_dim-wide actions; the newest `capacity` are kept.")
       .def("add", &dataset_add,
-           nb::sig("def add(self, obs: numpy.typing.ArrayLike, act: numpy.typing.ArrayLike, next_obs: "
-                   "numpy.typing.ArrayLike, reward: numpy.typing.ArrayLike, done: numpy.typing.ArrayLike) -> None"),
+           nb::sig("def add(self, obs: numpy.typing.NDArray[numpy.float32], act: numpy.typing.NDArray[numpy.float32], next_obs: "
+                   "numpy.typing.NDArray[numpy.float32], reward: numpy.typing.NDArray[numpy.float32], done: numpy.typing.NDArray[numpy.bool_]) -> None"),
            "obs"_a.none(), "act"_a.none(), "next_obs"_a.none(), "reward"_a.none(), "done"_a.none(),
            "Adds one episode's transitions: obs, act, next_obs [T, dim] float32, reward [T] float32, done [T] bool.")
-      .def_prop_ro("obs_dim", [](const PyDataset& d) { return d.data.obs_dim(); })
-      .def_prop_ro("act_dim", [](const PyDataset& d) { return d.data.act_dim(); })
-      .def_prop_ro("capacity", [](const PyDataset& d) { return d.data.capacity(); })
+      .def_prop_ro("obs_dim", [](const PyDataset& d) { return d.data.obs_dim(); }, "The observation's size.")
+      .def_prop_ro("act_dim", [](const PyDataset& d) { return d.data.act_dim(); }, "The action's size.")
+      .def_prop_ro("capacity", [](const PyDataset& d) { return d.data.capacity(); },
+                   "The most transitions held; adding more drops the oldest.")
       .def("__len__", [](const PyDataset& d) { return d.data.size(); }, "The number of transitions held.")
       .def_prop_ro(
           "obs",
@@ -348,7 +353,11 @@ void bind_models(nb::module_& m) {
                   "The transitions of a dataset file, of a run directory's latest checkpoint, or of a checkpoint "
                   "directory (the data the run's models were fitted on).");
 
-  nb::class_<Ensemble>(m, "DynamicsEnsemble")
+  nb::class_<Ensemble>(m, "DynamicsEnsemble",
+                       "K dynamics models, MLPs that predict the change of the observation, s' = s + f_k(s, a), "
+                       "with inputs and targets normalised by the data's statistics; fitted together (fit), evaluated "
+                       "together (predict, predict_all, disagreement) on the CPU or CUDA, saved and loaded "
+                       "(save, DynamicsEnsemble.load, load_weights).")
       .def(
           "__init__",
           [](Ensemble* e, const Arg<std::int64_t>& obs_dim, const Arg<std::int64_t>& act_dim,
@@ -369,19 +378,20 @@ void bind_models(nb::module_& m) {
       .def("fit", &fit,
            nb::sig("def fit(self, dataset: Dataset, learning_rate: float = 0.001, batch_size: int = 500, "
                    "max_epochs: int = 500, validation_fraction: float = 0.2, early_stopping: bool = True, "
-                   "seed: int = 0) -> dict"),
+                   "seed: int = 0) -> dict[str, typing.Any]"),
            "dataset"_a.none(), "learning_rate"_a.none() = 1e-3, "batch_size"_a.none() = 500,
            "max_epochs"_a.none() = 500, "validation_fraction"_a.none() = 0.2, "early_stopping"_a.none() = true,
            "seed"_a.none() = 0,
            "Fits every model on the dataset (Adam, minibatches, per-model early stopping on a held-out fraction); "
            "returns the report: epochs, train_loss, validation_loss, validation_history, seconds.")
       .def("predict", &predict,
-           nb::sig("def predict(self, obs: numpy.typing.ArrayLike, act: numpy.typing.ArrayLike, out: "
-                   "numpy.typing.ArrayLike | None = None, model_of_row: collections.abc.Sequence[int] | None = None) "
-                   "-> numpy.typing.ArrayLike"),
+           nb::sig("def predict(self, obs: numpy.typing.NDArray[numpy.float32], act: numpy.typing.NDArray[numpy.float32], out: "
+                   "numpy.typing.NDArray[numpy.float32] | None = None, model_of_row: collections.abc.Sequence[int] | None = None) "
+                   "-> numpy.typing.NDArray[numpy.float32]"),
            "obs"_a.none(), "act"_a.none(), "out"_a = nb::none(), "model_of_row"_a.none() = nb::none(),
-           "next_obs[r] = model[model_of_row[r]](obs[r], act[r]) (default model r mod K), in place on the ensemble's "
-           "device. On the CPU, NaN or infinite obs or act are refused (ValueError); on CUDA the arrays are not "
+           "next_obs[r] = model[model_of_row[r]](obs[r], act[r]) (default model r mod K): obs [N, obs_dim] and act "
+           "[N, act_dim] float32 give next_obs [N, obs_dim] float32 (`out` when given, the same object), in place on "
+           "the ensemble's device. On the CPU, NaN or infinite obs or act are refused (ValueError); on CUDA the arrays are not "
            "read on the host: a NaN row gives a NaN row, and the other rows are unaffected.")
       .def("predict_all", &predict_all,
            nb::sig("def predict_all(self, obs: numpy.typing.NDArray[numpy.float32], act: "
@@ -432,11 +442,14 @@ void bind_models(nb::module_& m) {
         }();
         const std::int64_t n = std::int64_t(values.size());
         return to_numpy(std::move(values), {n});
-      })
-      .def_prop_ro("device", [](const Ensemble& e) { return to_string(e.device()->context.backend()); })
-      .def_prop_ro("models", [](const Ensemble& e) { return e.get().models(); })
-      .def_prop_ro("obs_dim", [](const Ensemble& e) { return e.get().obs_dim(); })
-      .def_prop_ro("act_dim", [](const Ensemble& e) { return e.get().act_dim(); });
+      }, nb::sig("def parameters(self) -> numpy.typing.NDArray[numpy.float32]"),
+      "A copy of every model's weights as one flat float32 vector (per layer: directions v [K, out, in], gains "
+      "g [K, out], biases b [K, out]; the model file's tensors).")
+      .def_prop_ro("device", [](const Ensemble& e) { return to_string(e.device()->context.backend()); },
+                   "'cpu' or 'cuda': where the models' arrays live.")
+      .def_prop_ro("models", [](const Ensemble& e) { return e.get().models(); }, "K, the number of models.")
+      .def_prop_ro("obs_dim", [](const Ensemble& e) { return e.get().obs_dim(); }, "The observation's size.")
+      .def_prop_ro("act_dim", [](const Ensemble& e) { return e.get().act_dim(); }, "The action's size.");
 }
 
 }  // namespace mbmpo::python

@@ -247,7 +247,7 @@ NB_MODULE(_core, m) {
     }
   });
 
-  m.def("info", &info, "Build and device facts: version, CUDA backend and whether a GPU is usable.");
+  m.def("info", &info, nb::sig("def info() -> dict[str, typing.Any]"), "Build and device facts: version, CUDA backend and whether a GPU is usable.");
   m.def(
       "tasks",
       [] {
@@ -268,19 +268,24 @@ NB_MODULE(_core, m) {
         sizes["action_limit"] = t.action_limit;
         return sizes;
       },
-      "name"_a, "The task's observation and action sizes and its action limit.");
+      nb::sig("def task_sizes(name: str) -> dict[str, typing.Any]"), "name"_a,
+      "The task's observation and action sizes and its action limit.");
   m.def("gymnasium_id", [](const std::string& name) { return std::string(task_spec(name).gymnasium_id); }, "name"_a,
         "The Gymnasium v5 id of the task (\"Hopper-v5\").");
-  m.def("config_fields", &config_fields, "Every training setting: key, flag, help and default.");
-  m.def("train", &train, "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "seeds"_a, "on_iteration"_a.none(),
+  m.def("config_fields", &config_fields, nb::sig("def config_fields() -> list[dict[str, typing.Any]]"), "Every training setting: key, flag, help and default.");
+  m.def("train", &train,
+        nb::sig("def train(run_dir: str, preset: str, settings: dict[str, typing.Any], resume: bool, seeds: str, "
+                "on_iteration: collections.abc.Callable[[str], None] | None) -> None"),
+        "run_dir"_a, "preset"_a, "settings"_a, "resume"_a, "seeds"_a, "on_iteration"_a.none(),
         "Trains into run_dir as `mbmpo train` does (seeds: as --seeds, or empty); on_iteration gets each progress "
         "row as JSON.");
   m.def("parse_seeds", &parse_seed_list, "text"_a, "The seeds of a --seeds list (\"0-4\", \"0,3,7\"); ValueError if bad.");
-  m.def("check_settings", &check_settings, "preset"_a, "settings"_a,
+  m.def("check_settings", &check_settings,
+        nb::sig("def check_settings(preset: str, settings: dict[str, typing.Any]) -> str"), "preset"_a, "settings"_a,
         "The configuration train would use, as JSON; ValueError naming a bad setting.");
   m.def("eval", &evaluate,
-        nb::sig("def eval(path: str | os.PathLike, episodes: int = 10, adapt: bool = False, seed: int = 1000, "
-                "threads: int = 2, device: str = 'auto') -> dict"),
+        nb::sig("def eval(path: str | os.PathLike[str], episodes: int = 10, adapt: bool = False, seed: int = 1000, "
+                "threads: int = 2, device: str = 'auto') -> dict[str, typing.Any]"),
         "path"_a.none(), "episodes"_a.none() = 10, "adapt"_a.none() = false, "seed"_a.none() = 1000, "threads"_a.none() = 2,
         "device"_a.none() = "auto",
         "Real-environment returns of a saved policy (as `mbmpo eval --json`); adapt: after one inner step per model.");

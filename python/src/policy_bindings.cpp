@@ -210,7 +210,11 @@ nb::dict meta_update_py(const Arg<PolicyLayout>& policy, nb::object theta, const
 }  // namespace
 
 void bind_policy(nb::module_& m) {
-  nb::class_<PolicyLayout>(m, "GaussianPolicy")
+  nb::class_<PolicyLayout>(m, "GaussianPolicy",
+                           "The layout of a Gaussian MLP policy: a tanh MLP of the hidden sizes gives the action's "
+                           "mean, a state-independent log-std per action its spread. Its parameters are one float32 "
+                           "vector theta [P]: per layer W [out, in] then b [out], the log-stds last; the calls "
+                           "(imagined_rollout, inner_step, meta_update) take theta or one row per task [T, P].")
       .def(
           "__init__",
           [](PolicyLayout* l, const Arg<std::int64_t>& obs_dim, const Arg<std::int64_t>& act_dim,
@@ -223,9 +227,10 @@ void bind_policy(nb::module_& m) {
                   "-> None"),
           "obs_dim"_a.none(), "act_dim"_a.none(), "hidden"_a.none() = std::vector<int>{32, 32},
           "The layout of a Gaussian MLP policy (tanh hidden layers, a state-independent log-std).")
-      .def_prop_ro("parameter_count", [](const PolicyLayout& l) { return l.parameter_count(); })
-      .def_prop_ro("obs_dim", &PolicyLayout::obs_dim)
-      .def_prop_ro("act_dim", &PolicyLayout::act_dim)
+      .def_prop_ro("parameter_count", [](const PolicyLayout& l) { return l.parameter_count(); },
+                   "P, the length of a parameter vector theta.")
+      .def_prop_ro("obs_dim", &PolicyLayout::obs_dim, "The observation's size.")
+      .def_prop_ro("act_dim", &PolicyLayout::act_dim, "The action's size.")
       .def(
           "initial_parameters",
           [](const PolicyLayout& l, const Arg<std::uint64_t>& seed_arg, const Arg<double>& init_std_arg) {
@@ -244,24 +249,36 @@ void bind_policy(nb::module_& m) {
       return host_array(t.samples.*member, by_step(d, per_dim ? (obs ? d.obs_dim : d.act_dim) : 0));
     };
   };
-  nb::class_<PyTrajectories>(m, "Trajectories")
-      .def_prop_ro("obs", field(&Trajectories::obs, true, true), nb::rv_policy::automatic)
-      .def_prop_ro("act", field(&Trajectories::act, true, false), nb::rv_policy::automatic)
-      .def_prop_ro("reward", field(&Trajectories::reward, false, false), nb::rv_policy::automatic)
-      .def_prop_ro("valid", field(&Trajectories::valid, false, false), nb::rv_policy::automatic)
-      .def_prop_ro("logp", field(&Trajectories::logp, false, false), nb::rv_policy::automatic);
+  nb::class_<PyTrajectories>(m, "Trajectories",
+                              "Imagined rollouts of T tasks x M rollouts x H steps (what imagined_rollout returns), "
+                              "kept on the ensemble's device; the fields are NumPy copies.")
+      .def_prop_ro("obs", field(&Trajectories::obs, true, true), nb::rv_policy::automatic,
+                   "The state each step acted in: [T, M, H, obs_dim] float32.")
+      .def_prop_ro("act", field(&Trajectories::act, true, false), nb::rv_policy::automatic,
+                   "The sampled actions (before clipping to the task's limit): [T, M, H, act_dim] float32.")
+      .def_prop_ro("reward", field(&Trajectories::reward, false, false), nb::rv_policy::automatic,
+                   "The task's reward of each step (0 after a trajectory ended): [T, M, H] float32.")
+      .def_prop_ro("valid", field(&Trajectories::valid, false, false), nb::rv_policy::automatic,
+                   "1 for the steps of a running trajectory, 0 after it ended: [T, M, H] float32.")
+      .def_prop_ro("logp", field(&Trajectories::logp, false, false), nb::rv_policy::automatic,
+                   "log pi(act | obs) of the policy that acted: [T, M, H] float32.");
 
   const auto values = [](Tensor<float> Advantages::*member) {
     return [=](const PyAdvantages& a) { return host_array(a.values.*member, (a.values.*member).shape()); };
   };
-  nb::class_<PyAdvantages>(m, "Advantages")
-      .def_prop_ro("advantages", values(&Advantages::advantages), nb::rv_policy::automatic)
-      .def_prop_ro("returns", values(&Advantages::returns), nb::rv_policy::automatic)
-      .def_prop_ro("valid_count", values(&Advantages::valid_count), nb::rv_policy::automatic);
+  nb::class_<PyAdvantages>(m, "Advantages",
+                            "The advantages of one Trajectories object (what compute_advantages returns), kept with "
+                            "them; the fields are NumPy copies.")
+      .def_prop_ro("advantages", values(&Advantages::advantages), nb::rv_policy::automatic,
+                   "GAE advantages (standardised per task when normalize): [T, M, H] float32, 0 on ended steps.")
+      .def_prop_ro("returns", values(&Advantages::returns), nb::rv_policy::automatic,
+                   "Discounted returns to go: [T, M, H] float32.")
+      .def_prop_ro("valid_count", values(&Advantages::valid_count), nb::rv_policy::automatic,
+                   "The number of valid steps of each task: [T] float32.");
 
   m.def("imagined_rollout", &imagined_rollout_py,
         nb::sig("def imagined_rollout(ensemble: DynamicsEnsemble, task: str, policy: GaussianPolicy, params: "
-                "numpy.typing.ArrayLike, start_obs: numpy.typing.ArrayLike, horizon: int, seed: int = 0, draw: int = 0) "
+                "numpy.typing.NDArray[numpy.float32], start_obs: numpy.typing.NDArray[numpy.float32], horizon: int, seed: int = 0, draw: int = 0) "
                 "-> Trajectories"),
         "ensemble"_a.none(), "task"_a.none(), "policy"_a.none(), "params"_a.none(), "start_obs"_a.none(),
         "horizon"_a.none(),
@@ -274,15 +291,15 @@ void bind_policy(nb::module_& m) {
         "trajectories"_a.none(), "discount"_a.none() = 0.99, "gae_lambda"_a.none() = 1.0, "normalize"_a.none() = true,
         "GAE advantages and discounted returns of the trajectories (standardised per task over its valid samples when `normalize`).");
   m.def("inner_step", &inner_step_py,
-        nb::sig("def inner_step(policy: GaussianPolicy, theta: numpy.typing.ArrayLike, trajectories: Trajectories, "
+        nb::sig("def inner_step(policy: GaussianPolicy, theta: numpy.typing.NDArray[numpy.float32], trajectories: Trajectories, "
                 "advantages: Advantages, inner_lr: float) -> numpy.typing.NDArray[numpy.float32]"),
         "policy"_a.none(), "theta"_a.none(), "trajectories"_a.none(), "advantages"_a.none(), "inner_lr"_a.none(),
         "adapted[t] = theta + inner_lr * (task t's vanilla policy gradient): one row per task.");
   m.def("meta_update", &meta_update_py,
-        nb::sig("def meta_update(policy: GaussianPolicy, theta: numpy.typing.ArrayLike, adapted: "
-                "numpy.typing.ArrayLike, pre: Trajectories, pre_advantages: Advantages, post: Trajectories, "
+        nb::sig("def meta_update(policy: GaussianPolicy, theta: numpy.typing.NDArray[numpy.float32], adapted: "
+                "numpy.typing.NDArray[numpy.float32], pre: Trajectories, pre_advantages: Advantages, post: Trajectories, "
                 "post_advantages: Advantages, inner_lr: float, max_kl: float = 0.01, cg_iterations: int = 10, "
-                "damping: float = 1e-05, first_order: bool = False) -> dict"),
+                "damping: float = 1e-05, first_order: bool = False) -> dict[str, typing.Any]"),
         "policy"_a.none(), "theta"_a.none(), "adapted"_a.none(), "pre"_a.none(), "pre_advantages"_a.none(), "post"_a.none(),
         "post_advantages"_a.none(), "inner_lr"_a.none(), "max_kl"_a.none() = 0.01, "cg_iterations"_a.none() = 10,
         "damping"_a.none() = 1e-5, "first_order"_a.none() = false,

@@ -143,10 +143,11 @@ void bind_trained_policy(nb::module_& m) {
           nb::sig("def save(self, path: str | os.PathLike[str]) -> None"), "path"_a.none(),
           "Writes the policy file (atomically: a temporary name, then renamed).")
       .def_prop_ro("task", [](const TrainedPolicy& p) { return p.config.env; }, "The task it was trained on.")
-      .def_prop_ro("obs_dim", [](const TrainedPolicy& p) { return p.layout.obs_dim(); })
-      .def_prop_ro("act_dim", [](const TrainedPolicy& p) { return p.layout.act_dim(); })
-      .def_prop_ro("hidden", [](const TrainedPolicy& p) { return p.layout.hidden(); })
-      .def_prop_ro("device", [](const TrainedPolicy& p) { return to_string(p.device->context.backend()); })
+      .def_prop_ro("obs_dim", [](const TrainedPolicy& p) { return p.layout.obs_dim(); }, "The observation's size.")
+      .def_prop_ro("act_dim", [](const TrainedPolicy& p) { return p.layout.act_dim(); }, "The action's size.")
+      .def_prop_ro("hidden", [](const TrainedPolicy& p) { return p.layout.hidden(); }, "The hidden layers' sizes.")
+      .def_prop_ro("device", [](const TrainedPolicy& p) { return to_string(p.device->context.backend()); },
+                   "'cpu' or 'cuda': where predict reads and writes its arrays.")
       .def("__repr__", [](const TrainedPolicy& p) {
         return "mbmpo.Policy(task='" + p.config.env + "', hidden=" + nb::cast<std::string>(nb::repr(nb::cast(p.layout.hidden()))) +
                ", device='" + to_string(p.device->context.backend()) + "')";

@@ -977,6 +977,8 @@ py("GaussianPolicy hidden=[0]", "mbmpo.GaussianPolicy(4, 1, hidden=[0])", "hidde
 py("GaussianPolicy hidden=[2**31-1]", "mbmpo.GaussianPolicy(4, 1, hidden=[2**31 - 1]).initial_parameters()", "hidden")
 py("initial_parameters init_std=0", "policy().initial_parameters(init_std=0.0)", "init_std")
 py("initial_parameters init_std=nan", "policy().initial_parameters(init_std=nan)", "init_std")
+py("initial_parameters init_std=10**400", "policy().initial_parameters(init_std=10**400)", "init_std must be finite",
+   exc=("ValueError",))
 py("initial_parameters seed=-1", "policy().initial_parameters(seed=-1)", "seed")
 
 # imagined_rollout
