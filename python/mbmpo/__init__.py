@@ -30,10 +30,13 @@ from ._core import Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Policy
 from .env import Env
 from .messages import in_keyword_words
 from .model_env import ModelEnv
-from .signatures import with_signature
+from .signatures import add_method_signatures, with_signature
 from .training import train
 
-# The extension's functions, with signatures that inspect.signature reads (mbmpo.signatures).
+# The extension's functions and methods, with signatures that inspect.signature reads
+# (mbmpo.signatures).
+for _bound in (Advantages, Dataset, DynamicsEnsemble, GaussianPolicy, Policy, Trajectories):
+    add_method_signatures(_bound)
 compute_advantages = with_signature(_core.compute_advantages)
 config_fields = with_signature(_core.config_fields)
 imagined_rollout = with_signature(_core.imagined_rollout)

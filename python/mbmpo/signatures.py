@@ -1,7 +1,8 @@
-"""Python signatures for the extension's functions. nanobind's function objects carry their
-signature only as text (``__nb_signature__``), which ``inspect.signature`` (Jupyter's and IDEs'
-tooltips) cannot read, and their type is immutable; so the package exports each module-level
-function as a thin Python function with a real ``__signature__`` parsed from that text."""
+"""Python signatures for the extension's functions and methods. nanobind's function objects carry
+their signature only as text (``__nb_signature__``), which ``inspect.signature`` (Jupyter's and
+IDEs' tooltips) cannot read, and their type is immutable; so the package exports each function,
+and puts each method of the bound classes, as a thin Python function with a real ``__signature__``
+parsed from that text."""
 from __future__ import annotations
 
 import ast
@@ -65,3 +66,16 @@ def with_signature(function: Callable[..., Any]) -> Callable[..., Any]:
     call.__signature__ = parse_signature(text)  # type: ignore[attr-defined]
     call.__module__ = "mbmpo"
     return call
+
+
+def add_method_signatures(cls: type) -> None:
+    """Each public method of the nanobind class `cls` (its constructor and static methods too)
+    replaced by a thin Python function that inspect.signature can read."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") and name != "__init__":
+            continue
+        kind = type(member).__name__
+        if kind == "nb_method":  # called on an instance: a Python function binds as a method
+            setattr(cls, name, with_signature(member))
+        elif kind == "nb_func":  # def_static
+            setattr(cls, name, staticmethod(with_signature(member)))
