@@ -1,6 +1,7 @@
 // The model file of a DynamicsEnsemble (dynamics_ensemble.hpp, save and load).
 #include "host/models/dynamics_ensemble.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -27,11 +28,11 @@ const char* activation_name(Activation act) {
 constexpr long kMaxModelFileSize = 1L << 30;
 int positive_field(const Safetensors& file, const std::string& path, const char* key) {
   const std::string text = file.metadata(key);
-  try {
-    std::size_t used = 0;
-    const long value = std::stol(text, &used);
-    if (used == text.size() && value > 0 && value <= kMaxModelFileSize) return int(value);
-  } catch (const std::exception&) {
+  const bool digits = !text.empty() && text.size() <= 10 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    const long value = std::stol(text);
+    if (value > 0 && value <= kMaxModelFileSize) return int(value);
   }
   throw InputError(path + ": its " + key + " metadata '" + text + "' is not a positive integer");
 }
@@ -61,6 +62,11 @@ ModelFileArchitecture read_model_file_architecture(const std::string& path) {
                       path, ": its normalization_eps metadata '", eps, "' is not a number >= 0");
   } catch (const std::logic_error&) {
     throw InputError(path + ": its normalization_eps metadata '" + eps + "' is not a number >= 0");
+  }
+  if (file.all_metadata().count("tf32") != 0) {  // files written before it was recorded: FP32
+    const std::string tf32 = file.metadata("tf32");
+    MBMPO_CHECK_INPUT(tf32 == "true" || tf32 == "false", path, ": its tf32 metadata '", tf32, "' is not true or false");
+    a.config.tf32 = tf32 == "true";
   }
   return a;
 }
@@ -102,6 +108,9 @@ void DynamicsEnsemble::save(const std::string& path, bool include_optimizer) con
   std::ostringstream eps;
   eps << std::setprecision(17) << config_.normalization_eps;
   file.set_metadata("normalization_eps", eps.str());
+  // How the products ran on CUDA: a loaded ensemble predicts as this one did (not a shape: a file
+  // of either setting loads into any ensemble of its architecture).
+  file.set_metadata("tf32", config_.tf32 ? "true" : "false");
   file.save(path);
 }
 

@@ -345,7 +345,13 @@ void bind_models(nb::module_& m) {
           nb::sig("def done(self) -> numpy.typing.NDArray[numpy.bool_]"),
           "A copy of the episode ends (terminated, not truncated): [len] bool.", nb::rv_policy::automatic)
       .def(
-          "save", [](const PyDataset& d, const Arg<std::string>& path) { d.data.save(file_path(path, "path")); },
+          "save",
+          [](PyDataset& d, const Arg<std::string>& path_arg) {
+            const std::string path = file_path(path_arg, "path");
+            nb::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(d.mutex);  // not while an add() or fit() on another thread runs
+            d.data.save(path);
+          },
           nb::sig("def save(self, path: str | os.PathLike[str]) -> None"), "path"_a.none(),
           "Writes the dataset file (a header, the transitions and a checksum; atomic).")
       .def_static("load", &load_dataset, nb::sig("def load(path: str | os.PathLike[str]) -> Dataset"),

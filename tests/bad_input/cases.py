@@ -931,6 +931,10 @@ py("DynamicsEnsemble.load hidden metadata 'x'", "mbmpo.DynamicsEnsemble.load(p)"
    setup="p = os.path.join(tmp, 'm9.safetensors'); ensemble().save(p); set_metadata(p, hidden='x')")
 py("DynamicsEnsemble.load models metadata '-2'", "mbmpo.DynamicsEnsemble.load(p)", "models",
    setup="p = os.path.join(tmp, 'm10.safetensors'); ensemble().save(p); set_metadata(p, models='-2')")
+py("DynamicsEnsemble.load models metadata '+3'", "mbmpo.DynamicsEnsemble.load(p)", "models",
+   setup="p = os.path.join(tmp, 'm14.safetensors'); ensemble().save(p); set_metadata(p, models='+3')")
+py("DynamicsEnsemble.load tf32 metadata 'maybe'", "mbmpo.DynamicsEnsemble.load(p)", "tf32",
+   setup="p = os.path.join(tmp, 'm15.safetensors'); ensemble().save(p); set_metadata(p, tf32='maybe')")
 py("DynamicsEnsemble.load activation metadata 'gelu'", "mbmpo.DynamicsEnsemble.load(p)", "activation",
    setup="p = os.path.join(tmp, 'm11.safetensors'); ensemble().save(p); set_metadata(p, activation='gelu')")
 py("DynamicsEnsemble.load a directory without checkpoints", "mbmpo.DynamicsEnsemble.load(tmp)", "{tmp}",

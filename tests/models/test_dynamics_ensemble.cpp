@@ -512,6 +512,16 @@ TEST_P(DynamicsEnsembleBackends, SaveLoadRoundTripAndMismatches) {
   restored.fit(data, options);
   EXPECT_EQ(restored.parameters(), trained.parameters());
 
+  // The file records the architecture it was made with (what mbmpo.DynamicsEnsemble.load builds).
+  const ModelFileArchitecture recorded = read_model_file_architecture(path);
+  EXPECT_EQ(recorded.obs_dim, 2);
+  EXPECT_EQ(recorded.act_dim, 1);
+  EXPECT_EQ(recorded.config.models, 3);
+  EXPECT_EQ(recorded.config.hidden, (std::vector<int>{17, 9}));
+  EXPECT_EQ(recorded.config.activation, Activation::swish);
+  EXPECT_EQ(recorded.config.tf32, trained.config().tf32);
+  EXPECT_EQ(recorded.config.normalization_eps, trained.config().normalization_eps);
+
   DynamicsEnsemble other_shape(context(), 2, 1, small_config(3, {17, 8}, Activation::swish), 1);
   try {
     other_shape.load(path);
