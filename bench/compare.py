@@ -5,7 +5,8 @@
       [--python .venv/bin/python] [--compile] [--out DIR]
 
 For each case both produce, prints ours and the peer's throughput and ours/peer (above 1: mbmpo
-is faster). Without PyTorch the peer is skipped with a message and only mbmpo's rows are shown.
+is faster). "% ceil" is against one hardware ceiling for both sides: the fastest FP32 GEMM either
+side measured in this run (mbmpo's Eigen product on every thread, or the peer's torch.mm). Without PyTorch the peer is skipped with a message and only mbmpo's rows are shown.
 """
 import argparse
 import json
@@ -33,11 +34,15 @@ def main():
     suites = list(PEERS) if args.suite == "all" else [args.suite]
 
     rows = []
+    ceilings = []  # (TFLOP/s, what measured it)
     for suite in suites:
         ours_json = os.path.join(out, f"mbmpo_{suite}.json")
         subprocess.run([args.binary, "bench", "--suite", suite, "--scale", args.scale, "--device", args.device,
                         "--json", ours_json], check=True)
-        ours = [r for r in json.load(open(ours_json)) if r["suite"] == suite]
+        everything = json.load(open(ours_json))
+        ceilings += [(r["tflops"], f"mbmpo {r['case']}") for r in everything
+                     if r["suite"] == "peak" and r.get("tflops", 0) > 0]
+        ours = [r for r in everything if r["suite"] == suite]
         for r in ours:  # "20x50x200/graph" and "/stream" compare with the peer's "20x50x200"
             r["peer_case"] = r["case"].split("/")[0]
         for r in ours:
@@ -55,9 +60,17 @@ def main():
             print(f"compare: peer for {suite} failed (exit {result.returncode}); its rows are left out",
                   file=sys.stderr)
             continue
-        rows += json.load(open(peer_json))
+        peer = json.load(open(peer_json))
+        ceilings += [(r["ceiling_tflops"], "PyTorch torch.mm") for r in peer if "ceiling_tflops" in r]
+        rows += peer
 
-    print(f"\n{'case':<50}{'impl':<18}{'median ms':>11}{'items/s':>15}{'TFLOP/s':>9}{'% peak':>8}{'ours/peer':>11}")
+    ceiling, ceiling_source = max(ceilings) if ceilings else (0.0, "none measured")
+    print(f"\nhardware ceiling in this run: {ceiling:.3f} TFLOP/s ({ceiling_source}); "
+          f"mbmpo's best: {max((c for c, s in ceilings if s.startswith('mbmpo')), default=0):.3f}, "
+          f"PyTorch's best: {max((c for c, s in ceilings if s.startswith('PyTorch')), default=0):.3f}")
+    for r in rows:
+        r["pct_ceiling"] = 100.0 * r.get("tflops", 0) / ceiling if ceiling else 0.0
+    print(f"\n{'case':<50}{'impl':<18}{'median ms':>11}{'items/s':>15}{'TFLOP/s':>9}{'% ceil':>8}{'ours/peer':>11}")
     for r in rows:
         ratio = ""
         if r["impl"] != "mbmpo":
@@ -65,9 +78,9 @@ def main():
             if mine:
                 ratio = f"{mine[0]['items_per_s'] / r['items_per_s']:.2f}"
         print(f"{r['suite'] + '/' + r['case']:<50}{r['impl']:<18}{r['median_s'] * 1e3:>11.3f}"
-              f"{r['items_per_s']:>15.0f}{r.get('tflops', 0):>9.3f}{r.get('pct_peak', 0):>8.1f}{ratio:>11}")
+              f"{r['items_per_s']:>15.0f}{r.get('tflops', 0):>9.3f}{r['pct_ceiling']:>8.1f}{ratio:>11}")
     with open(os.path.join(out, "side_by_side.json"), "w") as f:
-        json.dump(rows, f, indent=2)
+        json.dump({"ceiling_tflops": ceiling, "ceiling_source": ceiling_source, "rows": rows}, f, indent=2)
     print(f"\nrows kept in {out}")
 
 

@@ -103,7 +103,7 @@ def row(suite, case, device_name, scale, timing, items, flops, ceiling, impl):
     tflops = flops / median / 1e12
     return {"suite": suite, "case": case, "device": device_name, "scale": scale, "impl": impl,
             "median_s": median, "p10_s": p10, "p90_s": p90, "items_per_s": items / median,
-            "tflops": tflops, "pct_peak": 100.0 * tflops / ceiling}
+            "tflops": tflops, "pct_peak": 100.0 * tflops / ceiling, "ceiling_tflops": ceiling}
 
 
 def gemm_ceiling(device, scale):

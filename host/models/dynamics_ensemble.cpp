@@ -134,10 +134,10 @@ ModelAssignment DynamicsEnsemble::assign(const std::vector<int>& model_of_row) c
   const int K = layout_.models();
   std::vector<std::vector<std::int32_t>> groups(K);
   MBMPO_CHECK(model_of_row.size() <= std::size_t(std::numeric_limits<std::int32_t>::max()),
-              "predict: too many rows");
+              "model_of_row: too many rows");
   for (std::size_t r = 0; r < model_of_row.size(); ++r) {
     const int k = model_of_row[r];
-    MBMPO_CHECK_INPUT(k >= 0 && k < K, "predict: model_of_row[", r, "] is ", k, ", not one of the ", K, " models");
+    MBMPO_CHECK_INPUT(k >= 0 && k < K, "model_of_row[", r, "] is ", k, ", not one of the ", K, " models");
     groups[k].push_back(static_cast<std::int32_t>(r));
   }
   int rows = 0;

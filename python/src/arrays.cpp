@@ -65,6 +65,19 @@ OutputArray writable_array(nb::handle object, const char* name) {
                    nb::cast<std::string>(nb::str(nb::handle(object.type()))));
 }
 
+TensorView<float> output_view(nb::object& out, Backend backend, const Shape& shape, const char* cuda_example) {
+  if (!out.is_none()) return array_view(writable_array(out, "out"), backend, shape, "out");
+  if (backend != Backend::cpu) {
+    throw InputError(std::string("out: give the output array on CUDA (e.g. ") + cuda_example + ")");
+  }
+  std::int64_t count = 1;
+  for (std::int64_t d : shape) count *= d;
+  NumpyArray array = to_numpy(std::vector<float>(std::size_t(count)), shape);
+  const TensorView<float> view{Backend::cpu, array.data(), shape};
+  out = nb::cast(array);
+  return view;
+}
+
 void check_finite(const TensorView<float>& view, const char* name) {
   const float* values = view.data;
   std::vector<float> host;

@@ -58,6 +58,11 @@ TensorView<float> array_view(const Array& array, Backend backend, const Shape& s
 // An array the library writes into: ValueError naming `name` when it is read-only or not an array.
 OutputArray writable_array(nb::handle object, const char* name);
 
+// Where a call writes its result: the caller's `out` seen in place as `shape`, or, when `out` is
+// None on the CPU, a new zeroed NumPy array, which `out` then holds (the call returns it). On
+// CUDA the caller must give `out`; the error shows `cuda_example` (e.g. "torch.empty_like(obs)").
+TensorView<float> output_view(nb::object& out, Backend backend, const Shape& shape, const char* cuda_example);
+
 // ValueError naming `name` when the view holds a NaN or an infinity. A CUDA view is copied to the
 // host to be read: meant for parameters and start states, which are small next to the work done
 // with them.

@@ -114,15 +114,7 @@ nb::object predict(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray
   const TensorView<float> o = array_view(array(obs, "obs"), backend, {-1, ensemble.obs_dim()}, "obs");
   const std::int64_t n = o.dim(0);
   const TensorView<float> a = array_view(array(act, "act"), backend, {n, ensemble.act_dim()}, "act");
-  TensorView<float> next;
-  if (!out.is_none()) {
-    next = array_view(writable_array(out, "out"), backend, {n, ensemble.obs_dim()}, "out");
-  } else {
-    if (backend != Backend::cpu) throw InputError("out: give the output array on CUDA (e.g. torch.empty_like(obs))");
-    NumpyArray array = to_numpy(std::vector<float>(std::size_t(n * ensemble.obs_dim())), {n, ensemble.obs_dim()});
-    next = {Backend::cpu, array.data(), {n, ensemble.obs_dim()}};
-    out = nb::cast(array);
-  }
+  const TensorView<float> next = output_view(out, backend, {n, ensemble.obs_dim()}, "torch.empty_like(obs)");
   std::vector<int> models;
   if (!model_of_row.object.is_none()) {
     models = integers(model_of_row, "model_of_row", std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
@@ -175,22 +167,10 @@ std::pair<TensorView<float>, TensorView<float>> model_inputs(Ensemble& e, const 
   return {o, a};
 }
 
-// `out` as a view of `shape`, or on the CPU a fresh NumPy array (then `out` becomes it).
-TensorView<float> output_view(Ensemble& e, nb::object& out, const Shape& shape) {
-  const Backend backend = e.device()->context.backend();
-  if (!out.is_none()) return array_view(writable_array(out, "out"), backend, shape, "out");
-  if (backend != Backend::cpu) throw InputError("out: give the output array on CUDA (e.g. torch.empty(...))");
-  std::int64_t count = 1;
-  for (std::int64_t d : shape) count *= d;
-  NumpyArray array = to_numpy(std::vector<float>(std::size_t(count)), shape);
-  const TensorView<float> view{Backend::cpu, array.data(), shape};
-  out = nb::cast(array);
-  return view;
-}
-
 nb::object predict_all(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray>& act, nb::object out) {
   const auto [o, a] = model_inputs(e, obs, act);
-  const TensorView<float> all = output_view(e, out, {e.get().models(), o.dim(0), e.get().obs_dim()});
+  const TensorView<float> all = output_view(out, e.device()->context.backend(), {e.get().models(), o.dim(0), e.get().obs_dim()},
+                                               "torch.empty(K, n, obs_dim)");
   if (o.dim(0) == 0) return out;
   nb::gil_scoped_release release;
   std::lock_guard<std::mutex> lock(e.device()->mutex);
@@ -201,7 +181,8 @@ nb::object predict_all(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputA
 
 nb::object disagreement(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray>& act, nb::object out) {
   const auto [o, a] = model_inputs(e, obs, act);
-  const TensorView<float> spread = output_view(e, out, {o.dim(0), e.get().obs_dim()});
+  const TensorView<float> spread = output_view(out, e.device()->context.backend(), {o.dim(0), e.get().obs_dim()},
+                                                  "torch.empty_like(obs)");
   if (o.dim(0) == 0) return out;
   nb::gil_scoped_release release;
   std::lock_guard<std::mutex> lock(e.device()->mutex);

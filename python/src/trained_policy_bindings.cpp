@@ -67,15 +67,7 @@ nb::object predict(TrainedPolicy& p, const Arg<InputArray>& obs_arg, const Arg<b
   const std::int64_t n = single ? 1 : obs.dim(0);
   obs.shape = {n, layout.obs_dim()};
   const Shape act_shape = single ? Shape{layout.act_dim()} : Shape{n, layout.act_dim()};
-  TensorView<float> act;
-  if (!out.is_none()) {
-    act = array_view(writable_array(out, "out"), backend, act_shape, "out");
-  } else {
-    if (backend != Backend::cpu) throw InputError("out: give the output array on CUDA (e.g. torch.empty(n, act_dim))");
-    NumpyArray array = to_numpy(std::vector<float>(std::size_t(n * layout.act_dim())), act_shape);
-    act = {Backend::cpu, array.data(), act_shape};
-    out = nb::cast(array);
-  }
+  TensorView<float> act = output_view(out, backend, act_shape, "torch.empty(n, act_dim)");
   act.shape = {n, layout.act_dim()};
   if (n == 0) return out;
   if (backend == Backend::cpu) check_finite(obs, "obs");

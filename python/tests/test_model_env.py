@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import mbmpo
+from random_episodes import random_episodes
 
 TASKS, ROLLOUTS, HORIZON, K = 3, 7, 25, 3
 
@@ -15,20 +16,10 @@ TASKS, ROLLOUTS, HORIZON, K = 3, 7, 25, 3
 
 def real_data(episodes=8, seed=0):
     """Random-action hopper episodes (they end: the terminations are exercised), and their starts."""
-    env, rng = mbmpo.Env("hopper", seed=seed, max_episode_steps=100), np.random.default_rng(seed)
     data, starts = mbmpo.Dataset(11, 3, capacity=10000), []
-    for _ in range(episodes):
-        obs, _ = env.reset()
-        starts.append(obs)
-        rows = []
-        while True:
-            act = rng.uniform(-1, 1, 3).astype(np.float32)
-            nxt, reward, terminated, truncated, _ = env.step(act)
-            rows.append((obs, act, nxt, np.float32(reward), terminated))
-            obs = nxt
-            if terminated or truncated:
-                break
-        data.add(*(np.array(column) for column in zip(*rows)))
+    for episode in random_episodes("hopper", episodes, 100, seed):
+        data.add(*episode)
+        starts.append(episode[0][0])
     return data, np.stack(starts)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import mbmpo
+from random_episodes import random_episodes
 
 BINARY = os.environ.get("MBMPO_BINARY", "build/apps/mbmpo")
 # A CI-sized InvertedPendulum run: seconds per iteration on 2 cores (as the C++ tests use).
@@ -182,24 +183,6 @@ def test_ctrl_c_stops_training_and_keeps_the_checkpoints(tmp_path):
     assert [row["iteration"] for row in rows] == [done]
 
 
-def collect(task, episodes, steps, seed=0):
-    """Random-action episodes as (obs, act, next_obs, reward, done) arrays each."""
-    env, rng = mbmpo.Env(task, seed=seed, max_episode_steps=steps), np.random.default_rng(seed)
-    out = []
-    for _ in range(episodes):
-        obs, _ = env.reset()
-        rows = []
-        while True:
-            act = rng.uniform(-env.action_limit, env.action_limit, env.act_dim).astype(np.float32)
-            next_obs, reward, terminated, truncated, _ = env.step(act)
-            rows.append((obs, act, next_obs, np.float32(reward), terminated))
-            obs = next_obs
-            if terminated or truncated:
-                break
-        out.append(tuple(np.array(column) for column in zip(*rows)))
-    return out
-
-
 def read_safetensors(path):
     data = open(path, "rb").read()
     (size,) = struct.unpack("<Q", data[:8])
@@ -229,7 +212,7 @@ def numpy_predict(tensors, obs, act, model_of_row, layers):
 
 def test_ensemble_fits_predicts_in_place_and_matches_numpy(tmp_path):
     data = mbmpo.Dataset(11, 3, capacity=5000)
-    for episode in collect("hopper", 6, 100):
+    for episode in random_episodes("hopper", 6, 100):
         data.add(*episode)
     assert len(data) > 50
     data.save(str(tmp_path / "data.bin"))
@@ -238,7 +221,7 @@ def test_ensemble_fits_predicts_in_place_and_matches_numpy(tmp_path):
     report = ensemble.fit(data, max_epochs=5, batch_size=64)
     assert len(report["validation_loss"]) == 3 and all(np.isfinite(report["validation_loss"]))
 
-    obs, act, _, _, _ = collect("hopper", 1, 40, seed=7)[0]
+    obs, act, _, _, _ = random_episodes("hopper", 1, 40, seed=7)[0]
     model_of_row = [r % 3 for r in range(len(obs))]
     out = np.full_like(obs, np.nan)
     result = ensemble.predict(obs, act, out=out, model_of_row=model_of_row)
@@ -355,7 +338,7 @@ def meta_step(seed=0):
     """One MB-MPO meta-step, call by call, on the CPU: the fitted ensemble, the rollouts before and
     after the inner step, advantages and the meta-update. Returns (theta before, theta after, report)."""
     data = mbmpo.Dataset(11, 3, capacity=5000)
-    for episode in collect("hopper", 6, 100):
+    for episode in random_episodes("hopper", 6, 100):
         data.add(*episode)
     ensemble = mbmpo.DynamicsEnsemble(11, 3, models=3, hidden=[32, 32], seed=1, device="cpu")
     ensemble.fit(data, max_epochs=10, batch_size=64)
@@ -363,7 +346,7 @@ def meta_step(seed=0):
     theta = policy.initial_parameters(seed=seed)
     tasks, rollouts, horizon, alpha = 3, 8, 20, 0.05
     params = np.tile(theta, (tasks, 1))
-    start = np.ascontiguousarray(np.stack([collect("hopper", 1, 1, seed=s)[0][0][0] for s in range(tasks * rollouts)])
+    start = np.ascontiguousarray(np.stack([random_episodes("hopper", 1, 1, seed=s)[0][0][0] for s in range(tasks * rollouts)])
                                  .reshape(tasks, rollouts, 11))
     pre = mbmpo.imagined_rollout(ensemble, "Hopper-v5", policy, params, start, horizon, seed=seed, draw=0)
     pre_adv = mbmpo.compute_advantages(pre)
