@@ -31,8 +31,32 @@ namespace cpu {
 // vectorising here).
 constexpr Eigen::Index kRowsPerBlock = 256;
 constexpr Eigen::Index kUnitsPerBlock = 64;
+// A call with few rows still splits each model's rows into up to this many blocks, of about
+// kMinRowsPerBlock rows or more: a rollout step has 200 rows a model, which as one block a model would be
+// 5 items on 5 models, so a 2-core team would run 3 against 2 and a 16-core one would leave 11
+// cores idle; 4 blocks of 50 make 20 items.
+constexpr std::int64_t kRowBlocksAtLeast = 4;
+constexpr std::int64_t kMinRowsPerBlock = 64;
 
 inline std::int64_t block_count(std::int64_t n, std::int64_t block) { return (n + block - 1) / block; }
+
+// The (model, rows) items of a call: each model's rows in `blocks` near-equal blocks (sizes
+// differ by at most one) of at most kRowsPerBlock rows. They follow the row count alone, never
+// the thread count or the number of models, so the bits do not depend on the team, and seeds
+// stacked as more models split as each seed alone does. (Which block a row falls in can change
+// its last bit: Eigen's kernel sums the columns of a product's tail in another order than its
+// full groups of 4.) Once a call has more than kMinRowsPerBlock rows every block has at least half
+// that many, so no product falls to Eigen's small-size coefficient path, whose rounding follows
+// the operands' alignment.
+struct RowBlocks {
+  std::int64_t rows, blocks;
+  explicit RowBlocks(std::int64_t row_count)
+      : rows(row_count),
+        blocks(std::max(block_count(row_count, kRowsPerBlock),
+                        std::min(kRowBlocksAtLeast, block_count(row_count, kMinRowsPerBlock)))) {}
+  Eigen::Index start(std::int64_t block) const { return Eigen::Index(block * rows / blocks); }
+  Eigen::Index size(std::int64_t block) const { return start(block + 1) - start(block); }
+};
 
 // y = act(y) in place.
 template <class Block>
@@ -101,12 +125,12 @@ void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const 
     ensemble_weight_norm(d, v, g, own_w.data());
     w = own_w.data();
   }
-  const std::int64_t blocks = block_count(d.rows, kRowsPerBlock);
+  const RowBlocks row_blocks(d.rows);
+  const std::int64_t blocks = row_blocks.blocks;
   MBMPO_PARALLEL_FOR
   for (std::int64_t item = 0; item < d.models * blocks; ++item) {
     const std::int64_t k = item / blocks;
-    const Index start = Index(item % blocks) * kRowsPerBlock;
-    const Index n = std::min<Index>(kRowsPerBlock, Index(d.rows) - start);
+    const Index start = row_blocks.start(item % blocks), n = row_blocks.size(item % blocks);
     Eigen::Map<const RowMatrix<T>> X(x + (k * d.rows + start) * d.in, n, Index(d.in));
     Eigen::Map<const RowMatrix<T>> W(w + k * d.out * d.in, Index(d.out), Index(d.in));
     // The activation runs on an owned (aligned) block: Eigen's vectorised tanh and exp round
@@ -137,15 +161,15 @@ void ensemble_linear_backward(const EnsembleLinearDims& d, Activation act, const
     w = own_w.data();
   }
   std::vector<T> dpre(std::size_t(d.models * d.rows * d.out));
-  const std::int64_t row_blocks = block_count(d.rows, kRowsPerBlock);
+  const RowBlocks blocks_of_rows(d.rows);
+  const std::int64_t row_blocks = blocks_of_rows.blocks;
   const std::int64_t unit_blocks = block_count(d.out, kUnitsPerBlock);
   T* dp = dpre.data();
   MBMPO_PARALLEL {
     MBMPO_FOR
     for (std::int64_t item = 0; item < d.models * row_blocks; ++item) {
       const std::int64_t k = item / row_blocks;
-      const Index start = Index(item % row_blocks) * kRowsPerBlock;
-      const Index n = std::min<Index>(kRowsPerBlock, Index(d.rows) - start);
+      const Index start = blocks_of_rows.start(item % row_blocks), n = blocks_of_rows.size(item % row_blocks);
       const std::int64_t offset = (k * d.rows + start) * d.out;
       Eigen::Map<RowMatrix<T>> dP(dp + offset, n, Index(d.out));
       dP = activation_backward(act, Eigen::Map<const RowMatrix<T>>(pre + offset, n, Index(d.out)),
