@@ -40,21 +40,26 @@ constexpr std::int64_t kMinRowsPerBlock = 64;
 
 inline std::int64_t block_count(std::int64_t n, std::int64_t block) { return (n + block - 1) / block; }
 
-// The (model, rows) items of a call: each model's rows in `blocks` near-equal blocks (sizes
-// differ by at most one) of at most kRowsPerBlock rows. They follow the row count alone, never
-// the thread count or the number of models, so the bits do not depend on the team, and seeds
-// stacked as more models split as each seed alone does. (Which block a row falls in can change
-// its last bit: Eigen's kernel sums the columns of a product's tail in another order than its
-// full groups of 4.) Once a call has more than kMinRowsPerBlock rows every block has at least half
-// that many, so no product falls to Eigen's small-size coefficient path, whose rounding follows
-// the operands' alignment.
+// The (model, rows) items of a call. Calls of more than kRowsPerBlock rows a model (the fit's
+// minibatches, large predictions) take blocks of kRowsPerBlock rows and a last partial one.
+// Smaller calls, one block a model until now, split into up to kRowBlocksAtLeast near-equal
+// blocks (sizes differ by at most one) of about kMinRowsPerBlock rows or more. The blocks follow
+// the row count alone, never the thread count or the number of models, so the bits do not depend
+// on the team, and seeds stacked as more models split as each seed alone does. (Which block a row
+// falls in can change its last bit: Eigen's kernel sums a product's tail columns in another order
+// than its full groups of 4.) A call of more than kMinRowsPerBlock rows has no block under half
+// that, so no product falls to Eigen's small-size coefficient path, whose rounding follows the
+// operands' alignment.
 struct RowBlocks {
   std::int64_t rows, blocks;
   explicit RowBlocks(std::int64_t row_count)
       : rows(row_count),
-        blocks(std::max(block_count(row_count, kRowsPerBlock),
-                        std::min(kRowBlocksAtLeast, block_count(row_count, kMinRowsPerBlock)))) {}
-  Eigen::Index start(std::int64_t block) const { return Eigen::Index(block * rows / blocks); }
+        blocks(row_count > kRowsPerBlock ? block_count(row_count, kRowsPerBlock)
+                                         : std::min(kRowBlocksAtLeast, block_count(row_count, kMinRowsPerBlock))) {}
+  Eigen::Index start(std::int64_t block) const {
+    if (rows > kRowsPerBlock) return Eigen::Index(std::min(block * kRowsPerBlock, rows));
+    return Eigen::Index(block * rows / blocks);
+  }
   Eigen::Index size(std::int64_t block) const { return start(block + 1) - start(block); }
 };
 
