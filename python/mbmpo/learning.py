@@ -13,7 +13,7 @@ import os
 import sys
 
 from . import references
-from .plot import expand_seed_groups, load_run
+from .plot import expand_seed_groups, load_run, setting_label
 
 MARKS = (10_000, 25_000, 50_000, 100_000)
 
@@ -36,13 +36,8 @@ def settings_groups(run_dirs):
                   for r in rows]
         groups.setdefault(key, (settings, []))[1].append((run_name(run_dir), points))
     all_settings = [settings for settings, _ in groups.values()]
-    differing = sorted({k for s in all_settings for k in s
-                        if k != "env" and len({str(t.get(k)) for t in all_settings}) > 1})
-    out = []
-    for settings, runs in groups.values():
-        env = settings.get("env", "?")
-        label = ", ".join([env] + [f"{k}={settings.get(k)}" for k in differing])
-        out.append((label, env, sorted(runs)))
+    out = [(setting_label(settings, all_settings), settings.get("env", "?"), sorted(runs))
+           for settings, runs in groups.values()]
     return sorted(out, key=lambda g: g[0])
 
 

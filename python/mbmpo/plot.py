@@ -58,21 +58,24 @@ def expand_seed_groups(run_dirs):
     return out
 
 
+def setting_label(settings, all_settings):
+    """A group's name: its env and the settings that tell it apart from the other groups (the
+    table of mbmpo.learning and the pictures name groups alike)."""
+    differing = sorted({k for s in all_settings for k in s
+                        if k != "env" and len({str(t.get(k)) for t in all_settings}) > 1})
+    return ", ".join([settings.get("env", "?")] + [f"{k}={settings.get(k)}" for k in differing])
+
+
 def group_runs(run_dirs):
     """[(label, [rows of each seed])], runs grouped by their settings."""
     groups = {}
     for run_dir in expand_seed_groups(run_dirs):
         settings, rows = load_run(run_dir)
         key = tuple(sorted((k, str(v)) for k, v in settings.items()))
-        label = settings.get("env", os.path.basename(os.path.normpath(run_dir)))
-        groups.setdefault(key, (label, []))[1].append(rows)
-    labels = [label for label, _ in groups.values()]
-    out = []
-    for i, (label, runs) in enumerate(groups.values()):
-        if labels.count(label) > 1:
-            label = f"{label} #{i + 1}"
-        out.append((f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})", runs))
-    return out
+        groups.setdefault(key, (settings, []))[1].append(rows)
+    all_settings = [settings for settings, _ in groups.values()]
+    return [(f"{setting_label(settings, all_settings)} ({len(runs)} seed{'s' if len(runs) > 1 else ''})", runs)
+            for settings, runs in groups.values()]
 
 
 def mean_std(runs, column, x="real_steps", points=60):
