@@ -6,7 +6,8 @@
 
 For each case both produce, prints ours and the peer's throughput and ours/peer (above 1: mbmpo
 is faster). "% ceil" is against one hardware ceiling for both sides: the fastest FP32 GEMM either
-side measured in this run (mbmpo's Eigen product on every thread, or the peer's torch.mm). Without PyTorch the peer is skipped with a message and only mbmpo's rows are shown.
+side measured in this run (mbmpo's Eigen product on every thread, or the peer's torch.mm).
+Without PyTorch the peer is skipped with a message and only mbmpo's rows are shown.
 """
 import argparse
 import json

@@ -31,10 +31,9 @@ namespace cpu {
 // vectorising here).
 constexpr Eigen::Index kRowsPerBlock = 256;
 constexpr Eigen::Index kUnitsPerBlock = 64;
-// A call with few rows still splits each model's rows into up to this many blocks, of about
-// kMinRowsPerBlock rows or more: a rollout step has 200 rows a model, which as one block a model would be
-// 5 items on 5 models, so a 2-core team would run 3 against 2 and a 16-core one would leave 11
-// cores idle; 4 blocks of 50 make 20 items.
+// Calls of at most kRowsPerBlock rows a model split into up to kRowBlocksAtLeast blocks (see
+// RowBlocks): a rollout step's 200 rows a model on 5 models were 5 items, 3 against 2 on 2 cores
+// and 11 cores idle on 16; 4 blocks of 50 make 20 items.
 constexpr std::int64_t kRowBlocksAtLeast = 4;
 constexpr std::int64_t kMinRowsPerBlock = 64;
 
@@ -42,8 +41,8 @@ inline std::int64_t block_count(std::int64_t n, std::int64_t block) { return (n 
 
 // The (model, rows) items of a call. Calls of more than kRowsPerBlock rows a model (the fit's
 // minibatches, large predictions) take blocks of kRowsPerBlock rows and a last partial one.
-// Smaller calls, one block a model until now, split into up to kRowBlocksAtLeast near-equal
-// blocks (sizes differ by at most one) of about kMinRowsPerBlock rows or more. The blocks follow
+// Smaller calls split into up to kRowBlocksAtLeast near-equal blocks (sizes differ by at most
+// one), one per kMinRowsPerBlock rows begun. The blocks follow
 // the row count alone, never the thread count or the number of models, so the bits do not depend
 // on the team, and seeds stacked as more models split as each seed alone does. (Which block a row
 // falls in can change its last bit: Eigen's kernel sums a product's tail columns in another order
@@ -130,12 +129,11 @@ void ensemble_linear_forward(const EnsembleLinearDims& d, Activation act, const 
     ensemble_weight_norm(d, v, g, own_w.data());
     w = own_w.data();
   }
-  const RowBlocks row_blocks(d.rows);
-  const std::int64_t blocks = row_blocks.blocks;
+  const RowBlocks split(d.rows);
   MBMPO_PARALLEL_FOR
-  for (std::int64_t item = 0; item < d.models * blocks; ++item) {
-    const std::int64_t k = item / blocks;
-    const Index start = row_blocks.start(item % blocks), n = row_blocks.size(item % blocks);
+  for (std::int64_t item = 0; item < d.models * split.blocks; ++item) {
+    const std::int64_t k = item / split.blocks;
+    const Index start = split.start(item % split.blocks), n = split.size(item % split.blocks);
     Eigen::Map<const RowMatrix<T>> X(x + (k * d.rows + start) * d.in, n, Index(d.in));
     Eigen::Map<const RowMatrix<T>> W(w + k * d.out * d.in, Index(d.out), Index(d.in));
     // The activation runs on an owned (aligned) block: Eigen's vectorised tanh and exp round
@@ -166,15 +164,14 @@ void ensemble_linear_backward(const EnsembleLinearDims& d, Activation act, const
     w = own_w.data();
   }
   std::vector<T> dpre(std::size_t(d.models * d.rows * d.out));
-  const RowBlocks blocks_of_rows(d.rows);
-  const std::int64_t row_blocks = blocks_of_rows.blocks;
+  const RowBlocks split(d.rows);
   const std::int64_t unit_blocks = block_count(d.out, kUnitsPerBlock);
   T* dp = dpre.data();
   MBMPO_PARALLEL {
     MBMPO_FOR
-    for (std::int64_t item = 0; item < d.models * row_blocks; ++item) {
-      const std::int64_t k = item / row_blocks;
-      const Index start = blocks_of_rows.start(item % row_blocks), n = blocks_of_rows.size(item % row_blocks);
+    for (std::int64_t item = 0; item < d.models * split.blocks; ++item) {
+      const std::int64_t k = item / split.blocks;
+      const Index start = split.start(item % split.blocks), n = split.size(item % split.blocks);
       const std::int64_t offset = (k * d.rows + start) * d.out;
       Eigen::Map<RowMatrix<T>> dP(dp + offset, n, Index(d.out));
       dP = activation_backward(act, Eigen::Map<const RowMatrix<T>>(pre + offset, n, Index(d.out)),

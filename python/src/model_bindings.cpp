@@ -169,8 +169,8 @@ std::pair<TensorView<float>, TensorView<float>> model_inputs(Ensemble& e, const 
 
 nb::object predict_all(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray>& act, nb::object out) {
   const auto [o, a] = model_inputs(e, obs, act);
-  const TensorView<float> all = output_view(out, e.device()->context.backend(), {e.get().models(), o.dim(0), e.get().obs_dim()},
-                                               "torch.empty(K, n, obs_dim)");
+  const TensorView<float> all = output_view(out, e.device()->context.backend(),
+                                            {e.get().models(), o.dim(0), e.get().obs_dim()}, "torch.empty(K, n, obs_dim)");
   if (o.dim(0) == 0) return out;
   nb::gil_scoped_release release;
   std::lock_guard<std::mutex> lock(e.device()->mutex);
@@ -181,8 +181,8 @@ nb::object predict_all(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputA
 
 nb::object disagreement(Ensemble& e, const Arg<InputArray>& obs, const Arg<InputArray>& act, nb::object out) {
   const auto [o, a] = model_inputs(e, obs, act);
-  const TensorView<float> spread = output_view(out, e.device()->context.backend(), {o.dim(0), e.get().obs_dim()},
-                                                  "torch.empty_like(obs)");
+  const TensorView<float> spread =
+      output_view(out, e.device()->context.backend(), {o.dim(0), e.get().obs_dim()}, "torch.empty_like(obs)");
   if (o.dim(0) == 0) return out;
   nb::gil_scoped_release release;
   std::lock_guard<std::mutex> lock(e.device()->mutex);
