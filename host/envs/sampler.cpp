@@ -140,13 +140,27 @@ std::vector<Episode> Sampler::run(const SamplerOptions& options, const BatchPoli
 namespace mbmpo {
 
 std::vector<float> sample_start_states(const std::shared_ptr<const MujocoModel>& model, int count,
-                                       std::uint64_t seed, std::uint64_t first_key) {
+                                       std::uint64_t seed, std::uint64_t first_key, int threads) {
   MBMPO_CHECK_INPUT(count >= 0, "number of start states must not be negative, got ", count);
-  Environment env(model);
+  MBMPO_CHECK_INPUT(threads > 0, "threads must be positive, got ", threads);
   const int obs_dim = model->task().obs_dim;
   std::vector<float> states(static_cast<std::size_t>(count) * obs_dim);
-  for (int i = 0; i < count; ++i)
-    env.reset(seed, first_key + static_cast<std::uint64_t>(i), &states[static_cast<std::size_t>(i) * obs_dim]);
+  // A reset runs MuJoCo's forward pass: 1,000 of them per meta-step took 65 ms on one Xeon core and
+  // about 220 ms on the H200 machine's host, half of a GPU iteration, so they are shared out.
+  const int workers = std::max(1, std::min(threads, count));
+  std::vector<std::exception_ptr> errors(workers);
+#pragma omp parallel for num_threads(workers) schedule(static, 1)
+  for (int w = 0; w < workers; ++w) {
+    try {
+      Environment env(model);
+      for (int i = w; i < count; i += workers)
+        env.reset(seed, first_key + static_cast<std::uint64_t>(i), &states[static_cast<std::size_t>(i) * obs_dim]);
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  }
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
   return states;
 }
 

@@ -53,8 +53,9 @@ class Sampler {
 };
 
 // Start states for imagined rollouts: observations drawn from the real reset distribution, one
-// per key first_key .. first_key+count-1. [count][obs_dim].
+// per key first_key .. first_key+count-1. [count][obs_dim]. Each state depends only on its key, so
+// the result is the same for any number of threads (each runs its own MuJoCo data).
 std::vector<float> sample_start_states(const std::shared_ptr<const MujocoModel>& model, int count,
-                                       std::uint64_t seed, std::uint64_t first_key);
+                                       std::uint64_t seed, std::uint64_t first_key, int threads = 1);
 
 }  // namespace mbmpo

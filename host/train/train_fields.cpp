@@ -35,7 +35,8 @@ const std::vector<TrainField>& train_fields() {
       {"dataset_capacity", &C::dataset_capacity, 100000, "Transitions kept (FIFO)", in(1, 1e9), {}, true},
       {"eval_episodes", &C::eval_episodes, 5, "Real episodes measuring the pre-update policy per iteration",
        in(0, 1e5)},
-      {"threads", &C::threads, 2, "Real-environment worker threads", in(1, 1024)},
+      {"threads", &C::threads, 2, "MuJoCo worker threads (real episodes, imagined rollouts' start states)",
+       in(1, 1024)},
       // Results do not depend on the number (host/core/cpu_threads.hpp).
       {"cpu_threads", &C::cpu_threads, 0,
        "CPU backend threads at most (0: every usable core); fewer while other processes hold the cores", in(0, 1024)},

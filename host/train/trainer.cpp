@@ -346,7 +346,7 @@ class MetaStepBatch {
     start_host_.clear();
     for (const Trainer::State* s : seeds_) {
       const std::vector<float> own = sample_start_states(s->mujoco, int(rows_per_seed), s->config.seed ^ 0x5eedull,
-                                                         step * std::uint64_t(rows_per_seed));
+                                                         step * std::uint64_t(rows_per_seed), c_.threads);
       start_host_.insert(start_host_.end(), own.begin(), own.end());
     }
     start_.copy_from_host(start_host_, &context_);
