@@ -224,7 +224,9 @@ if [ "$stage" = 1 ]; then
       --json "$scratch/$suite.json"
     merge_rows "$scratch/$suite.json"
   done
-  step "train: 2 paper-default half_cheetah iterations" 200 "$bench" train_run "$scratch/train" --iterations 2
+  # --threads: the start-state resets on every host core (half of an iteration on 2, session 18).
+  step "train: 2 paper-default half_cheetah iterations" 200 "$bench" train_run "$scratch/train" --iterations 2 \
+    --threads "$(nproc)"
 else
   echo "steps: peers (5 suites), large scale, ncu, seeds 0-7, initcheck" >> "$summary"
   preflight > "$scratch/preflight.txt" 2>&1 || true  # only for the library path
@@ -248,7 +250,8 @@ else
     step "ncu: one paper-scale meta-update" 150 "$bench" own ncu --set basic --csv --page raw --launch-count 400 \
       "$binary" bench --suite meta_update --scale paper --device cuda
   fi
-  step "seeds: --seeds 0-7, 2 paper-default iterations" 200 "$bench" train_run "$scratch/seeds" --iterations 2 --seeds 0-7
+  step "seeds: --seeds 0-7, 2 paper-default iterations" 200 "$bench" train_run "$scratch/seeds" --iterations 2 --seeds 0-7 \
+    --threads "$(nproc)"
   [ -d "$scratch/seeds/seed-0" ] && cp "$scratch/seeds/seed-0/progress.csv" "$out/train-progress.csv" 2>/dev/null
   if command -v compute-sanitizer >/dev/null; then
     step "initcheck: test_policy" 90 "$sanitizer" \
