@@ -86,7 +86,7 @@ TEST(Sampler, StartStatesFollowTheResetDistribution) {
     }
   EXPECT_NEAR(sum / (200 * 8), 0.0, 0.01);
   EXPECT_EQ(states, sample_start_states(model, 200, 5, 0));
-  // Shared among threads (more threads than some shares have states): the same bits.
+  // Shared among 3 or 7 threads (uneven shares of the 200): the same bits.
   EXPECT_EQ(states, sample_start_states(model, 200, 5, 0, 3));
   EXPECT_EQ(states, sample_start_states(model, 200, 5, 0, 7));
   EXPECT_THROW(sample_start_states(model, 200, 5, 0, 0), InputError);
