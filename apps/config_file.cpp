@@ -138,4 +138,14 @@ std::shared_ptr<CLI::Config> toml_config_reader(const std::string& file, ConfigK
   return std::make_shared<TomlConfigReader>(file, std::move(keys));
 }
 
+std::string config_file_env(const std::string& file) {
+  if (file.empty()) return "";
+  try {
+    const toml::table table = toml::parse_file(file);
+    return table["train"]["env"].value_or(std::string());
+  } catch (const toml::parse_error&) {
+    return "";
+  }
+}
+
 }  // namespace mbmpo::app

@@ -24,4 +24,8 @@ using ConfigKeys = std::map<std::string, ConfigKind>;
 // CLI11's reader of config files, replaced: `file` names the file in the errors.
 std::shared_ptr<CLI::Config> toml_config_reader(const std::string& file, ConfigKeys keys);
 
+// The task that `file` names ([train] env), or "" when it names none or cannot be read (the
+// reader above reports why when it reads the file): `--preset cpu` needs the task first.
+std::string config_file_env(const std::string& file);
+
 }  // namespace mbmpo::app

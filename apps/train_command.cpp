@@ -222,7 +222,7 @@ void define_train_options(CLI::App* train, TrainOptions& o) {
   train->add_flag("--resume", o.resume, "Continue the run in --run-dir from its last checkpoint")->configurable(false);
   train->add_option("--preset", o.preset,
                     "smoke: a small run (3 iterations) for a first try; cpu: sizes that learn on a machine "
-                    "without a GPU ((256, 256) models, <= 100 epochs, 15 meta-steps)")
+                    "without a GPU (" + cpu_preset_summary() + ")")
       ->check(CLI::IsMember({"smoke", "cpu"}))->configurable(false);
   train->add_flag("--quiet", o.quiet, "No progress lines")->configurable(false);
   train->add_flag("--json", o.json, "Progress rows as JSON lines on stdout instead of text")->configurable(false);
@@ -302,8 +302,6 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   const std::string preset = scan_flag(argc, argv, "--preset");
   options->seed_given = has_flag(argc, argv, "--seed") || !scan_flag(argc, argv, "--seed").empty();
   options->seeds_given = has_flag(argc, argv, "--seeds") || !scan_flag(argc, argv, "--seeds").empty();
-  if (preset == "smoke") apply_smoke_preset(options->config);
-  if (preset == "cpu") apply_cpu_preset(options->config);
   // --resume reads the run's own config.toml unless --config names another file.
   std::string default_config;
   if (has_flag(argc, argv, "--resume") && scan_flag(argc, argv, "--config").empty()) {
@@ -312,12 +310,19 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
       default_config = (fs::path(run_dir) / "config.toml").string();
     }
   }
+  const std::string config_file = scan_flag(argc, argv, "--config");
+  if (preset == "smoke") apply_smoke_preset(options->config);
+  if (preset == "cpu") {
+    // The task picks the preset's meta-steps: --env wins over the config file, as CLI11 does.
+    std::string env = scan_flag(argc, argv, "--env");
+    if (env.empty()) env = config_file_env(config_file.empty() ? default_config : config_file);
+    apply_cpu_preset(options->config, env);
+  }
   // CLI11 reads config files on the main app: keys of the [train] section go to this command.
   app.set_config("--config", default_config,
                  "mbmpo train: read settings from this TOML file ([train] section, keys as the flags' names)")
       ->check(non_empty_path());
   app.allow_config_extras(false);  // an unknown key in the file is an error
-  const std::string config_file = scan_flag(argc, argv, "--config");
   app.config_formatter(toml_config_reader(config_file.empty() ? default_config : config_file, config_keys()));
   train->fallthrough();            // so that `mbmpo train --config FILE` reaches the main app's option
   define_train_options(train, *options);

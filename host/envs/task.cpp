@@ -26,10 +26,17 @@ const std::vector<TaskSpec>& all_tasks() {
   return tasks;
 }
 
+const TaskSpec* find_task(const std::string& name) {
+  for (const TaskSpec& task : all_tasks()) {
+    if (task.name == name || task.gymnasium_id == name) return &task;
+  }
+  return nullptr;
+}
+
 const TaskSpec& task_spec(const std::string& name) {
+  if (const TaskSpec* task = find_task(name)) return *task;
   std::string known;
   for (const TaskSpec& task : all_tasks()) {
-    if (task.name == name || task.gymnasium_id == name) return task;
     known += (known.empty() ? "" : ", ") + task.name + " (" + task.gymnasium_id + ")";
   }
   throw InputError("unknown task '" + name + "': expected one of " + known);

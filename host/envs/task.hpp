@@ -44,6 +44,8 @@ const std::vector<TaskSpec>& all_tasks();
 // By name or Gymnasium id ("half_cheetah" or "HalfCheetah-v5"); throws InputError naming the known
 // tasks when `name` is neither.
 const TaskSpec& task_spec(const std::string& name);
+// The same lookup, nullptr when `name` is not a task (for defaults chosen before validation).
+const TaskSpec* find_task(const std::string& name);
 const TaskSpec& task_spec(TaskId id);
 
 }  // namespace mbmpo

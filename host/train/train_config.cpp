@@ -9,10 +9,36 @@
 
 namespace mbmpo {
 
-void apply_cpu_preset(TrainConfig& c) {
+namespace {
+
+// `--preset cpu`'s meta-steps an iteration, per task, each chosen by three seeds' curves
+// (bench/RESULTS.md, "Learning"): more TRPO steps on the same models help half_cheetah and
+// overfit hopper's policy to its models. A task not listed gets kCpuPresetMetaSteps.
+struct CpuPresetTask {
+  const char* task;
+  int meta_steps;
+};
+constexpr CpuPresetTask kCpuPresetTasks[] = {{"hopper", 10}, {"half_cheetah", 30}};
+constexpr int kCpuPresetMetaSteps = 15;
+
+}  // namespace
+
+void apply_cpu_preset(TrainConfig& c, const std::string& env) {
   c.model_hidden = {256, 256};
   c.model_max_epochs = 100;
-  c.meta_steps = 15;
+  c.meta_steps = kCpuPresetMetaSteps;
+  const TaskSpec* task = find_task(env);
+  for (const CpuPresetTask& entry : kCpuPresetTasks) {
+    if (task != nullptr && task->name == entry.task) c.meta_steps = entry.meta_steps;
+  }
+}
+
+std::string cpu_preset_summary() {
+  std::string summary = "(256, 256) models, <= 100 epochs a fit, meta-steps:";
+  for (const CpuPresetTask& entry : kCpuPresetTasks) {
+    summary += std::string(" ") + entry.task + " " + std::to_string(entry.meta_steps) + ",";
+  }
+  return summary + " other tasks " + std::to_string(kCpuPresetMetaSteps);
 }
 
 void apply_smoke_preset(TrainConfig& c) {

@@ -64,8 +64,12 @@ struct TrainConfig {
 void apply_smoke_preset(TrainConfig& config);
 // `--preset cpu`: the algorithm as the paper has it (ensemble, MAML inner step, second-order TRPO)
 // at sizes that learn on a machine without a GPU: (256, 256) models, at most 100 epochs a fit,
-// 15 meta-steps an iteration. How it learns: bench/RESULTS.md, "Learning".
-void apply_cpu_preset(TrainConfig& config);
+// and the task's number of meta-steps an iteration (`env`: a task's name or Gymnasium id; any
+// other text gets the default, and validate() names the unknown task). How it learns:
+// bench/RESULTS.md, "Learning".
+void apply_cpu_preset(TrainConfig& config, const std::string& env);
+// The preset's settings in words, for the help text.
+std::string cpu_preset_summary();
 
 // Throws InputError naming the first bad value (unknown task, sizes <= 0, fractions out of range...).
 void validate(const TrainConfig& config);

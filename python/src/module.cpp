@@ -67,7 +67,12 @@ bool cast_setting(nb::handle value, Value& out) {
 TrainConfig config_from(const std::string& preset, const nb::dict& settings, bool resume, const std::string& run_dir) {
   TrainConfig config;
   if (preset == "smoke") apply_smoke_preset(config);
-  else if (preset == "cpu") apply_cpu_preset(config);
+  else if (preset == "cpu") {
+    // The task picks the preset's meta-steps; a wrong or missing env is named below or by validate().
+    std::string env;
+    if (settings.contains("env")) nb::try_cast<std::string>(settings["env"], env);
+    apply_cpu_preset(config, env);
+  }
   else if (!preset.empty()) throw InputError("preset must be 'smoke', 'cpu' or empty, got '" + preset + "'");
   if (resume) {
     MBMPO_CHECK_INPUT(std::filesystem::is_directory(run_dir), "cannot resume: run directory ", run_dir,

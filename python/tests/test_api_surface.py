@@ -102,6 +102,14 @@ def test_errors_name_keyword_arguments_not_flags(tmp_path):
         mbmpo.Env("hopper", seed=-1)
 
 
+def test_the_cpu_preset_follows_the_task(tmp_path):
+    for env, steps in (("hopper", 10), ("half_cheetah", 30), ("walker2d", 15)):
+        mbmpo.train(tmp_path / env, preset="cpu", env=env, iterations=0, quiet=True)
+        assert f"meta-steps={steps}\n" in (tmp_path / env / "config.toml").read_text()
+    mbmpo.train(tmp_path / "given", preset="cpu", env="hopper", meta_steps=4, iterations=0, quiet=True)
+    assert "meta-steps=4\n" in (tmp_path / "given" / "config.toml").read_text()
+
+
 def test_version():
     with open(os.path.join(os.path.dirname(__file__), "..", "..", "pyproject.toml"), "rb") as f:
         assert mbmpo.__version__ == tomllib.load(f)["project"]["version"] == mbmpo.info()["version"]

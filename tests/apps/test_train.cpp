@@ -308,9 +308,23 @@ TEST(Train, CpuPresetSetsItsSizesAndFlagsStillWin) {
   ASSERT_EQ(run_mbmpo("train --env hopper --preset cpu --device cpu --iterations 0 --quiet --run-dir " +
                       (dir / "a").string()).exit_code, 0);
   const std::string config = read(dir / "a" / "config.toml");
-  for (const char* line : {"model-hidden=[256, 256]", "model-max-epochs=100", "meta-steps=15"}) {
+  for (const char* line : {"model-hidden=[256, 256]", "model-max-epochs=100", "meta-steps=10"}) {
     EXPECT_NE(config.find(line), std::string::npos) << line << " missing from\n" << config;
   }
+  // The meta-steps follow the task, named by --env (a Gymnasium id too) or by the config file.
+  ASSERT_EQ(run_mbmpo("train --env HalfCheetah-v5 --preset cpu --device cpu --iterations 0 --quiet --run-dir " +
+                      (dir / "cheetah").string()).exit_code, 0);
+  EXPECT_NE(read(dir / "cheetah" / "config.toml").find("meta-steps=30"), std::string::npos);
+  {
+    std::ofstream file(dir / "walker.toml");
+    file << "[train]\nenv = \"walker2d\"\n";
+  }
+  ASSERT_EQ(run_mbmpo("train --config " + (dir / "walker.toml").string() +
+                      " --preset cpu --device cpu --iterations 0 --quiet --run-dir " + (dir / "walker").string())
+                .exit_code, 0);
+  EXPECT_NE(read(dir / "walker" / "config.toml").find("meta-steps=15"), std::string::npos);
+  const CommandResult help = run_mbmpo("train --help");
+  EXPECT_NE(help.output.find("hopper 10"), std::string::npos) << help.output;
   ASSERT_EQ(run_mbmpo("train --env hopper --preset cpu --meta-steps 4 --device cpu --iterations 0 --quiet --run-dir " +
                       (dir / "b").string()).exit_code, 0);
   EXPECT_NE(read(dir / "b" / "config.toml").find("meta-steps=4"), std::string::npos);
