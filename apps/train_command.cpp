@@ -331,7 +331,8 @@ void add_train_commands(CLI::App& app, Action& action, int argc, char** argv) {
   auto eval_options = std::make_shared<EvalOptions>();
   CLI::App* eval = app.add_subcommand("eval", "Real-environment returns of a trained policy");
   eval->add_option("--run-dir", eval_options->run_dir, "A run directory (its latest checkpoint)");
-  eval->add_option("--checkpoint", eval_options->checkpoint, "A checkpoint directory or a policy .safetensors");
+  eval->add_option("--checkpoint", eval_options->checkpoint,
+                   "A checkpoint directory, checkpoints/latest (the newest sound checkpoint) or a policy .safetensors");
   strictly<int>(eval->add_option("--episodes", eval_options->evaluation.episodes, "Episodes")->capture_default_str());
   eval->add_flag("--adapt", eval_options->evaluation.adapt, "Evaluate after one adaptation step per model");
   strictly<std::uint64_t>(

@@ -267,6 +267,10 @@ SavedPolicy load_saved_policy(const std::string& path) {
     read_first_sound_checkpoint(p / "checkpoints", "cannot evaluate " + path, read_checkpoint);
     return saved;
   }
+  if (fs::is_regular_file(p) && p.filename() == "latest") {  // checkpoints/latest: the newest checkpoint
+    read_first_sound_checkpoint(p.parent_path(), "cannot evaluate " + path, read_checkpoint);
+    return saved;
+  }
   if (fs::is_directory(p)) {  // a checkpoint directory, taken as it is
     MBMPO_CHECK_INPUT(fs::exists(p / "state.json"), path,
                       " is neither a run directory with checkpoints nor a checkpoint (no state.json)");

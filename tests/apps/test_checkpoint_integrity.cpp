@@ -259,6 +259,11 @@ TEST_F(CheckpointIntegrity, EvaluationVerifiesWhatItReads) {
   EXPECT_EQ(fallback.exit_code, 0) << fallback.output;
   EXPECT_NE(fallback.output.find("rollouts-per-task"), std::string::npos) << fallback.output;
   EXPECT_NE(fallback.output.find("using " + (run / kEarlier).string()), std::string::npos) << fallback.output;
+  // checkpoints/latest, the pointer file, means what the run directory means.
+  const CommandResult pointer = run_mbmpo("eval --episodes 1 --adapt --checkpoint " +
+                                          (run / "checkpoints" / "latest").string());
+  EXPECT_EQ(pointer.exit_code, 0) << pointer.output;
+  EXPECT_NE(pointer.output.find("using " + (run / kEarlier).string()), std::string::npos) << pointer.output;
   // A checkpoint named by its own path is taken as it is, or refused.
   const CommandResult refused = run_mbmpo("eval --episodes 1 --adapt --checkpoint " + (run / kLatest).string());
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
