@@ -432,3 +432,19 @@ def test_train_several_seeds_in_one_process_equals_separate_runs(tmp_path):
 def test_train_on_cuda(tmp_path, cuda):
     rows = mbmpo.train(tmp_path / "run", iterations=1, device="cuda", quiet=True, **TINY)
     assert len(rows) == 1 and np.isfinite(rows[0]["imagined_return_pre"])
+
+
+def test_posture_reports_a_planar_policy_and_refuses_others(tmp_path, capsys):
+    from mbmpo import posture
+    run = tmp_path / "cheetah"
+    mbmpo.train(run, env="half_cheetah", iterations=0, quiet=True, device="cpu")
+    task, rows = posture.posture(str(run / "policy.safetensors"), episodes=2, steps=20)
+    assert task == "half_cheetah" and [row[0] for row in rows] == [0, 1]
+    for _, total, on_back, low, high, velocity in rows:
+        assert 0.0 <= on_back <= 1.0 and low <= high and np.isfinite(total) and np.isfinite(velocity)
+    assert posture.main([str(run / "policy.safetensors"), "--steps", "5"]) == 0
+    assert "on its back" in capsys.readouterr().out
+    pendulum = tmp_path / "pendulum"
+    mbmpo.train(pendulum, env="inverted_pendulum", iterations=0, quiet=True, device="cpu")
+    assert posture.main([str(pendulum / "policy.safetensors")]) == 2
+    assert "not a planar runner" in capsys.readouterr().err

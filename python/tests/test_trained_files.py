@@ -75,6 +75,8 @@ def test_policy_loads_from_a_run_a_checkpoint_or_a_file_and_saves(run, tmp_path)
     from_file = mbmpo.Policy.load(run / "policy.safetensors", device="cpu")
     np.testing.assert_array_equal(from_run.theta, from_file.theta)
     np.testing.assert_array_equal(from_checkpoint.theta, from_file.theta)
+    # checkpoints/latest, the pointer file, is the run's newest checkpoint.
+    np.testing.assert_array_equal(mbmpo.Policy.load(run / "checkpoints" / "latest").theta, from_file.theta)
     assert (from_file.task, from_file.obs_dim, from_file.act_dim, from_file.hidden, from_file.device) == \
         ("inverted_pendulum", 4, 1, [16, 8], "cpu")
     assert from_file.layout.parameter_count == from_file.theta.size
