@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <functional>
 
 #include "host/core/error.hpp"
 #include "host/core/nvtx.hpp"
@@ -25,6 +26,22 @@ BatchPolicy uniform_random_policy(std::uint64_t seed, float action_limit) {
 Sampler::Sampler(std::shared_ptr<const MujocoModel> model) : model_(std::move(model)) {}
 
 namespace {
+
+// work(w) for w = 0 .. workers-1, each on its own OpenMP thread; then the first worker's
+// exception, if any, is rethrown here (an exception must not leave an OpenMP region).
+void on_workers(int workers, const std::function<void(int)>& work) {
+  std::vector<std::exception_ptr> errors(workers);
+#pragma omp parallel for num_threads(workers) schedule(static, 1)
+  for (int w = 0; w < workers; ++w) {
+    try {
+      work(w);
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  }
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
+}
 
 // One worker's share of the episodes (indices into `episodes`), run in lockstep: the policy on the
 // batch of its running episodes, then their physics. Records each episode's finishing step.
@@ -115,17 +132,9 @@ std::vector<Episode> Sampler::run(const SamplerOptions& options, const BatchPoli
   std::vector<std::vector<int>> shares(workers);
   for (int e = 0; e < n; ++e) shares[e % workers].push_back(e);
   std::vector<int> finished_at(n, -1);
-  std::vector<std::exception_ptr> errors(workers);
-#pragma omp parallel for num_threads(workers) schedule(static, 1)
-  for (int w = 0; w < workers; ++w) {
-    try {
-      run_share(shares[w], options, policy, task, nq, nv, environments_, episodes, finished_at);
-    } catch (...) {
-      errors[w] = std::current_exception();
-    }
-  }
-  for (const auto& error : errors)
-    if (error) std::rethrow_exception(error);
+  on_workers(workers, [&](int w) {
+    run_share(shares[w], options, policy, task, nq, nv, environments_, episodes, finished_at);
+  });
   if (on_episode) {  // by finishing step, then episode index
     std::vector<int> order(n);
     for (int e = 0; e < n; ++e) order[e] = e;
@@ -134,10 +143,6 @@ std::vector<Episode> Sampler::run(const SamplerOptions& options, const BatchPoli
   }
   return episodes;
 }
-
-}  // namespace mbmpo
-
-namespace mbmpo {
 
 std::vector<float> sample_start_states(const std::shared_ptr<const MujocoModel>& model, int count,
                                        std::uint64_t seed, std::uint64_t first_key, int threads) {
@@ -148,19 +153,11 @@ std::vector<float> sample_start_states(const std::shared_ptr<const MujocoModel>&
   // A reset runs MuJoCo's forward pass: 1,000 of them per meta-step took 65 ms on one Xeon core and
   // about 220 ms on the H200 machine's host, half of a GPU iteration, so they are shared out.
   const int workers = std::max(1, std::min(threads, count));
-  std::vector<std::exception_ptr> errors(workers);
-#pragma omp parallel for num_threads(workers) schedule(static, 1)
-  for (int w = 0; w < workers; ++w) {
-    try {
-      Environment env(model);
-      for (int i = w; i < count; i += workers)
-        env.reset(seed, first_key + static_cast<std::uint64_t>(i), &states[static_cast<std::size_t>(i) * obs_dim]);
-    } catch (...) {
-      errors[w] = std::current_exception();
-    }
-  }
-  for (const auto& error : errors)
-    if (error) std::rethrow_exception(error);
+  on_workers(workers, [&](int w) {
+    Environment env(model);
+    for (int i = w; i < count; i += workers)
+      env.reset(seed, first_key + static_cast<std::uint64_t>(i), &states[static_cast<std::size_t>(i) * obs_dim]);
+  });
   return states;
 }
 

@@ -90,6 +90,11 @@ TEST(Sampler, StartStatesFollowTheResetDistribution) {
   EXPECT_EQ(states, sample_start_states(model, 200, 5, 0, 3));
   EXPECT_EQ(states, sample_start_states(model, 200, 5, 0, 7));
   EXPECT_THROW(sample_start_states(model, 200, 5, 0, 0), InputError);
+  // More threads than states, and no states at all.
+  const auto three = sample_start_states(model, 3, 5, 0, 8);
+  EXPECT_EQ(three, std::vector<float>(states.begin(), states.begin() + 3 * 17));
+  EXPECT_TRUE(sample_start_states(model, 0, 5, 0, 4).empty());
+  EXPECT_THROW(sample_start_states(model, -1, 5, 0), InputError);
 }
 
 }  // namespace
