@@ -28,8 +28,9 @@ void apply_cpu_preset(TrainConfig& c, const std::string& env) {
   c.model_max_epochs = 100;
   c.meta_steps = kCpuPresetMetaSteps;
   const TaskSpec* task = find_task(env);
+  if (task == nullptr) return;
   for (const CpuPresetTask& entry : kCpuPresetTasks) {
-    if (task != nullptr && task->name == entry.task) c.meta_steps = entry.meta_steps;
+    if (task->name == entry.task) c.meta_steps = entry.meta_steps;
   }
 }
 
